@@ -1,0 +1,165 @@
+import type { AddressInfo } from 'node:net';
+import type { Producer } from 'kafkajs';
+import type { BridgeConfig } from './config/load.js';
+import { BridgeError } from './errors.js';
+import { createKafka } from './kafka/client.js';
+import { ProducerPipeline } from './kafka/producer-pipeline.js';
+import { KafkaUplink } from './kafka-uplink.js';
+import { Broker } from './mqtt/broker.js';
+import { TcpListener } from './mqtt/listeners/tcp.js';
+import { ReasonCode } from './mqtt/reason-codes.js';
+import { HttpServer } from './observability/http-server.js';
+import type { Logger } from './observability/logger.js';
+import { BridgeMetrics } from './observability/metrics.js';
+import { loadMappings } from './rules/load.js';
+
+/** Unacknowledged QoS 1/2 publishes per connection before its socket is paused. */
+const MAX_PENDING_ACKS_PER_CONNECTION = 1024;
+/** Topic aliases an MQTT 5 client may define (CONNACK Topic Alias Maximum). */
+const TOPIC_ALIAS_MAXIMUM = 64;
+
+export interface BridgeAddresses {
+  mqtt: AddressInfo;
+  http: AddressInfo;
+}
+
+/**
+ * Wiring and lifecycle: mappings, Kafka producer, broker, listeners and the
+ * HTTP server, started in that order and stopped in reverse.
+ */
+export class Bridge {
+  readonly addresses: BridgeAddresses;
+  readonly metrics: BridgeMetrics;
+  readonly #config: BridgeConfig;
+  readonly #log: Logger;
+  readonly #producer: Producer;
+  readonly #pipeline: ProducerPipeline;
+  readonly #broker: Broker;
+  readonly #tcp: TcpListener;
+  readonly #http: HttpServer;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(parts: {
+    config: BridgeConfig;
+    log: Logger;
+    metrics: BridgeMetrics;
+    producer: Producer;
+    pipeline: ProducerPipeline;
+    broker: Broker;
+    tcp: TcpListener;
+    http: HttpServer;
+    addresses: BridgeAddresses;
+  }) {
+    this.#config = parts.config;
+    this.#log = parts.log;
+    this.metrics = parts.metrics;
+    this.#producer = parts.producer;
+    this.#pipeline = parts.pipeline;
+    this.#broker = parts.broker;
+    this.#tcp = parts.tcp;
+    this.#http = parts.http;
+    this.addresses = parts.addresses;
+  }
+
+  static async start(config: BridgeConfig, log: Logger): Promise<Bridge> {
+    const router = await loadMappings(config.mappings);
+    log.info({ mappings: config.mappings, rules: router.ruleCount }, 'mappings loaded');
+
+    const metrics = new BridgeMetrics();
+    const kafka = createKafka(config.kafka, log);
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    let kafkaConnected = false;
+    producer.on(producer.events.CONNECT, () => (kafkaConnected = true));
+    producer.on(producer.events.DISCONNECT, () => (kafkaConnected = false));
+    await connectProducer(producer, config);
+    log.info({ brokers: config.kafka.brokers }, 'connected to Kafka');
+
+    const pipeline = new ProducerPipeline(producer, config.kafka, log, metrics);
+    const broker = new Broker(
+      new KafkaUplink(router, pipeline, metrics),
+      {
+        maxPacketSize: config.mqtt.maxPacketSize,
+        connectTimeoutMs: config.mqtt.connectTimeoutMs,
+        topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
+        maxPendingAcks: MAX_PENDING_ACKS_PER_CONNECTION,
+      },
+      log.child({ component: 'mqtt' }),
+      metrics,
+    );
+    const tcp = new TcpListener(broker);
+    const http = new HttpServer(metrics, { ready: () => kafkaConnected });
+    try {
+      const httpAddress = await http.listen(config.http.host, config.http.port);
+      const mqttAddress = await tcp.listen(config.mqtt.host, config.mqtt.port);
+      log.info({ mqtt: mqttAddress, http: httpAddress }, 'bridge listening');
+      return new Bridge({
+        config,
+        log,
+        metrics,
+        producer,
+        pipeline,
+        broker,
+        tcp,
+        http,
+        addresses: { mqtt: mqttAddress, http: httpAddress },
+      });
+    } catch (error) {
+      await http.close().catch(() => undefined);
+      await producer.disconnect();
+      throw new BridgeError('LISTEN_FAILED', `cannot listen: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /**
+   * Graceful stop: accept no connections, read no more input, wait (up to
+   * the grace period) until Kafka acknowledged what was accepted so those
+   * acknowledgements reach the clients, then DISCONNECT 0x8B and close.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.#log.info('stopping');
+    const listenerClosed = this.#tcp.close();
+    this.#broker.stopReading();
+    const drained = await Promise.race([
+      this.#pipeline.idle().then(() => true),
+      new Promise<false>((resolve) =>
+        setTimeout(() => resolve(false), this.#config.shutdownGraceMs).unref(),
+      ),
+    ]);
+    if (!drained) this.#log.warn('grace period over with Kafka acknowledgements still pending');
+    this.#broker.disconnectAll('server shutting down', ReasonCode.ServerShuttingDown);
+    await listenerClosed;
+    await this.#producer.disconnect();
+    await this.#http.close();
+    this.#log.info('stopped');
+  }
+}
+
+async function connectProducer(producer: Producer, config: BridgeConfig): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      producer.connect(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => {
+          reject(new Error(`no answer within ${config.kafka.connectTimeoutMs} ms`));
+        }, config.kafka.connectTimeoutMs);
+      }),
+    ]);
+  } catch (error) {
+    await producer.disconnect().catch(() => undefined);
+    throw new BridgeError(
+      'KAFKA_UNAVAILABLE',
+      `cannot reach Kafka at ${config.kafka.brokers.join(',')} (kafka.brokers, env BRIDGE_KAFKA_BROKERS): ${(error as Error).message}`,
+      { cause: error },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}

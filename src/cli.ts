@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { Bridge } from './bridge.js';
+import { loadConfig, type ConfigOverrides } from './config/load.js';
+import { BridgeError } from './errors.js';
+import { createLogger } from './observability/logger.js';
+import { MappingError } from './rules/errors.js';
+
+const { version } = JSON.parse(
+  readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+) as { version: string };
+
+interface StartOptions {
+  config?: string;
+  mappings?: string;
+}
+
+/** Runs the bridge until SIGTERM/SIGINT; a second signal exits at once. */
+async function start(options: StartOptions): Promise<void> {
+  const overrides: ConfigOverrides = options.mappings ? { mappings: options.mappings } : {};
+  const config = loadConfig({ file: options.config, overrides });
+  const log = createLogger(config.log);
+  const bridge = await Bridge.start(config, log);
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    signalled = true;
+    log.info({ signal }, 'shutting down');
+    bridge.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+/** Known failures print their message alone; anything else keeps its stack. */
+function fail(error: unknown): never {
+  if (error instanceof MappingError || error instanceof BridgeError) {
+    process.stderr.write(`mqtt-kafka-bridge: ${error.message}\n`);
+  } else {
+    process.stderr.write(`mqtt-kafka-bridge: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  }
+  process.exit(1);
+}
+
+const program = new Command()
+  .name('mqtt-kafka-bridge')
+  .description('MQTT broker front end whose back end is Kafka.')
+  .version(version, '-v, --version');
+
+program
+  .command('start')
+  .description('start the bridge (configuration: defaults < --config file < BRIDGE_* env < flags)')
+  .option('-c, --config <file>', 'configuration file (.json, .yaml or .yml)')
+  .option('-m, --mappings <path>', 'mapping file or folder (overrides BRIDGE_MAPPINGS)')
+  .action((options: StartOptions) => start(options).catch(fail));
+
+program.parseAsync().catch(fail);

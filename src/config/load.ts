@@ -1,0 +1,130 @@
+import convict from 'convict';
+import { parse as parseYaml } from 'yaml';
+import { configSchema } from './schema.js';
+import { BridgeError } from '../errors.js';
+
+export interface BridgeConfig {
+  mqtt: { host: string; port: number; maxPacketSize: number; connectTimeoutMs: number };
+  kafka: {
+    brokers: string[];
+    clientId: string;
+    lingerMs: number;
+    batchMaxRecords: number;
+    batchMaxBytes: number;
+    connectTimeoutMs: number;
+  };
+  mappings: string;
+  http: { host: string; port: number };
+  log: { level: string; pretty: boolean };
+  shutdownGraceMs: number;
+}
+
+/** Deep-partial overrides given programmatically (CLI flags, tests). */
+export type ConfigOverrides = {
+  [K in keyof BridgeConfig]?: BridgeConfig[K] extends object
+    ? BridgeConfig[K] extends unknown[]
+      ? BridgeConfig[K]
+      : Partial<BridgeConfig[K]>
+    : BridgeConfig[K];
+};
+
+export interface LoadConfigOptions {
+  /** A .json, .yaml or .yml file. */
+  file?: string | undefined;
+  overrides?: ConfigOverrides;
+  /** Defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+const BROKER = /^[^\s:,]+:\d{1,5}$/;
+
+convict.addFormat({
+  name: 'positive-int',
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+      throw new Error('must be a positive integer');
+    }
+  },
+  coerce: (value: string) => Number(value),
+});
+
+convict.addFormat({
+  name: 'broker-list',
+  validate(value: unknown) {
+    if (!Array.isArray(value) || value.length === 0) {
+      throw new Error('must be a non-empty list of host:port');
+    }
+    for (const broker of value) {
+      if (typeof broker !== 'string' || !BROKER.test(broker)) {
+        throw new Error(`"${String(broker)}" is not host:port`);
+      }
+    }
+  },
+  coerce: (value: string) =>
+    value
+      .split(',')
+      .map((broker) => broker.trim())
+      .filter((broker) => broker !== ''),
+});
+
+convict.addParser({ extension: ['yaml', 'yml'], parse: parseYaml });
+
+export class ConfigError extends BridgeError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('CONFIG_INVALID', message, options);
+  }
+}
+
+/** Environment variable of a dotted option name, e.g. mqtt.port → BRIDGE_MQTT_PORT. */
+export function envVarOf(option: string): string | undefined {
+  let node: unknown = configSchema;
+  for (const part of option.split('.')) {
+    if (typeof node !== 'object' || node === null || !(part in node)) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  if (typeof node === 'object' && node !== null && 'env' in node && typeof node.env === 'string') {
+    return node.env;
+  }
+  return undefined;
+}
+
+/** Rewrites convict's messages so each names the option and its environment variable. */
+function describeProblems(convictMessage: string): string {
+  const lines = convictMessage.split('\n').map((line) => {
+    const undeclared = /^configuration param '(.+)' not declared in the schema$/.exec(line);
+    if (undeclared) return `unknown option "${undeclared[1] ?? ''}"`;
+    const invalid = /^([\w.]+): (.*)$/s.exec(line);
+    if (invalid) {
+      const [, option = '', problem = ''] = invalid;
+      const env = envVarOf(option);
+      return env ? `${option} (env ${env}): ${problem}` : `${option}: ${problem}`;
+    }
+    return line;
+  });
+  return `invalid configuration:\n${lines.map((line) => `  - ${line}`).join('\n')}`;
+}
+
+/**
+ * Builds the configuration: defaults < file < environment < overrides.
+ * Throws ConfigError naming every bad option, its env var and the bad value.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
+  const config = convict(configSchema, { env: options.env ?? process.env });
+  try {
+    if (options.file !== undefined) config.loadFile(options.file);
+    if (options.overrides) config.load(options.overrides);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError(`cannot read configuration file ${options.file ?? ''}: ${reason}`, {
+      cause: error,
+    });
+  }
+  try {
+    config.validate({ allowed: 'strict' });
+  } catch (error) {
+    throw new ConfigError(describeProblems(error instanceof Error ? error.message : String(error)), {
+      cause: error,
+    });
+  }
+  return config.getProperties() as unknown as BridgeConfig;
+}

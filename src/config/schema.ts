@@ -1,0 +1,111 @@
+/**
+ * Every configuration option: its doc, default, format and environment
+ * variable. This table is the single source for `--help`-style docs and the
+ * README's configuration table.
+ */
+export const configSchema = {
+  mqtt: {
+    host: {
+      doc: 'Address the MQTT TCP listener binds to.',
+      format: String,
+      default: '0.0.0.0',
+      env: 'BRIDGE_MQTT_HOST',
+    },
+    port: {
+      doc: 'Port of the MQTT TCP listener (0 picks a free port).',
+      format: 'port',
+      default: 1883,
+      env: 'BRIDGE_MQTT_PORT',
+    },
+    maxPacketSize: {
+      doc: 'Largest MQTT packet accepted from a client, in bytes; larger packets close the connection (MQTT 5: DISCONNECT 0x95).',
+      format: 'positive-int',
+      default: 1_048_576,
+      env: 'BRIDGE_MQTT_MAX_PACKET_SIZE',
+    },
+    connectTimeoutMs: {
+      doc: 'Time a new connection has to send CONNECT before it is closed.',
+      format: 'positive-int',
+      default: 10_000,
+      env: 'BRIDGE_MQTT_CONNECT_TIMEOUT_MS',
+    },
+  },
+  kafka: {
+    brokers: {
+      doc: 'Kafka bootstrap servers, comma-separated host:port.',
+      format: 'broker-list',
+      default: ['127.0.0.1:9092'],
+      env: 'BRIDGE_KAFKA_BROKERS',
+    },
+    clientId: {
+      doc: 'Kafka client id of the bridge.',
+      format: String,
+      default: 'mqtt-kafka-bridge',
+      env: 'BRIDGE_KAFKA_CLIENT_ID',
+    },
+    lingerMs: {
+      doc: 'How long the producer waits to fill a batch when no request is in flight (0: send on the next tick).',
+      format: 'nat',
+      default: 0,
+      env: 'BRIDGE_KAFKA_LINGER_MS',
+    },
+    batchMaxRecords: {
+      doc: 'Most records sent in one produce request.',
+      format: 'positive-int',
+      default: 10_000,
+      env: 'BRIDGE_KAFKA_BATCH_MAX_RECORDS',
+    },
+    batchMaxBytes: {
+      doc: 'Most value bytes sent in one produce request (a single larger record is sent alone).',
+      format: 'positive-int',
+      default: 4_194_304,
+      env: 'BRIDGE_KAFKA_BATCH_MAX_BYTES',
+    },
+    connectTimeoutMs: {
+      doc: 'How long start-up waits for Kafka before giving up.',
+      format: 'positive-int',
+      default: 30_000,
+      env: 'BRIDGE_KAFKA_CONNECT_TIMEOUT_MS',
+    },
+  },
+  mappings: {
+    doc: 'Mapping rules: a YAML file, or a folder whose *.yaml / *.yml files are loaded in name order.',
+    format: String,
+    default: 'mappings',
+    env: 'BRIDGE_MAPPINGS',
+  },
+  http: {
+    host: {
+      doc: 'Address of the HTTP server for /health/live, /health/ready and /metrics.',
+      format: String,
+      default: '0.0.0.0',
+      env: 'BRIDGE_HTTP_HOST',
+    },
+    port: {
+      doc: 'Port of the HTTP server for health and metrics (0 picks a free port).',
+      format: 'port',
+      default: 9080,
+      env: 'BRIDGE_HTTP_PORT',
+    },
+  },
+  log: {
+    level: {
+      doc: 'Log level: fatal, error, warn, info, debug, trace or silent.',
+      format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      default: 'info',
+      env: 'BRIDGE_LOG_LEVEL',
+    },
+    pretty: {
+      doc: 'Human-readable logs instead of JSON lines.',
+      format: Boolean,
+      default: false,
+      env: 'BRIDGE_LOG_PRETTY',
+    },
+  },
+  shutdownGraceMs: {
+    doc: 'On SIGTERM/SIGINT, how long to wait for in-flight Kafka acknowledgements before closing.',
+    format: 'positive-int',
+    default: 10_000,
+    env: 'BRIDGE_SHUTDOWN_GRACE_MS',
+  },
+} as const;

@@ -1,0 +1,223 @@
+import type { Duplex } from 'node:stream';
+import mqttPacket, { type IConnectPacket, type Packet } from 'mqtt-packet';
+import type { Logger } from '../observability/logger.js';
+import { FrameScanner, type FrameProblem } from './frame-scanner.js';
+import { OrderedAcks } from './ordered-acks.js';
+import { ReasonCode } from './reason-codes.js';
+import { dispatch } from './handlers/dispatch.js';
+import type { Broker } from './broker.js';
+
+/** The life of a connection, one field with explicit transitions. */
+export type ConnectionStatus =
+  /** Socket open, waiting for CONNECT. */
+  | 'awaiting-connect'
+  /** CONNACK sent; packets flow. */
+  | 'connected'
+  /** We decided to close; remaining writes are flushed, nothing more is read. */
+  | 'closing'
+  /** Socket gone. */
+  | 'closed';
+
+export type ProtocolVersion = 3 | 4 | 5;
+
+export interface ConnectionOptions {
+  maxPacketSize: number;
+  connectTimeoutMs: number;
+  topicAliasMaximum: number;
+  /** Unacknowledged QoS 1/2 publishes after which the socket stops being read. */
+  maxPendingAcks: number;
+}
+
+type Will = NonNullable<IConnectPacket['will']>;
+
+const UNACCEPTABLE_PROTOCOL_VERSION = Buffer.from([0x20, 0x02, 0x00, 0x01]);
+
+/**
+ * One client: bytes in → packets → handlers; packets out → bytes. Owns the
+ * keep-alive timer and the per-connection protocol state. Knows nothing of
+ * Kafka: publishes go to the broker.
+ */
+export class Connection {
+  readonly broker: Broker;
+  readonly options: ConnectionOptions;
+  readonly log: Logger;
+  readonly remoteAddress: string;
+  /** Replies to QoS 1/2 publishes, run in arrival order [MQTT-4.6.0-2]. */
+  readonly acks: OrderedAcks<() => void>;
+  /** Client → server topic aliases (MQTT 5). */
+  readonly topicAliases = new Map<number, string>();
+  /** QoS 2 packet ids received and not yet released by PUBREL [MQTT-4.3.3-9]. */
+  readonly qos2Received = new Map<number, 'producing' | 'stored'>();
+
+  clientId = '';
+  username: string | undefined;
+  protocolVersion: ProtocolVersion = 4;
+  will: Will | undefined;
+
+  #status: ConnectionStatus = 'awaiting-connect';
+  readonly #socket: Duplex;
+  readonly #parser = mqttPacket.parser();
+  readonly #scanner: FrameScanner;
+  #keepAliveMs = 0;
+  #lastReceivedAt = Date.now();
+  #timer: NodeJS.Timeout | undefined;
+  #readPaused = false;
+  #readStopped = false;
+  #sendWill = true;
+  #accepted = false;
+
+  constructor(socket: Duplex, remoteAddress: string, broker: Broker, options: ConnectionOptions) {
+    this.#socket = socket;
+    this.remoteAddress = remoteAddress;
+    this.broker = broker;
+    this.options = options;
+    this.log = broker.log.child({ remote: remoteAddress });
+    this.#scanner = new FrameScanner(options.maxPacketSize);
+    this.acks = new OrderedAcks((reply) => {
+      reply();
+      this.#resumeIfDrained();
+    });
+
+    this.#parser.on('packet', (packet: Packet) => {
+      if (this.#status === 'closing' || this.#status === 'closed') return;
+      dispatch(this, packet);
+    });
+    this.#parser.on('error', (error: Error) => {
+      if (this.#status === 'awaiting-connect' && error.message === 'Invalid protocol version') {
+        // [MQTT-3.1.2-2] CONNACK 0x01 in the 3.1.1 format every client version can read
+        this.#socket.write(UNACCEPTABLE_PROTOCOL_VERSION);
+      }
+      this.protocolViolation(ReasonCode.MalformedPacket, `malformed packet: ${error.message}`);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      this.#onData(chunk);
+    });
+    socket.on('error', (error) => {
+      this.log.debug({ err: error }, 'socket error');
+    });
+    socket.on('close', () => {
+      this.#onClose();
+    });
+    this.#timer = setTimeout(() => {
+      if (this.#status === 'awaiting-connect') this.close('no CONNECT in time');
+    }, options.connectTimeoutMs);
+  }
+
+  get status(): ConnectionStatus {
+    return this.#status;
+  }
+
+  /** CONNECT accepted: keep alive starts, the broker knows the client. */
+  markConnected(keepAliveSeconds: number): void {
+    this.#status = 'connected';
+    this.#accepted = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#keepAliveMs = keepAliveSeconds * 1000;
+    if (this.#keepAliveMs > 0) this.#armKeepAlive(this.#keepAliveMs * 1.5);
+  }
+
+  /** Writes one packet; silently dropped once the socket is gone. */
+  send(packet: Packet): void {
+    if (this.#status === 'closed' || this.#socket.writableEnded) return;
+    this.#socket.write(mqttPacket.generate(packet, { protocolVersion: this.protocolVersion }));
+  }
+
+  /** Normal DISCONNECT from the client: no will [MQTT-3.1.2-10] unless 0x04 asks for it. */
+  clientDisconnected(sendWill: boolean): void {
+    this.#sendWill = sendWill;
+    this.close('client disconnected');
+  }
+
+  /**
+   * Illegal or malformed input: on MQTT 5 a DISCONNECT with the reason code
+   * [MQTT-4.13.1-1], then the connection is closed.
+   */
+  protocolViolation(reasonCode: number, reason: string): void {
+    this.broker.metrics.mqttProtocolErrors.inc({ reason: reasonCode.toString(16) });
+    this.log.info({ clientId: this.clientId, reasonCode, reason }, 'closing connection');
+    this.close(reason, reasonCode);
+  }
+
+  /**
+   * Closes the connection. With a reason code, an MQTT 5 client that finished
+   * CONNECT first gets a DISCONNECT carrying it.
+   */
+  close(reason: string, disconnectReasonCode?: number): void {
+    if (this.#status === 'closing' || this.#status === 'closed') return;
+    const wasConnected = this.#status === 'connected';
+    this.#status = 'closing';
+    this.log.debug({ clientId: this.clientId, reason }, 'close');
+    if (wasConnected && this.protocolVersion === 5 && disconnectReasonCode !== undefined) {
+      this.#socket.write(
+        mqttPacket.generate(
+          { cmd: 'disconnect', reasonCode: disconnectReasonCode, properties: { reasonString: reason } },
+          { protocolVersion: 5 },
+        ),
+      );
+    }
+    this.#socket.end();
+    // A client that never reads must not hold the socket open forever.
+    setTimeout(() => this.#socket.destroy(), 5_000).unref();
+  }
+
+  /** Stops reading while too many acknowledgements wait for Kafka. */
+  throttleIfBusy(): void {
+    if (!this.#readPaused && this.acks.pending >= this.options.maxPendingAcks) {
+      this.#readPaused = true;
+      this.#socket.pause();
+    }
+  }
+
+  /** Shutdown: read nothing more, but keep writing the acknowledgements still due. */
+  stopReading(): void {
+    this.#readStopped = true;
+    this.#socket.pause();
+  }
+
+  #resumeIfDrained(): void {
+    if (this.#readPaused && this.acks.pending <= this.options.maxPendingAcks / 2) {
+      this.#readPaused = false;
+      if (!this.#readStopped && this.#status !== 'closed') this.#socket.resume();
+    }
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#status === 'closing' || this.#status === 'closed') return;
+    this.#lastReceivedAt = Date.now();
+    const problem: FrameProblem | undefined = this.#scanner.scan(chunk);
+    if (problem === 'packet-too-large') {
+      this.protocolViolation(
+        ReasonCode.PacketTooLarge,
+        `packet larger than the maximum packet size of ${this.options.maxPacketSize} bytes`,
+      );
+      return;
+    }
+    if (problem === 'malformed-remaining-length') {
+      this.protocolViolation(ReasonCode.MalformedPacket, 'malformed remaining length');
+      return;
+    }
+    this.#parser.parse(chunk);
+  }
+
+  #armKeepAlive(delayMs: number): void {
+    this.#timer = setTimeout(() => {
+      const silentFor = Date.now() - this.#lastReceivedAt;
+      const limit = this.#keepAliveMs * 1.5;
+      if (silentFor >= limit) {
+        // [MQTT-3.1.2-24] nothing received within one and a half keep-alive periods
+        this.protocolViolation(ReasonCode.KeepAliveTimeout, 'keep alive timeout');
+      } else {
+        this.#armKeepAlive(limit - silentFor);
+      }
+    }, delayMs);
+  }
+
+  #onClose(): void {
+    this.#status = 'closed';
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#parser.removeAllListeners();
+    this.broker.connectionClosed(this, this.#accepted && this.#sendWill ? this.will : undefined);
+  }
+}

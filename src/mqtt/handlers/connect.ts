@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
+import type { Connection, ProtocolVersion } from '../connection.js';
+import { ConnackReturnCode, ReasonCode } from '../reason-codes.js';
+import { topicNameProblem } from '../topic-name.js';
+
+/** MQTT 3.1 limits client ids to 23 characters. */
+const MQTT_3_1_MAX_CLIENT_ID = 23;
+
+/** How a CONNECT is refused; without a v3 code, a 3.1/3.1.1 client is just disconnected. */
+type Refusal = { v3: number | undefined; v5: number; reason: string };
+
+/** CONNECT, as a list of named steps; the first refusal ends it with a CONNACK. */
+export function handleConnect(connection: Connection, packet: IConnectPacket): void {
+  const version = (packet.protocolVersion ?? 4) as ProtocolVersion;
+  connection.protocolVersion = version;
+
+  const refusal = checkWill(packet) ?? checkClientId(packet, version);
+  if (refusal) {
+    refuse(connection, refusal);
+    return;
+  }
+
+  const assigned = packet.clientId === '' ? `auto-${randomBytes(8).toString('hex')}` : undefined;
+  connection.clientId = assigned ?? packet.clientId;
+  connection.username = packet.username;
+  connection.will = packet.will;
+  connection.broker.register(connection);
+
+  const connack: IConnackPacket = {
+    cmd: 'connack',
+    // Sessions are not persisted yet, so there is never one to resume.
+    sessionPresent: false,
+  };
+  if (version === 5) {
+    connack.reasonCode = ReasonCode.Success;
+    connack.properties = {
+      topicAliasMaximum: connection.options.topicAliasMaximum,
+      maximumPacketSize: connection.options.maxPacketSize,
+      wildcardSubscriptionAvailable: false,
+      subscriptionIdentifiersAvailable: false,
+      sharedSubscriptionAvailable: false,
+      // [MQTT-3.2.2-16] the server tells the client the id it assigned
+      ...(assigned !== undefined ? { assignedClientIdentifier: assigned } : {}),
+    };
+  } else {
+    connack.returnCode = ConnackReturnCode.Accepted;
+  }
+  connection.send(connack);
+  connection.markConnected(packet.keepalive ?? 0);
+  connection.log.debug({ clientId: connection.clientId, version }, 'connected');
+}
+
+function checkWill(packet: IConnectPacket): Refusal | undefined {
+  if (!packet.will) return undefined;
+  const problem = topicNameProblem(packet.will.topic);
+  if (problem === undefined) return undefined;
+  // 3.1.1 has no return code for a bad will topic: the connection is closed [MQTT-4.8.0-1]
+  return { v3: undefined, v5: ReasonCode.TopicNameInvalid, reason: `will: ${problem}` };
+}
+
+function checkClientId(packet: IConnectPacket, version: ProtocolVersion): Refusal | undefined {
+  const id = packet.clientId;
+  if (version === 3 && (id.length === 0 || id.length > MQTT_3_1_MAX_CLIENT_ID)) {
+    return {
+      v3: ConnackReturnCode.IdentifierRejected,
+      v5: ReasonCode.ClientIdentifierNotValid,
+      reason: 'MQTT 3.1 client ids have 1 to 23 characters',
+    };
+  }
+  if (version === 4 && id.length === 0 && packet.clean === false) {
+    // [MQTT-3.1.3-8] a zero-byte client id requires CleanSession=1
+    return {
+      v3: ConnackReturnCode.IdentifierRejected,
+      v5: ReasonCode.ClientIdentifierNotValid,
+      reason: 'an empty client id needs a clean session',
+    };
+  }
+  return undefined;
+}
+
+/** [MQTT-3.2.2-5] a refused CONNECT gets a CONNACK with the reason, then the connection closes. */
+function refuse(connection: Connection, refusal: Refusal): void {
+  const v5 = connection.protocolVersion === 5;
+  if (!v5 && refusal.v3 === undefined) {
+    connection.close(refusal.reason);
+    return;
+  }
+  connection.send({
+    cmd: 'connack',
+    sessionPresent: false,
+    ...(v5
+      ? { reasonCode: refusal.v5, properties: { reasonString: refusal.reason } }
+      : { returnCode: refusal.v3 }),
+  });
+  connection.log.info({ clientId: connection.clientId, reason: refusal.reason }, 'CONNECT refused');
+  connection.close(refusal.reason);
+}

@@ -1,0 +1,63 @@
+import type { Packet } from 'mqtt-packet';
+import type { Connection } from '../connection.js';
+import { ReasonCode } from '../reason-codes.js';
+import { handleConnect } from './connect.js';
+import { handleDisconnect } from './disconnect.js';
+import { handlePingreq } from './pingreq.js';
+import { handlePublish } from './publish.js';
+import { handlePubrel } from './pubrel.js';
+import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
+
+/**
+ * Routes one parsed packet to its handler after checking that the packet is
+ * allowed in the connection's current state.
+ */
+export function dispatch(connection: Connection, packet: Packet): void {
+  if (connection.status === 'awaiting-connect') {
+    if (packet.cmd === 'connect') {
+      handleConnect(connection, packet);
+    } else {
+      // [MQTT-3.1.0-1] the first packet must be CONNECT
+      connection.close(`${packet.cmd} before CONNECT`);
+    }
+    return;
+  }
+  switch (packet.cmd) {
+    case 'publish':
+      handlePublish(connection, packet);
+      return;
+    case 'pubrel':
+      handlePubrel(connection, packet);
+      return;
+    case 'pingreq':
+      handlePingreq(connection);
+      return;
+    case 'disconnect':
+      handleDisconnect(connection, packet);
+      return;
+    case 'subscribe':
+      handleSubscribe(connection, packet);
+      return;
+    case 'unsubscribe':
+      handleUnsubscribe(connection, packet);
+      return;
+    case 'puback':
+    case 'pubrec':
+    case 'pubcomp':
+      // The bridge sends no QoS 1/2 messages to clients yet, so nothing is in
+      // flight that these could acknowledge; ignore them.
+      connection.log.debug({ cmd: packet.cmd, messageId: packet.messageId }, 'unexpected ack');
+      return;
+    case 'connect':
+      // [MQTT-3.1.0-2] a second CONNECT is a protocol violation
+      connection.protocolViolation(ReasonCode.ProtocolError, 'second CONNECT');
+      return;
+    case 'auth':
+      // [MQTT-4.12.0-1] AUTH without an authentication method in CONNECT
+      connection.protocolViolation(ReasonCode.ProtocolError, 'AUTH without enhanced authentication');
+      return;
+    default:
+      // CONNACK, SUBACK, UNSUBACK and PINGRESP only travel server → client.
+      connection.protocolViolation(ReasonCode.ProtocolError, `${packet.cmd} sent by a client`);
+  }
+}

@@ -1,0 +1,18 @@
+import type { UplinkPublish } from '../rules/types.js';
+
+/** What became of a publish handed to the uplink. */
+export type UplinkOutcome =
+  /** Every record it maps to is acknowledged by Kafka (acks=all). */
+  | { kind: 'stored' }
+  /** No rule matched: nothing was sent to Kafka. */
+  | { kind: 'unmatched' }
+  /** Kafka refused it for good; the reason maps to an MQTT 5 reason code. */
+  | { kind: 'failed'; reasonCode: number; reason: string };
+
+/**
+ * The broker's only view of Kafka. `onSettled` is called once, after Kafka
+ * acknowledged every record (or failed them); undefined for fire-and-forget.
+ */
+export interface UplinkSink {
+  send(publish: UplinkPublish, onSettled: ((outcome: UplinkOutcome) => void) | undefined): void;
+}

@@ -1,0 +1,57 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { BridgeMetrics } from './metrics.js';
+
+export interface HealthProbe {
+  /** Ready to take traffic: listening for MQTT and connected to Kafka. */
+  ready(): boolean;
+}
+
+/** /health/live, /health/ready and /metrics. */
+export class HttpServer {
+  readonly #server: Server;
+
+  constructor(metrics: BridgeMetrics, health: HealthProbe) {
+    this.#server = createServer((request, response) => {
+      const path = (request.url ?? '/').split('?')[0];
+      if (path === '/health/live') {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end('{"status":"live"}');
+      } else if (path === '/health/ready') {
+        const ready = health.ready();
+        response.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
+        response.end(ready ? '{"status":"ready"}' : '{"status":"not ready"}');
+      } else if (path === '/metrics') {
+        metrics.registry.metrics().then(
+          (text) => {
+            response.writeHead(200, { 'content-type': metrics.registry.contentType });
+            response.end(text);
+          },
+          (error: unknown) => {
+            response.writeHead(500, { 'content-type': 'text/plain' });
+            response.end(String(error));
+          },
+        );
+      } else {
+        response.writeHead(404, { 'content-type': 'text/plain' });
+        response.end('not found: try /health/live, /health/ready or /metrics\n');
+      }
+    });
+  }
+
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.#server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}

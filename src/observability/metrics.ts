@@ -1,0 +1,74 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The bridge's Prometheus metrics, one registry per bridge instance. */
+export class BridgeMetrics {
+  readonly registry = new Registry();
+
+  readonly mqttConnections = new Gauge({
+    name: 'bridge_mqtt_connections',
+    help: 'MQTT connections currently open (CONNECT accepted).',
+    registers: [this.registry],
+  });
+
+  readonly mqttConnectionsTotal = new Counter({
+    name: 'bridge_mqtt_connections_total',
+    help: 'MQTT connections accepted since start.',
+    registers: [this.registry],
+  });
+
+  readonly mqttProtocolErrors = new Counter({
+    name: 'bridge_mqtt_protocol_errors_total',
+    help: 'Connections closed because of malformed or illegal input, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly mqttPublishesReceived = new Counter({
+    name: 'bridge_mqtt_publishes_received_total',
+    help: 'PUBLISH packets received from clients, by QoS.',
+    labelNames: ['qos'] as const,
+    registers: [this.registry],
+  });
+
+  readonly mqttPublishesUnmapped = new Counter({
+    name: 'bridge_mqtt_publishes_unmapped_total',
+    help: 'PUBLISH packets that matched no uplink rule (not sent to Kafka).',
+    registers: [this.registry],
+  });
+
+  readonly kafkaRecordsProduced = new Counter({
+    name: 'bridge_kafka_records_produced_total',
+    help: 'Records acknowledged by Kafka.',
+    registers: [this.registry],
+  });
+
+  readonly kafkaProduceFailures = new Counter({
+    name: 'bridge_kafka_produce_failures_total',
+    help: 'Produce requests that failed after the client retries.',
+    registers: [this.registry],
+  });
+
+  readonly kafkaBatchRecords = new Histogram({
+    name: 'bridge_kafka_batch_records',
+    help: 'Records per produce request.',
+    buckets: [1, 10, 100, 1000, 10000],
+    registers: [this.registry],
+  });
+
+  readonly kafkaProduceSeconds = new Histogram({
+    name: 'bridge_kafka_produce_seconds',
+    help: 'Time from sending a produce request to its acknowledgement.',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+
+  readonly kafkaPendingRecords = new Gauge({
+    name: 'bridge_kafka_pending_records',
+    help: 'Records accepted from MQTT and not yet acknowledged by Kafka.',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

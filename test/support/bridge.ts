@@ -1,0 +1,76 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { inject, onTestFinished } from 'vitest';
+import { Bridge } from '../../src/bridge.js';
+import { loadConfig, type ConfigOverrides } from '../../src/config/load.js';
+import { createLogger } from '../../src/observability/logger.js';
+
+export interface RunningBridge {
+  bridge: Bridge;
+  mqttPort: number;
+  httpUrl: string;
+  /** Current value of a counter or gauge (summed over labels) from /metrics. */
+  metric(name: string): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a bridge on free ports against the test Kafka, with `mappings` (YAML
+ * text) as its only mapping file. Stops with `stop()`; the caller decides
+ * when (usually afterAll).
+ */
+export async function startBridge(mappings: string, overrides: ConfigOverrides = {}): Promise<RunningBridge> {
+  const folder = await mkdtemp(join(tmpdir(), 'bridge-mappings-'));
+  await writeFile(join(folder, 'test.yaml'), mappings);
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      ...overrides,
+      kafka: { brokers: inject('kafkaBrokers').split(','), ...overrides.kafka },
+      mqtt: { host: '127.0.0.1', port: 0, ...overrides.mqtt },
+      http: { host: '127.0.0.1', port: 0 },
+      mappings: folder,
+      log: { level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false },
+    },
+  });
+  const bridge = await Bridge.start(config, createLogger(config.log));
+  const httpUrl = `http://127.0.0.1:${bridge.addresses.http.port}`;
+  return {
+    bridge,
+    mqttPort: bridge.addresses.mqtt.port,
+    httpUrl,
+    async metric(name: string) {
+      const text = await (await fetch(`${httpUrl}/metrics`)).text();
+      return text
+        .split('\n')
+        .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+        .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+    },
+    async stop() {
+      await bridge.stop();
+      await rm(folder, { recursive: true, force: true });
+    },
+  };
+}
+
+/** An MQTT.js client connected to the bridge; ended when the test finishes. */
+export async function connectClient(port: number, options: IClientOptions = {}): Promise<MqttClient> {
+  const client = mqtt.connect({
+    host: '127.0.0.1',
+    port,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    ...options,
+  });
+  onTestFinished(async () => {
+    await client.endAsync(true);
+  });
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve());
+    client.once('error', reject);
+  });
+  return client;
+}

@@ -1,0 +1,87 @@
+import { connect, type Socket } from 'node:net';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import { onTestFinished } from 'vitest';
+import { waitFor } from './wait-for.js';
+
+/**
+ * A TCP client that speaks raw bytes, for malformed input and exact protocol
+ * checks. Packets from the server are parsed with mqtt-packet.
+ */
+export class RawClient {
+  readonly packets: Packet[] = [];
+  closed = false;
+  readonly #socket: Socket;
+  #parser = mqttPacket.parser();
+
+  private constructor(socket: Socket) {
+    this.#socket = socket;
+    this.#parser.on('packet', (packet: Packet) => this.packets.push(packet));
+    socket.on('data', (chunk: Buffer) => this.#parser.parse(chunk));
+    socket.on('close', () => (this.closed = true));
+    socket.on('error', () => undefined);
+  }
+
+  static async connect(port: number): Promise<RawClient> {
+    const socket = connect({ host: '127.0.0.1', port });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const client = new RawClient(socket);
+    onTestFinished(() => {
+      socket.destroy();
+    });
+    return client;
+  }
+
+  /** Sends a packet (encoded for `protocolVersion`) or raw bytes. */
+  send(data: Packet | Buffer, protocolVersion: 3 | 4 | 5 = 4): void {
+    this.#socket.write(Buffer.isBuffer(data) ? data : mqttPacket.generate(data, { protocolVersion }));
+  }
+
+  /** Tells the parser which version the server's packets use (after CONNECT). */
+  expectVersion(protocolVersion: 3 | 4 | 5): void {
+    this.#parser = mqttPacket.parser({ protocolVersion });
+    this.#parser.on('packet', (packet: Packet) => this.packets.push(packet));
+    this.#socket.removeAllListeners('data');
+    this.#socket.on('data', (chunk: Buffer) => this.#parser.parse(chunk));
+  }
+
+  /** Waits for the next packet with this command that was not yet taken. */
+  async next<C extends Packet['cmd']>(
+    cmd: C,
+    timeoutMs = 10_000,
+  ): Promise<Extract<Packet, { cmd: C }>> {
+    const packet = await waitFor(
+      () => {
+        const index = this.packets.findIndex((candidate) => candidate.cmd === cmd);
+        return index === -1 ? undefined : this.packets.splice(index, 1)[0];
+      },
+      { timeoutMs, what: `${cmd} from the server` },
+    );
+    return packet as Extract<Packet, { cmd: C }>;
+  }
+
+  async waitClosed(timeoutMs = 10_000): Promise<void> {
+    await waitFor(() => this.closed, { timeoutMs, what: 'the server to close the connection' });
+  }
+
+  /** CONNECT and wait for CONNACK. */
+  async handshake(
+    connect: { clientId: string; protocolVersion: 3 | 4 | 5; keepalive?: number; clean?: boolean },
+  ): Promise<Extract<Packet, { cmd: 'connack' }>> {
+    this.expectVersion(connect.protocolVersion);
+    this.send(
+      {
+        cmd: 'connect',
+        protocolId: connect.protocolVersion === 3 ? 'MQIsdp' : 'MQTT',
+        protocolVersion: connect.protocolVersion,
+        clientId: connect.clientId,
+        clean: connect.clean ?? true,
+        keepalive: connect.keepalive ?? 0,
+      },
+      connect.protocolVersion,
+    );
+    return this.next('connack');
+  }
+}

@@ -1,0 +1,105 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, envVarOf, loadConfig } from '../../../src/config/load.js';
+import { configSchema } from '../../../src/config/schema.js';
+
+async function tempFile(name: string, text: string): Promise<string> {
+  const path = join(await mkdtemp(join(tmpdir(), 'config-')), name);
+  await writeFile(path, text);
+  return path;
+}
+
+/** Every leaf option of the schema as [dotted name, schema entry]. */
+function leaves(node: object, prefix = ''): Array<[string, { env?: string; doc?: string }]> {
+  return Object.entries(node).flatMap(([key, value]: [string, object]) =>
+    'doc' in value
+      ? [[`${prefix}${key}`, value as { env?: string; doc?: string }] as [string, { env?: string }]]
+      : leaves(value, `${prefix}${key}.`),
+  );
+}
+
+describe('loadConfig', () => {
+  it('gives the documented defaults', () => {
+    const config = loadConfig({ env: {} });
+    expect(config.mqtt.port).toBe(1883);
+    expect(config.mqtt.host).toBe('0.0.0.0');
+    expect(config.kafka.brokers).toEqual(['127.0.0.1:9092']);
+    expect(config.mappings).toBe('mappings');
+    expect(config.log.level).toBe('info');
+  });
+
+  it('documents every option with a BRIDGE_ environment variable', () => {
+    const options = leaves(configSchema);
+    expect(options.length).toBeGreaterThan(10);
+    for (const [name, entry] of options) {
+      expect(entry.env, name).toMatch(/^BRIDGE_[A-Z_]+$/);
+      expect(entry.doc, name).not.toBe('');
+    }
+  });
+
+  it('reads environment variables, splitting broker lists', () => {
+    const config = loadConfig({
+      env: {
+        BRIDGE_KAFKA_BROKERS: 'k1:9092, k2:9093',
+        BRIDGE_MQTT_PORT: '1999',
+        BRIDGE_MAPPINGS: '/etc/bridge/rules.yaml',
+        BRIDGE_HTTP_PORT: '0',
+        BRIDGE_LOG_LEVEL: 'debug',
+        BRIDGE_LOG_PRETTY: 'true',
+      },
+    });
+    expect(config.kafka.brokers).toEqual(['k1:9092', 'k2:9093']);
+    expect(config.mqtt.port).toBe(1999);
+    expect(config.mappings).toBe('/etc/bridge/rules.yaml');
+    expect(config.http.port).toBe(0);
+    expect(config.log).toEqual({ level: 'debug', pretty: true });
+  });
+
+  it('layers defaults < file < environment < overrides', async () => {
+    const file = await tempFile('bridge.yaml', 'mqtt:\n  port: 2000\n  host: 127.0.0.1\nmappings: from-file\n');
+    const config = loadConfig({
+      file,
+      env: { BRIDGE_MQTT_PORT: '2001' },
+      overrides: { mappings: 'from-flag' },
+    });
+    expect(config.mqtt.host).toBe('127.0.0.1');
+    expect(config.mqtt.port).toBe(2001);
+    expect(config.mappings).toBe('from-flag');
+  });
+
+  it('reads JSON files', async () => {
+    const file = await tempFile('bridge.json', '{"kafka": {"brokers": ["a:1"]}}');
+    expect(loadConfig({ file, env: {} }).kafka.brokers).toEqual(['a:1']);
+  });
+
+  it('names the option, its environment variable and the bad value', () => {
+    const attempt = (): unknown => loadConfig({ env: { BRIDGE_MQTT_PORT: '70000', BRIDGE_LOG_LEVEL: 'loud' } });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(/mqtt\.port \(env BRIDGE_MQTT_PORT\): .*value was 70000/);
+    expect(attempt).toThrow(/log\.level \(env BRIDGE_LOG_LEVEL\): .*value was "loud"/);
+  });
+
+  it('rejects broker addresses without a port', () => {
+    expect(() => loadConfig({ env: { BRIDGE_KAFKA_BROKERS: 'kafka' } })).toThrow(
+      /kafka\.brokers \(env BRIDGE_KAFKA_BROKERS\): "kafka" is not host:port/,
+    );
+  });
+
+  it('rejects unknown options in a file', async () => {
+    const file = await tempFile('bridge.yaml', 'mqtt:\n  prot: 1\n');
+    expect(() => loadConfig({ file, env: {} })).toThrow(/unknown option "mqtt.prot"/);
+  });
+
+  it('says which file it cannot read', () => {
+    expect(() => loadConfig({ file: '/nonexistent/bridge.yaml', env: {} })).toThrow(
+      /cannot read configuration file \/nonexistent\/bridge.yaml/,
+    );
+  });
+
+  it('maps option names to environment variables', () => {
+    expect(envVarOf('kafka.brokers')).toBe('BRIDGE_KAFKA_BROKERS');
+    expect(envVarOf('nope.nothing')).toBeUndefined();
+  });
+});

@@ -1,0 +1,128 @@
+import type { Producer, ProducerBatch } from 'kafkajs';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { ProducerPipeline, type Settle } from '../../../src/kafka/producer-pipeline.js';
+import { BridgeMetrics } from '../../../src/observability/metrics.js';
+import type { KafkaRecord } from '../../../src/rules/types.js';
+import { waitFor } from '../../support/wait-for.js';
+
+/** A fake of the one Producer method the pipeline uses; each call waits until released. */
+class FakeProducer {
+  readonly calls: ProducerBatch[] = [];
+  readonly #releases: Array<(error?: Error) => void> = [];
+
+  sendBatch(batch: ProducerBatch): Promise<unknown> {
+    this.calls.push(batch);
+    return new Promise((resolve, reject) => {
+      this.#releases.push((error) => (error ? reject(error) : resolve([])));
+    });
+  }
+
+  /** Completes the oldest outstanding request. */
+  release(error?: Error): void {
+    const release = this.#releases.shift();
+    if (!release) throw new Error('no request in flight');
+    release(error);
+  }
+
+  get outstanding(): number {
+    return this.#releases.length;
+  }
+}
+
+const record = (value: string, topic = 'telemetry'): KafkaRecord => ({
+  topic,
+  key: 'k',
+  value: Buffer.from(value),
+  partition: undefined,
+  headers: {},
+});
+
+function pipeline(options: Partial<ConstructorParameters<typeof ProducerPipeline>[1]> = {}) {
+  const producer = new FakeProducer();
+  const subject = new ProducerPipeline(
+    producer as unknown as Producer,
+    { lingerMs: 0, batchMaxRecords: 1000, batchMaxBytes: 1_000_000, ...options },
+    pino({ level: 'silent' }),
+    new BridgeMetrics(),
+  );
+  return { producer, subject };
+}
+
+function values(batch: ProducerBatch | undefined): string[] {
+  return (batch?.topicMessages ?? []).flatMap((topic) =>
+    topic.messages.map((message) => String(message.value)),
+  );
+}
+
+describe('ProducerPipeline', () => {
+  it('sends records enqueued in the same tick as one request with acks=all', async () => {
+    const { producer, subject } = pipeline();
+    for (let index = 0; index < 100; index++) subject.enqueue([record(`m${index}`)], undefined);
+    await waitFor(() => producer.calls.length === 1);
+    expect(producer.calls[0]?.acks).toBe(-1);
+    expect(values(producer.calls[0])).toHaveLength(100);
+    expect(values(producer.calls[0])[0]).toBe('m0');
+  });
+
+  it('settles only after Kafka acknowledged, and batches what arrived meanwhile', async () => {
+    const { producer, subject } = pipeline();
+    const settled: string[] = [];
+    const settle =
+      (name: string): Settle =>
+      (failure) =>
+        settled.push(failure ? `${name}:failed` : name);
+    subject.enqueue([record('a')], settle('a'));
+    await waitFor(() => producer.calls.length === 1);
+    subject.enqueue([record('b')], settle('b'));
+    subject.enqueue([record('c'), record('c2', 'other')], settle('c'));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(producer.calls).toHaveLength(1); // one request in flight at a time
+    expect(settled).toEqual([]);
+    producer.release();
+    await waitFor(() => producer.calls.length === 2);
+    expect(settled).toEqual(['a']);
+    expect(values(producer.calls[1])).toEqual(['b', 'c', 'c2']);
+    producer.release();
+    await subject.idle();
+    expect(settled).toEqual(['a', 'b', 'c']);
+  });
+
+  it('caps a batch by record count and by bytes, keeping order', async () => {
+    const { producer, subject } = pipeline({ batchMaxRecords: 3, batchMaxBytes: 10 });
+    for (const value of ['1', '2', '3', '4', '0123456789', '5']) subject.enqueue([record(value)], undefined);
+    const sent: string[][] = [];
+    while (sent.flat().length < 6) {
+      await waitFor(() => producer.outstanding === 1);
+      sent.push(values(producer.calls.at(-1)));
+      producer.release();
+    }
+    expect(sent).toEqual([['1', '2', '3'], ['4'], ['0123456789'], ['5']]);
+  });
+
+  it('isolates a record Kafka refuses: its neighbours still succeed', async () => {
+    const { producer, subject } = pipeline();
+    const outcomes = new Map<string, string>();
+    for (const name of ['good1', 'bad', 'good2']) {
+      subject.enqueue([record(name)], (failure) => outcomes.set(name, failure ? `0x${failure.reasonCode.toString(16)}` : 'ok'));
+    }
+    await waitFor(() => producer.outstanding === 1);
+    producer.release(Object.assign(new Error('too large'), { type: 'MESSAGE_TOO_LARGE' }));
+    // retried one entry at a time
+    for (const expected of ['good1', 'bad', 'good2']) {
+      await waitFor(() => producer.outstanding === 1);
+      expect(values(producer.calls.at(-1))).toEqual([expected]);
+      producer.release(expected === 'bad' ? Object.assign(new Error('too large'), { type: 'MESSAGE_TOO_LARGE' }) : undefined);
+    }
+    await subject.idle();
+    expect(Object.fromEntries(outcomes)).toEqual({ good1: 'ok', bad: '0x95', good2: 'ok' });
+  });
+
+  it('waits for the linger time before sending when configured', async () => {
+    const { producer, subject } = pipeline({ lingerMs: 50 });
+    subject.enqueue([record('a')], undefined);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(producer.calls).toHaveLength(0);
+    await waitFor(() => producer.calls.length === 1);
+  });
+});
