@@ -1,0 +1,71 @@
+import type { Template, TemplateScope } from './templates.js';
+import type { HeaderValue, UplinkPublish } from './types.js';
+
+/** What `mqttHeaders` can copy from a publish into Kafka headers. */
+export type MqttHeaderSource =
+  'topic' | 'clientId' | 'username' | 'qos' | 'retain' | 'userProperties';
+
+/** The header each fixed source is written to, and how; absent value → header not set. */
+const FIXED_HEADERS: ReadonlyMap<
+  MqttHeaderSource,
+  [string, (p: UplinkPublish) => string | undefined]
+> = new Map([
+  ['topic', ['mqtt-topic', (p: UplinkPublish) => p.topic]],
+  ['clientId', ['mqtt-client-id', (p: UplinkPublish) => p.clientId]],
+  ['username', ['mqtt-username', (p: UplinkPublish) => p.username]],
+  ['qos', ['mqtt-qos', (p: UplinkPublish) => String(p.qos)]],
+  ['retain', ['mqtt-retain', (p: UplinkPublish) => String(p.retain)]],
+]);
+
+export const MQTT_HEADER_SOURCES: readonly MqttHeaderSource[] = [
+  ...FIXED_HEADERS.keys(),
+  'userProperties',
+];
+
+export const DEFAULT_MQTT_HEADERS: readonly MqttHeaderSource[] = [
+  'topic',
+  'clientId',
+  'userProperties',
+];
+
+/**
+ * Header names the bridge writes itself. A user property with one of these names is dropped,
+ * whatever `mqttHeaders` says, so a consumer can trust e.g. `mqtt-client-id`.
+ */
+const RESERVED_NAMES: ReadonlySet<string> = new Set([...FIXED_HEADERS.values()].map(([n]) => n));
+
+export interface HeaderSpec {
+  mqttHeaders: readonly MqttHeaderSource[];
+  /** Templated headers, applied last: they override same-named headers from `mqttHeaders`. */
+  headers: ReadonlyArray<readonly [name: string, value: Template]>;
+}
+
+export function buildHeaders(spec: HeaderSpec, scope: TemplateScope): Record<string, HeaderValue> {
+  const headers = Object.create(null) as Record<string, HeaderValue>;
+  for (const source of spec.mqttHeaders) {
+    const fixed = FIXED_HEADERS.get(source);
+    if (fixed === undefined) {
+      addUserProperties(headers, scope.publish.userProperties);
+    } else {
+      const [name, read] = fixed;
+      const value = read(scope.publish);
+      if (value !== undefined) headers[name] = value;
+    }
+  }
+  for (const [name, template] of spec.headers) headers[name] = template.render(scope);
+  return headers;
+}
+
+/** MQTT 5 user properties keep their names; a repeated name becomes a list, in order. */
+function addUserProperties(
+  headers: Record<string, HeaderValue>,
+  properties: UplinkPublish['userProperties'],
+): void {
+  for (const [name, value] of properties) {
+    if (RESERVED_NAMES.has(name)) continue;
+    const existing = headers[name];
+    if (existing === undefined) headers[name] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else headers[name] = [existing, value];
+  }
+}

@@ -1,0 +1,119 @@
+import type { OffsetIssue, ParseResult } from './errors.js';
+import { VARIABLE_NAME, VARIABLE_NAME_RULE } from './filter.js';
+import { didYouMean } from './suggest.js';
+import type { UplinkPublish } from './types.js';
+
+/** What a template is rendered against: the publish and the captures of the filter that matched. */
+export interface TemplateScope {
+  publish: UplinkPublish;
+  captures: Readonly<Record<string, string>>;
+}
+
+const QOS_TEXT = ['0', '1', '2'] as const;
+
+const BUILTINS: ReadonlyMap<string, (scope: TemplateScope) => string> = new Map([
+  ['clientId', (scope: TemplateScope) => scope.publish.clientId],
+  ['username', (scope: TemplateScope) => scope.publish.username ?? ''],
+  ['topic', (scope: TemplateScope) => scope.publish.topic],
+  ['qos', (scope: TemplateScope) => QOS_TEXT[scope.publish.qos]],
+]);
+
+/** Variables every template can use; captures may not take these names. */
+export const BUILTIN_VARIABLES: readonly string[] = [...BUILTINS.keys()];
+
+export type TemplatePart = { text: string } | { variable: string };
+
+export interface Template {
+  source: string;
+  parts: TemplatePart[];
+  /** The rendered text when the template uses no variable. */
+  constant: string | undefined;
+  render(scope: TemplateScope): string;
+}
+
+/** The captures a rule's templates may use. */
+export interface CaptureScope {
+  /** Captured by every filter of the rule. */
+  everywhere: readonly string[];
+  /** Captured by some filters only: using them is an error. */
+  somewhere: ReadonlySet<string>;
+}
+
+/**
+ * Compiles `text with {variables}` once into parts; `{{` and `}}` are literal braces. Without
+ * a `scope` (the rule's filters are themselves wrong) only the syntax is checked.
+ */
+export function compileTemplate(source: string, scope?: CaptureScope): ParseResult<Template> {
+  const issues: OffsetIssue[] = [];
+  const parts: TemplatePart[] = [];
+  let text = '';
+  const flushText = (): void => {
+    if (text !== '') parts.push({ text });
+    text = '';
+  };
+
+  let i = 0;
+  while (i < source.length) {
+    const char = source.charAt(i);
+    const nextChar = source.charAt(i + 1);
+    if ((char === '{' || char === '}') && nextChar === char) {
+      text += char;
+      i += 2;
+    } else if (char === '}') {
+      issues.push({ offset: i, message: 'unmatched "}" (write "}}" for a literal brace)' });
+      i += 1;
+    } else if (char === '{') {
+      const close = source.indexOf('}', i + 1);
+      if (close < 0) {
+        issues.push({ offset: i, message: 'unclosed "{" (write "{{" for a literal brace)' });
+        break;
+      }
+      const name = source.slice(i + 1, close);
+      const problem = checkVariable(name, scope);
+      if (problem !== undefined) issues.push({ offset: i, message: problem });
+      flushText();
+      parts.push({ variable: name });
+      i = close + 1;
+    } else {
+      text += char;
+      i += 1;
+    }
+  }
+  flushText();
+
+  if (issues.length > 0) return { ok: false, issues };
+  return { ok: true, value: build(source, parts) };
+}
+
+function checkVariable(name: string, scope: CaptureScope | undefined): string | undefined {
+  if (!VARIABLE_NAME.test(name)) return `invalid variable name "${name}" (${VARIABLE_NAME_RULE})`;
+  if (scope === undefined || BUILTIN_VARIABLES.includes(name) || scope.everywhere.includes(name)) {
+    return undefined;
+  }
+  if (scope.somewhere.has(name)) {
+    return `variable "${name}" is not captured by every filter of this rule`;
+  }
+  const known = [...scope.everywhere, ...BUILTIN_VARIABLES];
+  const hint = didYouMean(name, known);
+  return `unknown variable "${name}"${hint === '' ? ` (available: ${known.join(', ')})` : hint}`;
+}
+
+function build(source: string, parts: TemplatePart[]): Template {
+  if (parts.every((part) => 'text' in part)) {
+    const constant = parts.map((part) => part.text).join('');
+    return { source, parts, constant, render: () => constant };
+  }
+  const getters = parts.map((part): ((scope: TemplateScope) => string) => {
+    if ('text' in part) return () => part.text;
+    const builtin = BUILTINS.get(part.variable);
+    if (builtin !== undefined) return builtin;
+    const name = part.variable;
+    return (scope) => scope.captures[name] ?? '';
+  });
+  const render = (scope: TemplateScope): string => {
+    let out = '';
+    for (const get of getters) out += get(scope);
+    return out;
+  };
+  return { source, parts, constant: undefined, render };
+}
