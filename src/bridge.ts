@@ -63,7 +63,10 @@ export class Bridge {
 
   static async start(config: BridgeConfig, log: Logger): Promise<Bridge> {
     const router = await loadMappings(config.mappings);
-    log.info({ mappings: config.mappings, rules: router.ruleCount }, 'mappings loaded');
+    log.info(
+      { mappings: config.mappings, rules: router.ruleCount, kafkaTopics: router.kafkaTopics() },
+      'mappings loaded',
+    );
 
     const metrics = new BridgeMetrics();
     const kafka = createKafka(config.kafka, log);
@@ -129,7 +132,9 @@ export class Bridge {
     const drained = await Promise.race([
       this.#pipeline.idle().then(() => true),
       new Promise<false>((resolve) =>
-        setTimeout(() => resolve(false), this.#config.shutdownGraceMs).unref(),
+        setTimeout(() => {
+          resolve(false);
+        }, this.#config.shutdownGraceMs).unref(),
       ),
     ]);
     if (!drained) this.#log.warn('grace period over with Kafka acknowledgements still pending');

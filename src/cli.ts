@@ -47,7 +47,9 @@ function fail(error: unknown): never {
   if (error instanceof MappingError || error instanceof BridgeError) {
     process.stderr.write(`mqtt-kafka-bridge: ${error.message}\n`);
   } else {
-    process.stderr.write(`mqtt-kafka-bridge: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `mqtt-kafka-bridge: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
   }
   process.exit(1);
 }

@@ -122,9 +122,12 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
   try {
     config.validate({ allowed: 'strict' });
   } catch (error) {
-    throw new ConfigError(describeProblems(error instanceof Error ? error.message : String(error)), {
-      cause: error,
-    });
+    throw new ConfigError(
+      describeProblems(error instanceof Error ? error.message : String(error)),
+      {
+        cause: error,
+      },
+    );
   }
   return config.getProperties() as unknown as BridgeConfig;
 }

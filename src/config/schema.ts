@@ -56,9 +56,9 @@ export const configSchema = {
       env: 'BRIDGE_KAFKA_BATCH_MAX_RECORDS',
     },
     batchMaxBytes: {
-      doc: 'Most value bytes sent in one produce request (a single larger record is sent alone).',
+      doc: "Most value bytes sent in one produce request; keep it below the broker's message.max.bytes (1 MiB by default). A single larger record is sent alone.",
       format: 'positive-int',
-      default: 4_194_304,
+      default: 900_000,
       env: 'BRIDGE_KAFKA_BATCH_MAX_BYTES',
     },
     connectTimeoutMs: {

@@ -22,7 +22,8 @@ export function produceFailureOf(error: unknown): ProduceFailure {
       : undefined;
   const message = error instanceof Error ? error.message : String(error);
   return {
-    reasonCode: (type !== undefined ? REASON_BY_KAFKA_ERROR[type] : undefined) ?? ReasonCode.UnspecifiedError,
+    reasonCode:
+      (type !== undefined ? REASON_BY_KAFKA_ERROR[type] : undefined) ?? ReasonCode.UnspecifiedError,
     reason: `Kafka refused the record: ${message}`,
   };
 }

@@ -93,7 +93,10 @@ export class Broker {
       },
       (outcome) => {
         if (outcome.kind === 'failed') {
-          this.log.warn({ clientId: connection.clientId, reason: outcome.reason }, 'will not stored');
+          this.log.warn(
+            { clientId: connection.clientId, reason: outcome.reason },
+            'will not stored',
+          );
         }
       },
     );

@@ -151,7 +151,11 @@ export class Connection {
     if (wasConnected && this.protocolVersion === 5 && disconnectReasonCode !== undefined) {
       this.#socket.write(
         mqttPacket.generate(
-          { cmd: 'disconnect', reasonCode: disconnectReasonCode, properties: { reasonString: reason } },
+          {
+            cmd: 'disconnect',
+            reasonCode: disconnectReasonCode,
+            properties: { reasonString: reason },
+          },
           { protocolVersion: 5 },
         ),
       );

@@ -21,7 +21,10 @@ export interface RunningBridge {
  * text) as its only mapping file. Stops with `stop()`; the caller decides
  * when (usually afterAll).
  */
-export async function startBridge(mappings: string, overrides: ConfigOverrides = {}): Promise<RunningBridge> {
+export async function startBridge(
+  mappings: string,
+  overrides: ConfigOverrides = {},
+): Promise<RunningBridge> {
   const folder = await mkdtemp(join(tmpdir(), 'bridge-mappings-'));
   await writeFile(join(folder, 'test.yaml'), mappings);
   const config = loadConfig({
@@ -56,7 +59,10 @@ export async function startBridge(mappings: string, overrides: ConfigOverrides =
 }
 
 /** An MQTT.js client connected to the bridge; ended when the test finishes. */
-export async function connectClient(port: number, options: IClientOptions = {}): Promise<MqttClient> {
+export async function connectClient(
+  port: number,
+  options: IClientOptions = {},
+): Promise<MqttClient> {
   const client = mqtt.connect({
     host: '127.0.0.1',
     port,
@@ -69,7 +75,9 @@ export async function connectClient(port: number, options: IClientOptions = {}):
     await client.endAsync(true);
   });
   await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve());
+    client.once('connect', () => {
+      resolve();
+    });
     client.once('error', reject);
   });
   return client;

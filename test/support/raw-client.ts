@@ -36,7 +36,9 @@ export class RawClient {
 
   /** Sends a packet (encoded for `protocolVersion`) or raw bytes. */
   send(data: Packet | Buffer, protocolVersion: 3 | 4 | 5 = 4): void {
-    this.#socket.write(Buffer.isBuffer(data) ? data : mqttPacket.generate(data, { protocolVersion }));
+    this.#socket.write(
+      Buffer.isBuffer(data) ? data : mqttPacket.generate(data, { protocolVersion }),
+    );
   }
 
   /** Tells the parser which version the server's packets use (after CONNECT). */
@@ -67,9 +69,12 @@ export class RawClient {
   }
 
   /** CONNECT and wait for CONNACK. */
-  async handshake(
-    connect: { clientId: string; protocolVersion: 3 | 4 | 5; keepalive?: number; clean?: boolean },
-  ): Promise<Extract<Packet, { cmd: 'connack' }>> {
+  async handshake(connect: {
+    clientId: string;
+    protocolVersion: 3 | 4 | 5;
+    keepalive?: number;
+    clean?: boolean;
+  }): Promise<Extract<Packet, { cmd: 'connack' }>> {
     this.expectVersion(connect.protocolVersion);
     this.send(
       {

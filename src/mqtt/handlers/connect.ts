@@ -12,7 +12,7 @@ type Refusal = { v3: number | undefined; v5: number; reason: string };
 
 /** CONNECT, as a list of named steps; the first refusal ends it with a CONNACK. */
 export function handleConnect(connection: Connection, packet: IConnectPacket): void {
-  const version = (packet.protocolVersion ?? 4) as ProtocolVersion;
+  const version = packet.protocolVersion ?? 4;
   connection.protocolVersion = version;
 
   const refusal = checkWill(packet) ?? checkClientId(packet, version);

@@ -54,7 +54,10 @@ export function dispatch(connection: Connection, packet: Packet): void {
       return;
     case 'auth':
       // [MQTT-4.12.0-1] AUTH without an authentication method in CONNECT
-      connection.protocolViolation(ReasonCode.ProtocolError, 'AUTH without enhanced authentication');
+      connection.protocolViolation(
+        ReasonCode.ProtocolError,
+        'AUTH without enhanced authentication',
+      );
       return;
     default:
       // CONNACK, SUBACK, UNSUBACK and PINGRESP only travel server → client.

@@ -19,7 +19,10 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
     if (state !== undefined) {
       // [MQTT-4.3.3-10] a retransmission before PUBREL is not delivered again.
       // If Kafka already has it, repeat PUBREC; otherwise PUBREC is on its way.
-      if (state === 'stored') connection.acks.reserve()(() => connection.send(pubrec(id)));
+      if (state === 'stored')
+        connection.acks.reserve()(() => {
+          connection.send(pubrec(id));
+        });
       return;
     }
     connection.qos2Received.set(id, 'producing');
@@ -56,7 +59,10 @@ function resolveTopic(connection: Connection, packet: IPublishPacket): string | 
   const alias = packet.properties?.topicAlias;
   if (alias !== undefined) {
     if (alias === 0 || alias > connection.options.topicAliasMaximum) {
-      connection.protocolViolation(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`);
+      connection.protocolViolation(
+        ReasonCode.TopicAliasInvalid,
+        `topic alias ${alias} out of range`,
+      );
       return undefined;
     }
     if (topic === '') {
@@ -89,7 +95,10 @@ function acknowledge(connection: Connection, qos: 1 | 2, id: number, outcome: Up
       return;
     }
     connection.send(
-      ack(qos, id, { reasonCode: outcome.reasonCode, properties: { reasonString: outcome.reason } }),
+      ack(qos, id, {
+        reasonCode: outcome.reasonCode,
+        properties: { reasonString: outcome.reason },
+      }),
     );
     return;
   }
@@ -104,7 +113,9 @@ function ack(
   messageId: number,
   extra: { reasonCode?: number; properties?: { reasonString: string } },
 ): Packet {
-  return qos === 1 ? { cmd: 'puback', messageId, ...extra } : { cmd: 'pubrec', messageId, ...extra };
+  return qos === 1
+    ? { cmd: 'puback', messageId, ...extra }
+    : { cmd: 'pubrec', messageId, ...extra };
 }
 
 function pubrec(messageId: number): Packet {

@@ -25,6 +25,10 @@ export class TcpListener {
 
   /** Stops accepting; open connections are left to the broker. */
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await new Promise<void>((resolve) =>
+      this.#server.close(() => {
+        resolve();
+      }),
+    );
   }
 }

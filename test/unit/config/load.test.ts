@@ -58,7 +58,10 @@ describe('loadConfig', () => {
   });
 
   it('layers defaults < file < environment < overrides', async () => {
-    const file = await tempFile('bridge.yaml', 'mqtt:\n  port: 2000\n  host: 127.0.0.1\nmappings: from-file\n');
+    const file = await tempFile(
+      'bridge.yaml',
+      'mqtt:\n  port: 2000\n  host: 127.0.0.1\nmappings: from-file\n',
+    );
     const config = loadConfig({
       file,
       env: { BRIDGE_MQTT_PORT: '2001' },
@@ -75,7 +78,8 @@ describe('loadConfig', () => {
   });
 
   it('names the option, its environment variable and the bad value', () => {
-    const attempt = (): unknown => loadConfig({ env: { BRIDGE_MQTT_PORT: '70000', BRIDGE_LOG_LEVEL: 'loud' } });
+    const attempt = (): unknown =>
+      loadConfig({ env: { BRIDGE_MQTT_PORT: '70000', BRIDGE_LOG_LEVEL: 'loud' } });
     expect(attempt).toThrow(ConfigError);
     expect(attempt).toThrow(/mqtt\.port \(env BRIDGE_MQTT_PORT\): .*value was 70000/);
     expect(attempt).toThrow(/log\.level \(env BRIDGE_LOG_LEVEL\): .*value was "loud"/);

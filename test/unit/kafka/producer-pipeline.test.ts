@@ -14,7 +14,10 @@ class FakeProducer {
   sendBatch(batch: ProducerBatch): Promise<unknown> {
     this.calls.push(batch);
     return new Promise((resolve, reject) => {
-      this.#releases.push((error) => (error ? reject(error) : resolve([])));
+      this.#releases.push((error) => {
+        if (error) reject(error);
+        else resolve([]);
+      });
     });
   }
 
@@ -90,7 +93,8 @@ describe('ProducerPipeline', () => {
 
   it('caps a batch by record count and by bytes, keeping order', async () => {
     const { producer, subject } = pipeline({ batchMaxRecords: 3, batchMaxBytes: 10 });
-    for (const value of ['1', '2', '3', '4', '0123456789', '5']) subject.enqueue([record(value)], undefined);
+    for (const value of ['1', '2', '3', '4', '0123456789', '5'])
+      subject.enqueue([record(value)], undefined);
     const sent: string[][] = [];
     while (sent.flat().length < 6) {
       await waitFor(() => producer.outstanding === 1);
@@ -104,7 +108,9 @@ describe('ProducerPipeline', () => {
     const { producer, subject } = pipeline();
     const outcomes = new Map<string, string>();
     for (const name of ['good1', 'bad', 'good2']) {
-      subject.enqueue([record(name)], (failure) => outcomes.set(name, failure ? `0x${failure.reasonCode.toString(16)}` : 'ok'));
+      subject.enqueue([record(name)], (failure) =>
+        outcomes.set(name, failure ? `0x${failure.reasonCode.toString(16)}` : 'ok'),
+      );
     }
     await waitFor(() => producer.outstanding === 1);
     producer.release(Object.assign(new Error('too large'), { type: 'MESSAGE_TOO_LARGE' }));
@@ -112,7 +118,11 @@ describe('ProducerPipeline', () => {
     for (const expected of ['good1', 'bad', 'good2']) {
       await waitFor(() => producer.outstanding === 1);
       expect(values(producer.calls.at(-1))).toEqual([expected]);
-      producer.release(expected === 'bad' ? Object.assign(new Error('too large'), { type: 'MESSAGE_TOO_LARGE' }) : undefined);
+      producer.release(
+        expected === 'bad'
+          ? Object.assign(new Error('too large'), { type: 'MESSAGE_TOO_LARGE' })
+          : undefined,
+      );
     }
     await subject.idle();
     expect(Object.fromEntries(outcomes)).toEqual({ good1: 'ok', bad: '0x95', good2: 'ok' });

@@ -1,0 +1,111 @@
+/**
+ * `npm run dev` — a working bridge on this machine in one command:
+ *
+ * 1. Kafka: BRIDGE_KAFKA_BROKERS if set; else the local Kafka on KAFKA_PORT (default 9092),
+ *    reused if `npm run kafka:start` already runs it, otherwise started here and stopped on exit.
+ * 2. The bridge, with the mappings in mappings/ and pretty logs (BRIDGE_* variables apply).
+ * 3. How to publish and consume.
+ *
+ * Ctrl-C stops the bridge (gracefully) and the Kafka it started.
+ */
+import { Bridge } from '../src/bridge.js';
+import { loadConfig } from '../src/config/load.js';
+import { createLogger } from '../src/observability/logger.js';
+import {
+  findRunningLocalKafka,
+  KAFKA_VERSION,
+  kafkaPortFromEnv,
+  localKafkaDataDir,
+  startLocalKafka,
+  type LocalKafka,
+} from './kafka/local-kafka.js';
+
+async function kafkaBrokers(): Promise<{ brokers: string; started?: LocalKafka }> {
+  const configured = process.env.BRIDGE_KAFKA_BROKERS;
+  if (configured) return { brokers: configured };
+  const port = kafkaPortFromEnv();
+  const dataDir = localKafkaDataDir(port);
+  const running = await findRunningLocalKafka(dataDir);
+  if (running) {
+    console.error(`Using the local Kafka already running at ${running.brokers}.`);
+    return { brokers: running.brokers };
+  }
+  console.error(`Starting a local Kafka ${KAFKA_VERSION} on 127.0.0.1:${port} ...`);
+  const started = await startLocalKafka({
+    port,
+    dataDir,
+    detached: false,
+    log: (message) => {
+      console.error(message);
+    },
+  });
+  return { brokers: started.brokers, started };
+}
+
+function instructions(mqttPort: number, httpPort: number, brokers: string): string {
+  const publish = `-h localhost -p ${mqttPort} -t devices/dev1/telemetry/temp -m '{"celsius":21.5}' -q 1`;
+  return `
+  mqtt-kafka-bridge is running.
+    MQTT     mqtt://localhost:${mqttPort}   (MQTT 3.1, 3.1.1 and 5.0)
+    Kafka    ${brokers}
+    Health   http://localhost:${httpPort}/health/ready    Metrics  http://localhost:${httpPort}/metrics
+    Rules    mappings/example.yaml
+
+  Publish a reading as device dev1:
+    npx mqtt pub ${publish}
+    mosquitto_pub ${publish}
+
+  See it in Kafka (topic iot.telemetry, key dev1):
+    npm run consume -- iot.telemetry --from-beginning
+    kcat -b ${brokers} -C -t iot.telemetry -f 'key=%k headers=%h value=%s\\n'
+
+  Ctrl-C stops the bridge${brokers === process.env.BRIDGE_KAFKA_BROKERS ? '' : ' and the Kafka it started'}.
+`;
+}
+
+async function main(): Promise<void> {
+  const kafka = await kafkaBrokers();
+  const stopKafka = async (): Promise<void> => {
+    await kafka.started?.stop();
+  };
+  try {
+    const config = loadConfig({
+      overrides: {
+        kafka: { brokers: kafka.brokers.split(',') },
+        log: {
+          level: process.env.BRIDGE_LOG_LEVEL ?? 'info',
+          pretty: process.env.BRIDGE_LOG_PRETTY !== 'false',
+        },
+      },
+    });
+    const bridge = await Bridge.start(config, createLogger(config.log));
+    console.error(
+      instructions(bridge.addresses.mqtt.port, bridge.addresses.http.port, kafka.brokers),
+    );
+    let stopping = false;
+    const stop = (): void => {
+      if (stopping) return;
+      stopping = true;
+      bridge
+        .stop()
+        .then(stopKafka)
+        .then(
+          () => process.exit(0),
+          (error: unknown) => {
+            console.error(error);
+            process.exit(1);
+          },
+        );
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  } catch (error) {
+    await stopKafka();
+    throw error;
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`npm run dev: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});

@@ -1,0 +1,294 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectClient, startBridge, type RunningBridge } from '../support/bridge.js';
+import { createTopic, readRecords } from '../support/kafka-helpers.js';
+import { RawClient } from '../support/raw-client.js';
+import { waitFor } from '../support/wait-for.js';
+
+const MAX_PACKET_SIZE = 4096;
+let running: RunningBridge;
+let wills: string;
+
+beforeAll(async () => {
+  wills = await createTopic();
+  running = await startBridge(
+    `
+uplink:
+  - name: wills
+    from: status/+
+    to: { topic: ${wills}, key: "{clientId}" }
+`,
+    { mqtt: { maxPacketSize: MAX_PACKET_SIZE } },
+  );
+});
+
+afterAll(async () => {
+  await running.stop();
+});
+
+describe('CONNECT', () => {
+  it.each([3, 4, 5] as const)('accepts MQTT protocol level %i', async (protocolVersion) => {
+    const raw = await RawClient.connect(running.mqttPort);
+    const connack = await raw.handshake({ clientId: `level-${protocolVersion}`, protocolVersion });
+    expect(connack.returnCode ?? connack.reasonCode).toBe(0);
+    expect(connack.sessionPresent).toBe(false);
+  });
+
+  it('refuses an unknown protocol level with CONNACK 0x01 [MQTT-3.1.2-2]', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    // CONNECT, protocol name MQTT, level 6, clean session, keep alive 0, client id "x"
+    raw.send(
+      Buffer.from([
+        0x10, 0x0d, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x06, 0x02, 0x00, 0x00, 0x00, 0x01, 0x78,
+      ]),
+    );
+    expect((await raw.next('connack')).returnCode).toBe(1);
+    await raw.waitClosed();
+  });
+
+  it('refuses an empty client id without clean session on 3.1.1 [MQTT-3.1.3-8]', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    // CONNECT, MQTT level 4, flags 0 (no clean session), keep alive 0, client id ""
+    raw.send(
+      Buffer.from([
+        0x10, 0x0c, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00,
+      ]),
+    );
+    expect((await raw.next('connack')).returnCode).toBe(2);
+    await raw.waitClosed();
+  });
+
+  it('assigns a client id to an MQTT 5 client that sends none [MQTT-3.2.2-16]', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    const connack = await raw.handshake({ clientId: '', protocolVersion: 5 });
+    expect(connack.reasonCode).toBe(0);
+    expect(connack.properties?.assignedClientIdentifier).toMatch(/^auto-[0-9a-f]{16}$/);
+    expect(connack.properties?.maximumPacketSize).toBe(MAX_PACKET_SIZE);
+  });
+
+  it('closes a connection whose first packet is not CONNECT [MQTT-3.1.0-1]', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    raw.send({ cmd: 'pingreq' });
+    await raw.waitClosed();
+    expect(raw.packets).toEqual([]);
+  });
+
+  it('treats a second CONNECT as a protocol error: DISCONNECT 0x82 on MQTT 5 [MQTT-3.1.0-2]', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    await raw.handshake({ clientId: 'twice', protocolVersion: 5 });
+    raw.send(
+      { cmd: 'connect', protocolVersion: 5, clientId: 'twice', clean: true, keepalive: 0 },
+      5,
+    );
+    expect((await raw.next('disconnect')).reasonCode).toBe(0x82);
+    await raw.waitClosed();
+  });
+});
+
+describe('keep alive', () => {
+  it('answers PINGREQ with PINGRESP', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    await raw.handshake({ clientId: 'pinger', protocolVersion: 4 });
+    raw.send({ cmd: 'pingreq' });
+    await raw.next('pingresp');
+  });
+
+  it('closes a silent client after 1.5 × keep alive, with DISCONNECT 0x8D on MQTT 5 [MQTT-3.1.2-24]', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    const started = Date.now();
+    await raw.handshake({ clientId: 'silent', protocolVersion: 5, keepalive: 1 });
+    expect((await raw.next('disconnect', 5000)).reasonCode).toBe(0x8d);
+    await raw.waitClosed();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+  });
+
+  it('keeps a client alive while it sends PINGREQ within the keep alive', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    await raw.handshake({ clientId: 'pinging', protocolVersion: 4, keepalive: 1 });
+    for (let round = 0; round < 4; round++) {
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      raw.send({ cmd: 'pingreq' });
+      await raw.next('pingresp');
+    }
+    expect(raw.closed).toBe(false);
+  });
+});
+
+describe('one connection per client id', () => {
+  it('takes over: the older MQTT 5 connection gets DISCONNECT 0x8E [MQTT-3.1.4-2]', async () => {
+    const first = await RawClient.connect(running.mqttPort);
+    await first.handshake({ clientId: 'same-id', protocolVersion: 5 });
+    const second = await RawClient.connect(running.mqttPort);
+    await second.handshake({ clientId: 'same-id', protocolVersion: 5 });
+    expect((await first.next('disconnect')).reasonCode).toBe(0x8e);
+    await first.waitClosed();
+    second.send({ cmd: 'pingreq' }, 5);
+    await second.next('pingresp');
+  });
+
+  it('takes over a 3.1.1 connection by closing it, and MQTT.js clients keep working', async () => {
+    const older = await connectClient(running.mqttPort, { clientId: 'mqttjs-same' });
+    let olderClosed = false;
+    older.on('close', () => (olderClosed = true));
+    const newer = await connectClient(running.mqttPort, { clientId: 'mqttjs-same' });
+    await waitFor(() => olderClosed, { what: 'the older connection to close' });
+    expect(newer.connected).toBe(true);
+  });
+});
+
+describe('DISCONNECT and will', () => {
+  it('publishes the will when the connection drops without DISCONNECT [MQTT-3.1.2-8]', async () => {
+    const client = await connectClient(running.mqttPort, {
+      clientId: 'will-dropper',
+      will: { topic: 'status/will-dropper', payload: Buffer.from('gone'), qos: 1, retain: false },
+    });
+    client.stream.destroy();
+    const [record] = await readRecords(wills, 1, {
+      match: (r) => r.key?.toString() === 'will-dropper',
+    });
+    expect(record?.value?.toString()).toBe('gone');
+  });
+
+  it('discards the will on a normal DISCONNECT [MQTT-3.1.2-10], sends it on MQTT 5 reason 0x04', async () => {
+    const polite = await connectClient(running.mqttPort, {
+      clientId: 'will-polite',
+      will: {
+        topic: 'status/will-polite',
+        payload: Buffer.from('should not appear'),
+        qos: 1,
+        retain: false,
+      },
+    });
+    await polite.endAsync();
+    const asking = await connectClient(running.mqttPort, {
+      protocolVersion: 5,
+      clientId: 'will-asking',
+      will: { topic: 'status/will-asking', payload: Buffer.from('asked'), qos: 1, retain: false },
+    });
+    await asking.endAsync(false, { reasonCode: 0x04 });
+    // the polite client disconnected first: had its will been sent, it would come first
+    const [record] = await readRecords(wills, 1, {
+      match: (r) => ['will-polite', 'will-asking'].includes(r.key?.toString() ?? ''),
+    });
+    expect(record?.key?.toString()).toBe('will-asking');
+    expect(record?.value?.toString()).toBe('asked');
+  });
+});
+
+describe('malformed and illegal input', () => {
+  it('closes an MQTT 5 connection with 0x81 on a remaining length over four bytes', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    await raw.handshake({ clientId: 'bad-length', protocolVersion: 5 });
+    raw.send(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]));
+    expect((await raw.next('disconnect')).reasonCode).toBe(0x81);
+    await raw.waitClosed();
+  });
+
+  it('closes with 0x95 on a packet above the maximum packet size, before reading its body', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    await raw.handshake({ clientId: 'too-big', protocolVersion: 5 });
+    // only the fixed header of a 1 MiB PUBLISH is sent
+    raw.send(Buffer.from([0x30, 0x80, 0x80, 0x40]));
+    expect((await raw.next('disconnect')).reasonCode).toBe(0x95);
+    await raw.waitClosed();
+  });
+
+  it('closes with 0x90 on a wildcard in a PUBLISH topic [MQTT-3.3.2-2]', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    await raw.handshake({ clientId: 'wildcard', protocolVersion: 5 });
+    raw.send(
+      {
+        cmd: 'publish',
+        topic: 'status/+',
+        payload: Buffer.from('x'),
+        qos: 0,
+        dup: false,
+        retain: false,
+      },
+      5,
+    );
+    expect((await raw.next('disconnect')).reasonCode).toBe(0x90);
+    await raw.waitClosed();
+  });
+
+  it('closes a 3.1.1 connection on QoS 3 [MQTT-3.3.1-4]', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    await raw.handshake({ clientId: 'qos3', protocolVersion: 4 });
+    raw.send(Buffer.from([0x36, 0x05, 0x00, 0x01, 0x74, 0x00, 0x01]));
+    await raw.waitClosed();
+  });
+
+  it('closes with 0x94 on topic alias 0 and accepts aliases up to the maximum', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    const connack = await raw.handshake({ clientId: 'alias', protocolVersion: 5 });
+    const maximum = connack.properties?.topicAliasMaximum ?? 0;
+    expect(maximum).toBeGreaterThan(0);
+    raw.send(
+      {
+        cmd: 'publish',
+        topic: 'status/alias',
+        payload: Buffer.from('first'),
+        qos: 1,
+        messageId: 1,
+        dup: false,
+        retain: false,
+        properties: { topicAlias: maximum },
+      },
+      5,
+    );
+    raw.send(
+      {
+        cmd: 'publish',
+        topic: '',
+        payload: Buffer.from('by alias'),
+        qos: 1,
+        messageId: 2,
+        dup: false,
+        retain: false,
+        properties: { topicAlias: maximum },
+      },
+      5,
+    );
+    expect((await raw.next('puback')).reasonCode ?? 0).toBe(0);
+    expect((await raw.next('puback')).reasonCode ?? 0).toBe(0);
+    const records = await readRecords(wills, 2, { match: (r) => r.key?.toString() === 'alias' });
+    expect(records.map((r) => r.value?.toString())).toEqual(['first', 'by alias']);
+
+    raw.send(
+      {
+        cmd: 'publish',
+        topic: 'status/alias',
+        payload: Buffer.from('x'),
+        qos: 0,
+        dup: false,
+        retain: false,
+        properties: { topicAlias: 0 },
+      },
+      5,
+    );
+    expect((await raw.next('disconnect')).reasonCode).toBe(0x94);
+  });
+
+  it('keeps serving other clients while one sends garbage', async () => {
+    const healthy = await connectClient(running.mqttPort, { clientId: 'healthy' });
+    const garbage = await RawClient.connect(running.mqttPort);
+    garbage.send(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    await garbage.waitClosed();
+    await healthy.publishAsync('status/healthy', 'still here', { qos: 1 });
+    const [record] = await readRecords(wills, 1, { match: (r) => r.key?.toString() === 'healthy' });
+    expect(record?.value?.toString()).toBe('still here');
+  });
+});
+
+describe('SUBSCRIBE (not supported yet)', () => {
+  it('refuses every filter so clients know at once', async () => {
+    const v3 = await connectClient(running.mqttPort, { clientId: 'subscriber-3' });
+    await expect(v3.subscribeAsync(['a/b', 'c/#'])).rejects.toMatchObject({
+      packet: { granted: [0x80, 0x80] },
+    });
+    const v5 = await connectClient(running.mqttPort, {
+      protocolVersion: 5,
+      clientId: 'subscriber-5',
+    });
+    await expect(v5.subscribeAsync(['a/b'])).rejects.toMatchObject({ packet: { granted: [0x83] } });
+  });
+});
