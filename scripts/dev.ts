@@ -11,36 +11,7 @@
 import { Bridge } from '../src/bridge.js';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/observability/logger.js';
-import {
-  findRunningLocalKafka,
-  KAFKA_VERSION,
-  kafkaPortFromEnv,
-  localKafkaDataDir,
-  startLocalKafka,
-  type LocalKafka,
-} from './kafka/local-kafka.js';
-
-async function kafkaBrokers(): Promise<{ brokers: string; started?: LocalKafka }> {
-  const configured = process.env.BRIDGE_KAFKA_BROKERS;
-  if (configured) return { brokers: configured };
-  const port = kafkaPortFromEnv();
-  const dataDir = localKafkaDataDir(port);
-  const running = await findRunningLocalKafka(dataDir);
-  if (running) {
-    console.error(`Using the local Kafka already running at ${running.brokers}.`);
-    return { brokers: running.brokers };
-  }
-  console.error(`Starting a local Kafka ${KAFKA_VERSION} on 127.0.0.1:${port} ...`);
-  const started = await startLocalKafka({
-    port,
-    dataDir,
-    detached: false,
-    log: (message) => {
-      console.error(message);
-    },
-  });
-  return { brokers: started.brokers, started };
-}
+import { useOrStartKafka } from './kafka/use-or-start.js';
 
 function instructions(mqttPort: number, httpPort: number, brokers: string): string {
   const publish = `-h localhost -p ${mqttPort} -t devices/dev1/telemetry/temp -m '{"celsius":21.5}' -q 1`;
@@ -64,7 +35,7 @@ function instructions(mqttPort: number, httpPort: number, brokers: string): stri
 }
 
 async function main(): Promise<void> {
-  const kafka = await kafkaBrokers();
+  const kafka = await useOrStartKafka();
   const stopKafka = async (): Promise<void> => {
     await kafka.started?.stop();
   };

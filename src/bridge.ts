@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { Producer } from 'kafkajs';
+import { Partitioners, type Producer } from 'kafkajs';
 import type { BridgeConfig } from './config/load.js';
 import { BridgeError } from './errors.js';
 import { createKafka } from './kafka/client.js';
@@ -70,7 +70,12 @@ export class Bridge {
 
     const metrics = new BridgeMetrics();
     const kafka = createKafka(config.kafka, log);
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    const producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      // murmur2 of the key, as Kafka's Java producer does, so other producers agree on partitions
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     let kafkaConnected = false;
     producer.on(producer.events.CONNECT, () => (kafkaConnected = true));
     producer.on(producer.events.DISCONNECT, () => (kafkaConnected = false));

@@ -14,13 +14,15 @@ export function createKafka(options: { brokers: string[]; clientId: string }, lo
   return new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,
-    // KafkaJS logs every retried request at ERROR; the bridge reports outcomes itself.
     logLevel: logLevel.WARN,
     logCreator:
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...fields } = entry;
-        kafkaLog[LEVELS[level] ?? 'info'](fields, message);
+        // KafkaJS logs each failed request at ERROR even when it retries it (for example
+        // while a new topic gets its leader); the outcome is what matters, so those are debug.
+        const retried = message.startsWith('[Connection] Response');
+        kafkaLog[retried ? 'debug' : (LEVELS[level] ?? 'info')](fields, message);
       },
   });
 }
