@@ -7,6 +7,7 @@ import { ProducerPipeline } from './kafka/producer-pipeline.js';
 import { KafkaUplink } from './kafka-uplink.js';
 import { Broker } from './mqtt/broker.js';
 import { TcpListener } from './mqtt/listeners/tcp.js';
+import { WebSocketListener } from './mqtt/listeners/websocket.js';
 import { ReasonCode } from './mqtt/reason-codes.js';
 import { HttpServer } from './observability/http-server.js';
 import type { Logger } from './observability/logger.js';
@@ -20,6 +21,8 @@ const TOPIC_ALIAS_MAXIMUM = 64;
 
 export interface BridgeAddresses {
   mqtt: AddressInfo;
+  /** Absent when `websocket.enabled` is false. */
+  websocket?: AddressInfo;
   http: AddressInfo;
 }
 
@@ -36,6 +39,7 @@ export class Bridge {
   readonly #pipeline: ProducerPipeline;
   readonly #broker: Broker;
   readonly #tcp: TcpListener;
+  readonly #websocket: WebSocketListener | undefined;
   readonly #http: HttpServer;
   #stopping: Promise<void> | undefined;
 
@@ -47,6 +51,7 @@ export class Bridge {
     pipeline: ProducerPipeline;
     broker: Broker;
     tcp: TcpListener;
+    websocket: WebSocketListener | undefined;
     http: HttpServer;
     addresses: BridgeAddresses;
   }) {
@@ -57,6 +62,7 @@ export class Bridge {
     this.#pipeline = parts.pipeline;
     this.#broker = parts.broker;
     this.#tcp = parts.tcp;
+    this.#websocket = parts.websocket;
     this.#http = parts.http;
     this.addresses = parts.addresses;
   }
@@ -87,6 +93,7 @@ export class Bridge {
       new KafkaUplink(router, pipeline, metrics),
       {
         maxPacketSize: config.mqtt.maxPacketSize,
+        maxQueuedMessages: config.mqtt.maxQueuedMessages,
         connectTimeoutMs: config.mqtt.connectTimeoutMs,
         topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
         maxPendingAcks: MAX_PENDING_ACKS_PER_CONNECTION,
@@ -95,11 +102,24 @@ export class Bridge {
       metrics,
     );
     const tcp = new TcpListener(broker);
+    const websocket = config.websocket.enabled
+      ? new WebSocketListener(broker, {
+          path: config.websocket.path,
+          maxPacketSize: config.mqtt.maxPacketSize,
+        })
+      : undefined;
     const http = new HttpServer(metrics, { ready: () => kafkaConnected });
     try {
       const httpAddress = await http.listen(config.http.host, config.http.port);
       const mqttAddress = await tcp.listen(config.mqtt.host, config.mqtt.port);
-      log.info({ mqtt: mqttAddress, http: httpAddress }, 'bridge listening');
+      const websocketAddress = await websocket?.listen(
+        config.websocket.host,
+        config.websocket.port,
+      );
+      log.info(
+        { mqtt: mqttAddress, websocket: websocketAddress, http: httpAddress },
+        'bridge listening',
+      );
       return new Bridge({
         config,
         log,
@@ -108,11 +128,18 @@ export class Bridge {
         pipeline,
         broker,
         tcp,
+        websocket,
         http,
-        addresses: { mqtt: mqttAddress, http: httpAddress },
+        addresses: {
+          mqtt: mqttAddress,
+          ...(websocketAddress && { websocket: websocketAddress }),
+          http: httpAddress,
+        },
       });
     } catch (error) {
       await http.close().catch(() => undefined);
+      await tcp.close();
+      await websocket?.close();
       await producer.disconnect();
       throw new BridgeError('LISTEN_FAILED', `cannot listen: ${(error as Error).message}`, {
         cause: error,
@@ -132,7 +159,7 @@ export class Bridge {
 
   async #stop(): Promise<void> {
     this.#log.info('stopping');
-    const listenerClosed = this.#tcp.close();
+    const listenerClosed = Promise.all([this.#tcp.close(), this.#websocket?.close()]);
     this.#broker.stopReading();
     const drained = await Promise.race([
       this.#pipeline.idle().then(() => true),
@@ -144,6 +171,7 @@ export class Bridge {
     ]);
     if (!drained) this.#log.warn('grace period over with Kafka acknowledgements still pending');
     this.#broker.disconnectAll('server shutting down', ReasonCode.ServerShuttingDown);
+    this.#broker.clearTimers();
     await listenerClosed;
     await this.#producer.disconnect();
     await this.#http.close();

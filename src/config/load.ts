@@ -4,7 +4,14 @@ import { configSchema } from './schema.js';
 import { BridgeError } from '../errors.js';
 
 export interface BridgeConfig {
-  mqtt: { host: string; port: number; maxPacketSize: number; connectTimeoutMs: number };
+  mqtt: {
+    host: string;
+    port: number;
+    maxPacketSize: number;
+    maxQueuedMessages: number;
+    connectTimeoutMs: number;
+  };
+  websocket: { enabled: boolean; host: string; port: number; path: string };
   kafka: {
     brokers: string[];
     clientId: string;

@@ -23,11 +23,47 @@ export const configSchema = {
       default: 1_048_576,
       env: 'BRIDGE_MQTT_MAX_PACKET_SIZE',
     },
+    maxQueuedMessages: {
+      doc: 'Messages a session keeps for its client while it is offline (persistent sessions) or has its Receive Maximum in flight; further ones are dropped and counted.',
+      format: 'positive-int',
+      default: 1000,
+      env: 'BRIDGE_MQTT_MAX_QUEUED_MESSAGES',
+    },
     connectTimeoutMs: {
       doc: 'Time a new connection has to send CONNECT before it is closed.',
       format: 'positive-int',
       default: 10_000,
       env: 'BRIDGE_MQTT_CONNECT_TIMEOUT_MS',
+    },
+  },
+  websocket: {
+    enabled: {
+      doc: 'Whether to run the MQTT over WebSocket listener.',
+      format: Boolean,
+      default: true,
+      env: 'BRIDGE_WEBSOCKET_ENABLED',
+    },
+    host: {
+      doc: 'Address the MQTT WebSocket listener binds to.',
+      format: String,
+      default: '0.0.0.0',
+      env: 'BRIDGE_WEBSOCKET_HOST',
+    },
+    port: {
+      doc: 'Port of the MQTT WebSocket listener (0 picks a free port).',
+      format: 'port',
+      default: 8083,
+      env: 'BRIDGE_WEBSOCKET_PORT',
+    },
+    path: {
+      doc: 'URL path of the MQTT WebSocket listener (subprotocol mqtt); other paths get 404.',
+      format: (value: unknown) => {
+        if (typeof value !== 'string' || !value.startsWith('/')) {
+          throw new Error('must be a URL path starting with /');
+        }
+      },
+      default: '/mqtt',
+      env: 'BRIDGE_WEBSOCKET_PATH',
     },
   },
   kafka: {

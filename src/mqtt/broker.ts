@@ -1,28 +1,51 @@
 import type { Duplex } from 'node:stream';
-import type { IConnectPacket } from 'mqtt-packet';
-import type { UplinkPublish } from '../rules/types.js';
+import type { IConnectPacket, UserProperties } from 'mqtt-packet';
 import type { Logger } from '../observability/logger.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
+import type { UplinkPublish } from '../rules/types.js';
 import { Connection, type ConnectionOptions } from './connection.js';
+import { expiryFrom, pickMessageProperties, type BrokerMessage } from './message.js';
 import { ReasonCode } from './reason-codes.js';
+import { RetainedStore } from './retained.js';
+import { NEVER_EXPIRES, Session, type Delivery, type Subscription } from './session.js';
+import { TopicTree, type Match } from './topic-tree.js';
 import type { UplinkOutcome, UplinkSink } from './uplink-sink.js';
 
 type Will = NonNullable<IConnectPacket['will']>;
 
+export interface BrokerOptions extends ConnectionOptions {
+  /** Messages a session keeps while its client is offline or beyond its Receive Maximum. */
+  maxQueuedMessages: number;
+}
+
+/** Timers of a session whose client is gone: the session's end, and a delayed will. */
+interface PendingEnd {
+  expiry: NodeJS.Timeout | undefined;
+  will: NodeJS.Timeout | undefined;
+  publishWill: (() => void) | undefined;
+}
+
 /**
- * The MQTT broker core: every connection, the client-id registry, and the
- * path from a publish to the uplink. Listeners hand it sockets.
+ * The MQTT broker core: connections, sessions, subscriptions and retained
+ * messages, and the path of every publish to local subscribers and to the
+ * uplink. Listeners hand it sockets; it knows nothing of Kafka.
  */
 export class Broker {
   readonly log: Logger;
   readonly metrics: BridgeMetrics;
   readonly #sink: UplinkSink;
-  readonly #options: ConnectionOptions;
+  readonly #options: BrokerOptions;
   readonly #connections = new Set<Connection>();
   /** The current connection of each client id [MQTT-3.1.4-2]. */
   readonly #clients = new Map<string, Connection>();
+  readonly #sessions = new Map<string, Session>();
+  readonly #pendingEnds = new Map<string, PendingEnd>();
+  readonly #subscriptions = new TopicTree<Subscription>();
+  readonly #retained = new RetainedStore();
+  /** Round-robin position per shared subscription group. */
+  readonly #sharedTurns = new Map<string, number>();
 
-  constructor(sink: UplinkSink, options: ConnectionOptions, log: Logger, metrics: BridgeMetrics) {
+  constructor(sink: UplinkSink, options: BrokerOptions, log: Logger, metrics: BridgeMetrics) {
     this.#sink = sink;
     this.#options = options;
     this.log = log;
@@ -34,35 +57,128 @@ export class Broker {
     return this.#clients.size;
   }
 
+  get subscriptions(): TopicTree<Subscription> {
+    return this.#subscriptions;
+  }
+
+  get retained(): RetainedStore {
+    return this.#retained;
+  }
+
   accept(socket: Duplex, remoteAddress: string): Connection {
     const connection = new Connection(socket, remoteAddress, this, this.#options);
     this.#connections.add(connection);
     return connection;
   }
 
-  /** A CONNECT was accepted. A connection with the same client id is taken over. */
-  register(connection: Connection): void {
-    const previous = this.#clients.get(connection.clientId);
+  /**
+   * A CONNECT was accepted. A connection with the same client id is taken
+   * over; the session is resumed unless `cleanStart` [MQTT-3.1.2-4..6].
+   * Returns whether a session was present.
+   */
+  register(connection: Connection, cleanStart: boolean, expiryInterval: number): boolean {
+    const { clientId } = connection;
+    const previous = this.#clients.get(clientId);
     if (previous) {
-      // [MQTT-3.1.4-2] the existing connection is closed; MQTT 5 says why (0x8E)
+      // [MQTT-3.1.4-3] the existing connection is closed; MQTT 5 says why (0x8E).
+      // Its will goes out now, unless it is delayed and the session is resumed.
+      const will = previous.takeWill();
       previous.close('session taken over', ReasonCode.SessionTakenOver);
+      const delayed = (will?.properties?.willDelayInterval ?? 0) > 0;
+      if (will && (cleanStart || !delayed)) this.#publishWill(clientId, previous.username, will);
     }
-    this.#clients.set(connection.clientId, connection);
+    this.#cancelPendingEnd(clientId, { sendWill: cleanStart });
+    let session = this.#sessions.get(clientId);
+    const present = session !== undefined && !cleanStart;
+    if (session && cleanStart) this.#endSession(session);
+    if (!present) {
+      session = new Session(clientId, this.#options.maxQueuedMessages, (reason) => {
+        this.metrics.mqttMessagesDropped.inc({ reason });
+      });
+      this.#sessions.set(clientId, session);
+    }
+    const current = session as Session;
+    current.expiryInterval = expiryInterval;
+    connection.session = current;
+    this.#clients.set(clientId, connection);
     this.metrics.mqttConnections.set(this.#clients.size);
     this.metrics.mqttConnectionsTotal.inc();
+    return present;
   }
 
   connectionClosed(connection: Connection, will: Will | undefined): void {
     this.#connections.delete(connection);
-    if (this.#clients.get(connection.clientId) === connection) {
-      this.#clients.delete(connection.clientId);
-      this.metrics.mqttConnections.set(this.#clients.size);
-    }
-    if (will) this.#publishWill(connection, will);
+    // Never accepted, or taken over: the session belongs to the newer connection.
+    if (this.#clients.get(connection.clientId) !== connection) return;
+    this.#clients.delete(connection.clientId);
+    this.metrics.mqttConnections.set(this.#clients.size);
+    const session = connection.session;
+    session.detach();
+    this.#scheduleEnd(session, connection.username, will);
   }
 
-  publish(publish: UplinkPublish, onSettled: ((outcome: UplinkOutcome) => void) | undefined): void {
-    this.#sink.send(publish, onSettled);
+  /**
+   * A publish from a client (or a will): to matching local subscribers now,
+   * and through the uplink to Kafka; `onSettled` reports the uplink's outcome.
+   */
+  publish(message: BrokerMessage, onSettled: ((outcome: UplinkOutcome) => void) | undefined): void {
+    if (message.retain) this.#retained.store(message); // [MQTT-3.3.1-5]
+    const delivered = this.deliverLocally(message);
+    this.#sink.send(
+      toUplink(message),
+      onSettled &&
+        ((outcome) => {
+          // "no matching subscribers" only when neither a rule nor a subscriber took it
+          onSettled(outcome.kind === 'unmatched' && delivered > 0 ? { kind: 'stored' } : outcome);
+        }),
+    );
+  }
+
+  /**
+   * Hands a message to every session with a matching subscription: once per
+   * session at the highest granted QoS with every subscription identifier
+   * [MQTT-3.3.4-2, 3.3.4-3], and to one member of each shared group. Returns
+   * the number of sessions it went to.
+   */
+  deliverLocally(message: BrokerMessage): number {
+    const { subscribers, shared } = this.#subscriptions.match(message.topic);
+    const perSession = new Map<string, Delivery>();
+    for (const { clientId, value } of subscribers) {
+      // [MQTT-3.8.3-3] No Local: not back to the publisher
+      if (value.noLocal && clientId === message.origin.clientId) continue;
+      const qos = Math.min(message.qos, value.qos) as Delivery['qos'];
+      // [MQTT-3.3.1-12, 3.3.1-13] Retain As Published
+      const retain = value.retainAsPublished && message.retain;
+      const ids = value.identifier !== undefined ? [value.identifier] : [];
+      const existing = perSession.get(clientId);
+      if (existing) {
+        existing.qos = Math.max(existing.qos, qos) as Delivery['qos'];
+        existing.retain ||= retain;
+        existing.subscriptionIds.push(...ids);
+      } else {
+        perSession.set(clientId, { message, qos, retain, subscriptionIds: ids });
+      }
+    }
+    let count = 0;
+    for (const [clientId, delivery] of perSession) {
+      const session = this.#sessions.get(clientId);
+      if (!session) continue;
+      session.deliver(delivery);
+      count++;
+    }
+    for (const group of shared) {
+      const member = this.#pickSharedMember(group.group, group.filter, group.members);
+      const session = member && this.#sessions.get(member.clientId);
+      if (!member || !session) continue;
+      session.deliver({
+        message,
+        qos: Math.min(message.qos, member.value.qos) as Delivery['qos'],
+        retain: member.value.retainAsPublished && message.retain,
+        subscriptionIds: member.value.identifier !== undefined ? [member.value.identifier] : [],
+      });
+      count++;
+    }
+    return count;
   }
 
   /** Shutdown, first step: no connection reads any more input. */
@@ -75,30 +191,131 @@ export class Broker {
     for (const connection of this.#connections) connection.close(reason, reasonCode);
   }
 
+  /** Stops every timer (session expiry, delayed wills) so the process can exit. */
+  clearTimers(): void {
+    for (const pending of this.#pendingEnds.values()) {
+      clearTimeout(pending.expiry);
+      clearTimeout(pending.will);
+    }
+    this.#pendingEnds.clear();
+  }
+
+  /** Round robin over the group, preferring members that are online. */
+  #pickSharedMember(
+    group: string,
+    filter: string,
+    members: Array<Match<Subscription>>,
+  ): Match<Subscription> | undefined {
+    const online = members.filter((member) => this.#sessions.get(member.clientId)?.online);
+    const candidates = online.length > 0 ? online : members;
+    if (candidates.length === 0) return undefined;
+    const key = `${group}\u0000${filter}`;
+    const turn = this.#sharedTurns.get(key) ?? 0;
+    this.#sharedTurns.set(key, turn + 1);
+    return candidates[turn % candidates.length];
+  }
+
+  /**
+   * The client is gone: its session ends now (expiry 0) or after the Session
+   * Expiry Interval; the will goes out after its delay or when the session
+   * ends, whichever is first [MQTT-3.1.3-9].
+   */
+  #scheduleEnd(session: Session, username: string | undefined, will: Will | undefined): void {
+    const { clientId } = session;
+    const publishWill = will
+      ? () => {
+          this.#publishWill(clientId, username, will);
+        }
+      : undefined;
+    if (session.expiryInterval === 0) {
+      this.#endSession(session);
+      publishWill?.();
+      return;
+    }
+    const pending: PendingEnd = { expiry: undefined, will: undefined, publishWill };
+    if (session.expiryInterval !== NEVER_EXPIRES) {
+      pending.expiry = setTimeout(() => {
+        this.#pendingEnds.delete(clientId);
+        clearTimeout(pending.will);
+        this.#endSession(session);
+        pending.publishWill?.();
+      }, session.expiryInterval * 1000);
+    }
+    const delay = will?.properties?.willDelayInterval ?? 0;
+    if (publishWill && delay === 0) {
+      publishWill();
+      pending.publishWill = undefined;
+    } else if (publishWill) {
+      pending.will = setTimeout(() => {
+        pending.publishWill = undefined;
+        publishWill();
+      }, delay * 1000);
+    }
+    this.#pendingEnds.set(clientId, pending);
+  }
+
+  /**
+   * The client is back: its session no longer expires, and a delayed will is
+   * not sent [MQTT-3.1.3-9] — unless the new connection starts clean, which
+   * ends the old session and so sends the will now.
+   */
+  #cancelPendingEnd(clientId: string, { sendWill }: { sendWill: boolean }): void {
+    const pending = this.#pendingEnds.get(clientId);
+    if (!pending) return;
+    this.#pendingEnds.delete(clientId);
+    clearTimeout(pending.expiry);
+    clearTimeout(pending.will);
+    if (sendWill) pending.publishWill?.();
+  }
+
+  #endSession(session: Session): void {
+    this.#subscriptions.unsubscribeAll(session.clientId);
+    session.clear();
+    if (this.#sessions.get(session.clientId) === session) this.#sessions.delete(session.clientId);
+  }
+
   /** [MQTT-3.1.2-8] the will is published when the connection ends without DISCONNECT. */
-  #publishWill(connection: Connection, will: Will): void {
-    const userProperties = Object.entries(will.properties?.userProperties ?? {}).flatMap(
-      ([name, value]) =>
-        (Array.isArray(value) ? value : [value]).map((item) => [name, item] as [string, string]),
-    );
+  #publishWill(clientId: string, username: string | undefined, will: Will): void {
+    const properties = will.properties ?? {};
     this.publish(
       {
         topic: will.topic,
         payload: typeof will.payload === 'string' ? Buffer.from(will.payload) : will.payload,
         qos: will.qos ?? 0,
         retain: will.retain ?? false,
-        clientId: connection.clientId,
-        username: connection.username,
-        userProperties,
+        properties: pickMessageProperties(properties),
+        expiresAt: expiryFrom(properties.messageExpiryInterval, Date.now()),
+        origin: { clientId, username },
       },
       (outcome) => {
         if (outcome.kind === 'failed') {
-          this.log.warn(
-            { clientId: connection.clientId, reason: outcome.reason },
-            'will not stored',
-          );
+          this.log.warn({ clientId, reason: outcome.reason }, 'will not stored in Kafka');
         }
       },
     );
   }
+}
+
+/** The uplink's view of a message. */
+function toUplink(message: BrokerMessage): UplinkPublish {
+  return {
+    topic: message.topic,
+    payload: message.payload,
+    qos: message.qos,
+    retain: message.retain,
+    clientId: message.origin.clientId,
+    username: message.origin.username,
+    userProperties: userPropertyList(message.properties.userProperties),
+  };
+}
+
+/** mqtt-packet groups repeated user properties by name; flatten to (name, value) pairs. */
+function userPropertyList(properties: UserProperties | undefined): Array<[string, string]> {
+  if (!properties) return [];
+  const list: Array<[string, string]> = [];
+  for (const [name, value] of Object.entries(properties)) {
+    if (Array.isArray(value)) for (const item of value) list.push([name, item]);
+    else list.push([name, value]);
+  }
+  return list;
 }

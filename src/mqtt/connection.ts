@@ -1,11 +1,12 @@
 import type { Duplex } from 'node:stream';
-import mqttPacket, { type IConnectPacket, type Packet } from 'mqtt-packet';
+import mqttPacket, { type IConnectPacket, type IPublishPacket, type Packet } from 'mqtt-packet';
 import type { Logger } from '../observability/logger.js';
 import { FrameScanner, type FrameProblem } from './frame-scanner.js';
 import { OrderedAcks } from './ordered-acks.js';
 import { ReasonCode } from './reason-codes.js';
 import { dispatch } from './handlers/dispatch.js';
 import type { Broker } from './broker.js';
+import type { Session, SessionLink } from './session.js';
 
 /** The life of a connection, one field with explicit transitions. */
 export type ConnectionStatus =
@@ -37,7 +38,7 @@ const UNACCEPTABLE_PROTOCOL_VERSION = Buffer.from([0x20, 0x02, 0x00, 0x01]);
  * keep-alive timer and the per-connection protocol state. Knows nothing of
  * Kafka: publishes go to the broker.
  */
-export class Connection {
+export class Connection implements SessionLink {
   readonly broker: Broker;
   readonly options: ConnectionOptions;
   readonly log: Logger;
@@ -46,13 +47,17 @@ export class Connection {
   readonly acks: OrderedAcks<() => void>;
   /** Client → server topic aliases (MQTT 5). */
   readonly topicAliases = new Map<number, string>();
-  /** QoS 2 packet ids received and not yet released by PUBREL [MQTT-4.3.3-9]. */
-  readonly qos2Received = new Map<number, 'producing' | 'stored'>();
-
   clientId = '';
   username: string | undefined;
   protocolVersion: ProtocolVersion = 4;
   will: Will | undefined;
+  /** The client's Receive Maximum [MQTT-3.3.4-7]. */
+  receiveMaximum = 65_535;
+  /** The largest packet the client accepts [MQTT-3.1.2-24]. */
+  maximumPacketSize = Number.POSITIVE_INFINITY;
+  /** Server → client topic aliases the client accepts. */
+  topicAliasMaximum = 0;
+  readonly #outboundAliases = new Map<string, number>();
 
   #status: ConnectionStatus = 'awaiting-connect';
   readonly #socket: Duplex;
@@ -65,6 +70,7 @@ export class Connection {
   #readStopped = false;
   #sendWill = true;
   #accepted = false;
+  #session: Session | undefined;
 
   constructor(socket: Duplex, remoteAddress: string, broker: Broker, options: ConnectionOptions) {
     this.#socket = socket;
@@ -107,6 +113,21 @@ export class Connection {
     return this.#status;
   }
 
+  /** The client's session; handlers only run once CONNECT gave it one. */
+  get session(): Session {
+    if (!this.#session) throw new Error('no session before CONNECT is accepted');
+    return this.#session;
+  }
+
+  /** The session this connection serves, or undefined before CONNECT is accepted. */
+  get sessionIfAny(): Session | undefined {
+    return this.#session;
+  }
+
+  set session(session: Session) {
+    this.#session = session;
+  }
+
   /** CONNECT accepted: keep alive starts, the broker knows the client. */
   markConnected(keepAliveSeconds: number): void {
     this.#status = 'connected';
@@ -121,6 +142,39 @@ export class Connection {
   send(packet: Packet): void {
     if (this.#status === 'closed' || this.#socket.writableEnded) return;
     this.#socket.write(mqttPacket.generate(packet, { protocolVersion: this.protocolVersion }));
+  }
+
+  /**
+   * Writes a PUBLISH to the client, using a topic alias when the client allows
+   * them; a packet larger than the client's Maximum Packet Size is not sent
+   * [MQTT-3.1.2-25] and false is returned.
+   */
+  sendPublish(packet: IPublishPacket): boolean {
+    if (this.#status === 'closed' || this.#socket.writableEnded) return true;
+    const outgoing = this.#withTopicAlias(packet);
+    const bytes = mqttPacket.generate(outgoing, { protocolVersion: this.protocolVersion });
+    if (bytes.length > this.maximumPacketSize) return false;
+    this.#socket.write(bytes);
+    return true;
+  }
+
+  #withTopicAlias(packet: IPublishPacket): IPublishPacket {
+    if (this.topicAliasMaximum === 0) return packet;
+    const known = this.#outboundAliases.get(packet.topic);
+    if (known !== undefined) {
+      return { ...packet, topic: '', properties: { ...packet.properties, topicAlias: known } };
+    }
+    if (this.#outboundAliases.size >= this.topicAliasMaximum) return packet;
+    const alias = this.#outboundAliases.size + 1;
+    this.#outboundAliases.set(packet.topic, alias);
+    return { ...packet, properties: { ...packet.properties, topicAlias: alias } };
+  }
+
+  /** Hands over the will so that closing this connection no longer sends it. */
+  takeWill(): Will | undefined {
+    const will = this.will;
+    this.will = undefined;
+    return will;
   }
 
   /** Normal DISCONNECT from the client: no will [MQTT-3.1.2-10] unless 0x04 asks for it. */

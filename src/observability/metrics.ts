@@ -36,6 +36,13 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly mqttMessagesDropped = new Counter({
+    name: 'bridge_mqtt_messages_dropped_total',
+    help: 'Messages for subscribers not delivered: expired, queue-full, offline-qos0 or too-large.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly kafkaRecordsProduced = new Counter({
     name: 'bridge_kafka_records_produced_total',
     help: 'Records acknowledged by Kafka.',

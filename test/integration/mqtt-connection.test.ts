@@ -278,17 +278,3 @@ describe('malformed and illegal input', () => {
     expect(record?.value?.toString()).toBe('still here');
   });
 });
-
-describe('SUBSCRIBE (not supported yet)', () => {
-  it('refuses every filter so clients know at once', async () => {
-    const v3 = await connectClient(running.mqttPort, { clientId: 'subscriber-3' });
-    await expect(v3.subscribeAsync(['a/b', 'c/#'])).rejects.toMatchObject({
-      packet: { granted: [0x80, 0x80] },
-    });
-    const v5 = await connectClient(running.mqttPort, {
-      protocolVersion: 5,
-      clientId: 'subscriber-5',
-    });
-    await expect(v5.subscribeAsync(['a/b'])).rejects.toMatchObject({ packet: { granted: [0x83] } });
-  });
-});

@@ -10,6 +10,8 @@ import { createLogger } from '../../src/observability/logger.js';
 export interface RunningBridge {
   bridge: Bridge;
   mqttPort: number;
+  /** Port of the WebSocket listener (path /mqtt); 0 when it is disabled. */
+  websocketPort: number;
   httpUrl: string;
   /** Current value of a counter or gauge (summed over labels) from /metrics. */
   metric(name: string): Promise<number>;
@@ -33,6 +35,7 @@ export async function startBridge(
       ...overrides,
       kafka: { brokers: inject('kafkaBrokers').split(','), ...overrides.kafka },
       mqtt: { host: '127.0.0.1', port: 0, ...overrides.mqtt },
+      websocket: { host: '127.0.0.1', port: 0, ...overrides.websocket },
       http: { host: '127.0.0.1', port: 0 },
       mappings: folder,
       log: { level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false },
@@ -43,6 +46,7 @@ export async function startBridge(
   return {
     bridge,
     mqttPort: bridge.addresses.mqtt.port,
+    websocketPort: bridge.addresses.websocket?.port ?? 0,
     httpUrl,
     async metric(name: string) {
       const text = await (await fetch(`${httpUrl}/metrics`)).text();

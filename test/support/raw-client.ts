@@ -64,6 +64,11 @@ export class RawClient {
     return packet as Extract<Packet, { cmd: C }>;
   }
 
+  /** Drops the TCP connection without DISCONNECT. */
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
   async waitClosed(timeoutMs = 10_000): Promise<void> {
     await waitFor(() => this.closed, { timeoutMs, what: 'the server to close the connection' });
   }

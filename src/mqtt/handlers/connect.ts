@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import type { Connection, ProtocolVersion } from '../connection.js';
 import { ConnackReturnCode, ReasonCode } from '../reason-codes.js';
+import { NEVER_EXPIRES } from '../session.js';
 import { topicNameProblem } from '../topic-name.js';
 
 /** MQTT 3.1 limits client ids to 23 characters. */
@@ -21,25 +22,37 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
     return;
   }
 
+  const properties = packet.properties ?? {};
+  if (properties.receiveMaximum === 0 || properties.maximumPacketSize === 0) {
+    // [MQTT-3.1.2-...] Receive Maximum and Maximum Packet Size of 0 are protocol errors
+    refuse(connection, {
+      v3: undefined,
+      v5: ReasonCode.ProtocolError,
+      reason: 'zero limit in CONNECT',
+    });
+    return;
+  }
+  connection.receiveMaximum = properties.receiveMaximum ?? 65_535;
+  connection.maximumPacketSize = properties.maximumPacketSize ?? Number.POSITIVE_INFINITY;
+  connection.topicAliasMaximum = properties.topicAliasMaximum ?? 0;
+
   const assigned = packet.clientId === '' ? `auto-${randomBytes(8).toString('hex')}` : undefined;
   connection.clientId = assigned ?? packet.clientId;
   connection.username = packet.username;
   connection.will = packet.will;
-  connection.broker.register(connection);
+  const cleanStart = packet.clean ?? true;
+  const sessionPresent = connection.broker.register(
+    connection,
+    cleanStart,
+    sessionExpiryOf(packet, version, cleanStart),
+  );
 
-  const connack: IConnackPacket = {
-    cmd: 'connack',
-    // Sessions are not persisted yet, so there is never one to resume.
-    sessionPresent: false,
-  };
+  const connack: IConnackPacket = { cmd: 'connack', sessionPresent };
   if (version === 5) {
     connack.reasonCode = ReasonCode.Success;
     connack.properties = {
       topicAliasMaximum: connection.options.topicAliasMaximum,
       maximumPacketSize: connection.options.maxPacketSize,
-      wildcardSubscriptionAvailable: false,
-      subscriptionIdentifiersAvailable: false,
-      sharedSubscriptionAvailable: false,
       // [MQTT-3.2.2-16] the server tells the client the id it assigned
       ...(assigned !== undefined ? { assignedClientIdentifier: assigned } : {}),
     };
@@ -48,7 +61,18 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
   }
   connection.send(connack);
   connection.markConnected(packet.keepalive ?? 0);
-  connection.log.debug({ clientId: connection.clientId, version }, 'connected');
+  // [MQTT-4.4.0-1] unacknowledged messages are sent again, then the queue
+  connection.session.attach(connection);
+  connection.log.debug({ clientId: connection.clientId, version, sessionPresent }, 'connected');
+}
+
+/**
+ * Seconds the session outlives the connection: MQTT 5's Session Expiry
+ * Interval (default 0); on 3.1/3.1.1, for ever unless Clean Session is set.
+ */
+function sessionExpiryOf(packet: IConnectPacket, version: ProtocolVersion, clean: boolean): number {
+  if (version === 5) return packet.properties?.sessionExpiryInterval ?? 0;
+  return clean ? 0 : NEVER_EXPIRES;
 }
 
 function checkWill(packet: IConnectPacket): Refusal | undefined {

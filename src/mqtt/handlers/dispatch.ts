@@ -1,6 +1,7 @@
 import type { Packet } from 'mqtt-packet';
 import type { Connection } from '../connection.js';
 import { ReasonCode } from '../reason-codes.js';
+import { handlePuback, handlePubcomp, handlePubrec } from './acks.js';
 import { handleConnect } from './connect.js';
 import { handleDisconnect } from './disconnect.js';
 import { handlePingreq } from './pingreq.js';
@@ -42,11 +43,13 @@ export function dispatch(connection: Connection, packet: Packet): void {
       handleUnsubscribe(connection, packet);
       return;
     case 'puback':
+      handlePuback(connection, packet);
+      return;
     case 'pubrec':
+      handlePubrec(connection, packet);
+      return;
     case 'pubcomp':
-      // The bridge sends no QoS 1/2 messages to clients yet, so nothing is in
-      // flight that these could acknowledge; ignore them.
-      connection.log.debug({ cmd: packet.cmd, messageId: packet.messageId }, 'unexpected ack');
+      handlePubcomp(connection, packet);
       return;
     case 'connect':
       // [MQTT-3.1.0-2] a second CONNECT is a protocol violation

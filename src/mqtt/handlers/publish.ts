@@ -1,56 +1,63 @@
-import type { IPublishPacket, Packet, UserProperties } from 'mqtt-packet';
-import type { UplinkPublish } from '../../rules/types.js';
+import type { IPublishPacket, Packet, QoS } from 'mqtt-packet';
 import type { Connection } from '../connection.js';
+import { expiryFrom, pickMessageProperties, type BrokerMessage } from '../message.js';
 import { ReasonCode } from '../reason-codes.js';
 import { topicNameProblem } from '../topic-name.js';
 import type { UplinkOutcome } from '../uplink-sink.js';
 
 /**
- * A client's PUBLISH goes to the uplink. QoS 1 is answered with PUBACK and
- * QoS 2 with PUBREC only once Kafka holds every record it maps to.
+ * A client's PUBLISH goes to local subscribers and to the uplink. QoS 1 is
+ * answered with PUBACK and QoS 2 with PUBREC only once Kafka holds every
+ * record it maps to.
  */
 export function handlePublish(connection: Connection, packet: IPublishPacket): void {
   const topic = resolveTopic(connection, packet);
   if (topic === undefined) return;
 
   const id = packet.messageId ?? 0;
+  const session = connection.session;
   if (packet.qos === 2) {
-    const state = connection.qos2Received.get(id);
+    const state = session.qos2Received.get(id);
     if (state !== undefined) {
       // [MQTT-4.3.3-10] a retransmission before PUBREL is not delivered again.
       // If Kafka already has it, repeat PUBREC; otherwise PUBREC is on its way.
-      if (state === 'stored')
+      if (state === 'stored') {
         connection.acks.reserve()(() => {
-          connection.send(pubrec(id));
+          connection.send({ cmd: 'pubrec', messageId: id });
         });
+      }
       return;
     }
-    connection.qos2Received.set(id, 'producing');
+    session.qos2Received.set(id, 'producing');
   }
   connection.broker.metrics.mqttPublishesReceived.inc({ qos: packet.qos });
 
-  const publish: UplinkPublish = {
-    topic,
-    payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
-    qos: packet.qos,
-    retain: packet.retain,
-    clientId: connection.clientId,
-    username: connection.username,
-    userProperties: userPropertyList(packet.properties?.userProperties),
-  };
-
+  const message = toMessage(connection, packet, topic);
   if (packet.qos === 0) {
-    connection.broker.publish(publish, undefined);
+    connection.broker.publish(message, undefined);
     return;
   }
   const qos = packet.qos;
   const reply = connection.acks.reserve();
-  connection.broker.publish(publish, (outcome) => {
+  connection.broker.publish(message, (outcome) => {
     reply(() => {
       acknowledge(connection, qos, id, outcome);
     });
   });
   connection.throttleIfBusy();
+}
+
+function toMessage(connection: Connection, packet: IPublishPacket, topic: string): BrokerMessage {
+  const properties = packet.properties ?? {};
+  return {
+    topic,
+    payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
+    qos: packet.qos,
+    retain: packet.retain,
+    properties: pickMessageProperties(properties),
+    expiresAt: expiryFrom(properties.messageExpiryInterval, Date.now()),
+    origin: { clientId: connection.clientId, username: connection.username },
+  };
 }
 
 /** MQTT 5 topic aliases [MQTT-3.3.2-7..12]; undefined when the connection was closed. */
@@ -84,10 +91,16 @@ function resolveTopic(connection: Connection, packet: IPublishPacket): string | 
   return topic;
 }
 
-function acknowledge(connection: Connection, qos: 1 | 2, id: number, outcome: UplinkOutcome): void {
+function acknowledge(
+  connection: Connection,
+  qos: Exclude<QoS, 0>,
+  id: number,
+  outcome: UplinkOutcome,
+): void {
   const v5 = connection.protocolVersion === 5;
+  const session = connection.session;
   if (outcome.kind === 'failed') {
-    if (qos === 2) connection.qos2Received.delete(id);
+    if (qos === 2) session.qos2Received.delete(id);
     if (!v5) {
       // MQTT 3.1.1 cannot refuse a publish; acknowledging would be a lie, so
       // the connection is closed and the client retransmits after reconnecting.
@@ -102,33 +115,18 @@ function acknowledge(connection: Connection, qos: 1 | 2, id: number, outcome: Up
     );
     return;
   }
-  if (qos === 2) connection.qos2Received.set(id, 'stored');
-  // MQTT 5 tells the publisher when nothing received the message.
+  if (qos === 2) session.qos2Received.set(id, 'stored');
+  // MQTT 5 tells the publisher when nobody received the message.
   const unmatched = v5 && outcome.kind === 'unmatched';
   connection.send(ack(qos, id, unmatched ? { reasonCode: ReasonCode.NoMatchingSubscribers } : {}));
 }
 
 function ack(
-  qos: 1 | 2,
+  qos: Exclude<QoS, 0>,
   messageId: number,
   extra: { reasonCode?: number; properties?: { reasonString: string } },
 ): Packet {
   return qos === 1
     ? { cmd: 'puback', messageId, ...extra }
     : { cmd: 'pubrec', messageId, ...extra };
-}
-
-function pubrec(messageId: number): Packet {
-  return { cmd: 'pubrec', messageId };
-}
-
-/** mqtt-packet groups repeated user properties by name; flatten to (name, value) pairs. */
-function userPropertyList(properties: UserProperties | undefined): Array<[string, string]> {
-  if (!properties) return [];
-  const list: Array<[string, string]> = [];
-  for (const [name, value] of Object.entries(properties)) {
-    if (Array.isArray(value)) for (const item of value) list.push([name, item]);
-    else list.push([name, value]);
-  }
-  return list;
 }

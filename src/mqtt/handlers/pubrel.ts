@@ -8,13 +8,14 @@ import { ReasonCode } from '../reason-codes.js';
  */
 export function handlePubrel(connection: Connection, packet: IPubrelPacket): void {
   const id = packet.messageId ?? 0;
-  const state = connection.qos2Received.get(id);
+  const { session } = connection;
+  const state = session.qos2Received.get(id);
   if (state === 'producing') {
     // PUBREL may only answer a PUBREC, and none was sent for this id yet.
     connection.protocolViolation(ReasonCode.ProtocolError, `PUBREL for ${id} before PUBREC`);
     return;
   }
-  connection.qos2Received.delete(id);
+  session.qos2Received.delete(id);
   connection.send({
     cmd: 'pubcomp',
     messageId: id,

@@ -1,32 +1,94 @@
-import type { ISubscribePacket, IUnsubscribePacket } from 'mqtt-packet';
+import type { ISubscribePacket, IUnsubscribePacket, QoS } from 'mqtt-packet';
+import type { Broker } from '../broker.js';
 import type { Connection } from '../connection.js';
 import { ReasonCode } from '../reason-codes.js';
+import type { Delivery, Subscription } from '../session.js';
+import { parseTopicFilter } from '../topic-tree.js';
 
-const NOT_YET = 'subscriptions are not supported by this version of the bridge';
+/** SUBACK failure code: 0x80 on 3.1.1 [MQTT-3.9.3-2], Topic Filter invalid (0x8F) on MQTT 5. */
+const INVALID_FILTER = { v3: 0x80, v5: 0x8f } as const;
 
 /**
- * Subscriptions are not implemented yet: every filter is refused with a
- * failure return code, so clients know at once rather than waiting for
- * messages that never come. (CONNACK also tells MQTT 5 clients.)
+ * SUBSCRIBE: each filter is added (replacing an identical one [MQTT-3.8.4-3]),
+ * SUBACK grants the requested QoS, then retained messages are sent as each
+ * subscription's Retain Handling says [MQTT-3.3.1-9..11].
  */
 export function handleSubscribe(connection: Connection, packet: ISubscribePacket): void {
-  const failure = connection.protocolVersion === 5 ? ReasonCode.ImplementationSpecificError : 0x80;
-  connection.send({
-    cmd: 'suback',
-    messageId: packet.messageId ?? 0,
-    granted: packet.subscriptions.map(() => failure),
-    ...(connection.protocolVersion === 5 ? { properties: { reasonString: NOT_YET } } : {}),
-  });
+  const { broker, session } = connection;
+  const v5 = connection.protocolVersion === 5;
+  const identifier = packet.properties?.subscriptionIdentifier;
+  if (identifier === 0) {
+    // [MQTT-3.8.2-...] a Subscription Identifier of 0 is a protocol error
+    connection.protocolViolation(ReasonCode.ProtocolError, 'subscription identifier 0');
+    return;
+  }
+  const granted: number[] = [];
+  const retainedToSend: Array<{ filter: string; subscription: Subscription }> = [];
+  for (const request of packet.subscriptions) {
+    const parsed = parseTopicFilter(request.topic);
+    if ('problem' in parsed) {
+      granted.push(v5 ? INVALID_FILTER.v5 : INVALID_FILTER.v3);
+      continue;
+    }
+    const shared = parsed.shareGroup !== undefined;
+    if (shared && request.nl === true) {
+      // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error
+      connection.protocolViolation(ReasonCode.ProtocolError, 'No Local on a shared subscription');
+      return;
+    }
+    const subscription: Subscription = {
+      qos: request.qos,
+      noLocal: request.nl ?? false,
+      retainAsPublished: request.rap ?? false,
+      retainHandling: (request.rh ?? 0) as Subscription['retainHandling'],
+      identifier,
+    };
+    const existed = broker.subscriptions.subscribe(
+      connection.clientId,
+      request.topic,
+      subscription,
+    );
+    session.subscriptions.set(request.topic, subscription);
+    granted.push(request.qos);
+    // [MQTT-4.8.2-...] retained messages are not sent to shared subscriptions
+    const wantsRetained =
+      subscription.retainHandling === 0 || (subscription.retainHandling === 1 && !existed);
+    if (!shared && wantsRetained) retainedToSend.push({ filter: parsed.filter, subscription });
+  }
+  connection.send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
+  for (const { filter, subscription } of retainedToSend)
+    sendRetained(connection, broker, filter, subscription);
 }
 
+function sendRetained(
+  connection: Connection,
+  broker: Broker,
+  filter: string,
+  subscription: Subscription,
+): void {
+  for (const message of broker.retained.match(filter, Date.now())) {
+    const delivery: Delivery = {
+      message,
+      qos: Math.min(message.qos, subscription.qos) as QoS,
+      // [MQTT-3.3.1-8] sent because of a new subscription: RETAIN is 1
+      retain: true,
+      subscriptionIds: subscription.identifier !== undefined ? [subscription.identifier] : [],
+    };
+    connection.session.deliver(delivery);
+  }
+}
+
+/** UNSUBSCRIBE: one reason code per filter on MQTT 5 [MQTT-3.11.3-1]. */
 export function handleUnsubscribe(connection: Connection, packet: IUnsubscribePacket): void {
+  const codes = packet.unsubscriptions.map((filter) => {
+    const existed = connection.broker.subscriptions.unsubscribe(connection.clientId, filter);
+    connection.session.subscriptions.delete(filter);
+    return existed ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted;
+  });
   connection.send({
     cmd: 'unsuback',
     messageId: packet.messageId ?? 0,
-    // MQTT 5 carries one reason code per filter; 3.1.1's UNSUBACK has none.
-    granted:
-      connection.protocolVersion === 5
-        ? packet.unsubscriptions.map(() => ReasonCode.NoSubscriptionExisted)
-        : [],
+    // 3.1.1's UNSUBACK carries no reason codes
+    granted: connection.protocolVersion === 5 ? codes : [],
   });
 }

@@ -1,0 +1,216 @@
+import type { IPublishPacket, Packet, QoS } from 'mqtt-packet';
+import { isExpired, secondsToLive, type BrokerMessage } from './message.js';
+
+/** Session Expiry Interval meaning "never" [MQTT-3.1.2-...]; also what 3.1.1 clean=0 gets. */
+export const NEVER_EXPIRES = 0xffffffff;
+
+/** The options of one subscription (MQTT 5 §3.8.3.1). */
+export interface Subscription {
+  qos: QoS;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: 0 | 1 | 2;
+  /** MQTT 5 Subscription Identifier, if the SUBSCRIBE carried one. */
+  identifier: number | undefined;
+}
+
+/** One message for one session, with the QoS and flags its subscription(s) give it. */
+export interface Delivery {
+  message: BrokerMessage;
+  qos: QoS;
+  retain: boolean;
+  subscriptionIds: number[];
+}
+
+/** Why a message for a session was not delivered. */
+export type DropReason = 'expired' | 'queue-full' | 'offline-qos0' | 'too-large';
+
+/** What a session needs from the connection it is attached to. */
+export interface SessionLink {
+  readonly protocolVersion: 3 | 4 | 5;
+  /** The client's Receive Maximum: QoS 1/2 publishes it accepts unacknowledged. */
+  readonly receiveMaximum: number;
+  /** Writes a PUBLISH; false when it was dropped as larger than the client allows. */
+  sendPublish(packet: IPublishPacket): boolean;
+  send(packet: Packet): void;
+}
+
+interface Inflight {
+  delivery: Delivery;
+  awaiting: 'puback' | 'pubrec' | 'pubcomp';
+}
+
+/**
+ * A client's session: subscriptions, QoS 1/2 messages in flight to it, the
+ * queue of messages waiting for it (offline, or beyond its Receive Maximum),
+ * and the QoS 2 packet ids it sent that are not released yet. Outlives its
+ * connection when the session is persistent.
+ */
+export class Session {
+  readonly clientId: string;
+  /** By topic filter as the client sent it. */
+  readonly subscriptions = new Map<string, Subscription>();
+  /** QoS 2 packet ids received and not yet released by PUBREL [MQTT-4.3.3-9]. */
+  readonly qos2Received = new Map<number, 'producing' | 'stored'>();
+  /** Seconds the session outlives its connection; NEVER_EXPIRES for ever. */
+  expiryInterval = 0;
+  #link: SessionLink | undefined;
+  readonly #inflight = new Map<number, Inflight>();
+  #queue: Delivery[] = [];
+  #nextPacketId = 1;
+  readonly #maxQueued: number;
+  readonly #onDrop: (reason: DropReason) => void;
+
+  constructor(clientId: string, maxQueued: number, onDrop: (reason: DropReason) => void) {
+    this.clientId = clientId;
+    this.#maxQueued = maxQueued;
+    this.#onDrop = onDrop;
+  }
+
+  get online(): boolean {
+    return this.#link !== undefined;
+  }
+
+  /** Messages waiting to be sent. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** QoS 1/2 messages sent and not yet fully acknowledged. */
+  get inflight(): number {
+    return this.#inflight.size;
+  }
+
+  deliver(delivery: Delivery): void {
+    if (isExpired(delivery.message, Date.now())) {
+      this.#onDrop('expired'); // [MQTT-3.3.2-5]
+      return;
+    }
+    if (delivery.qos === 0) {
+      // QoS 0 is not kept for a client that is not there
+      if (this.#link) this.#write(delivery, undefined, false);
+      else this.#onDrop('offline-qos0');
+      return;
+    }
+    if (this.#canSend()) this.#send(delivery);
+    else this.#enqueue(delivery);
+  }
+
+  /**
+   * A connection takes the session: unacknowledged PUBLISH packets are sent
+   * again with DUP and PUBREL packets again, in their original order
+   * [MQTT-4.4.0-1], then the queue drains.
+   */
+  attach(link: SessionLink): void {
+    this.#link = link;
+    for (const [packetId, inflight] of this.#inflight) {
+      if (inflight.awaiting === 'pubcomp') link.send({ cmd: 'pubrel', messageId: packetId });
+      else this.#write(inflight.delivery, packetId, true);
+    }
+    this.#drain();
+  }
+
+  detach(): void {
+    this.#link = undefined;
+  }
+
+  /**
+   * The client acknowledged a packet id: PUBACK ends QoS 1; PUBREC moves QoS 2
+   * on to PUBREL (unless its reason code is an error, which ends it); PUBCOMP
+   * ends QoS 2. Returns false when nothing with that id waits for this packet.
+   */
+  acknowledge(kind: Inflight['awaiting'], packetId: number, reasonCode = 0): boolean {
+    const inflight = this.#inflight.get(packetId);
+    if (inflight?.awaiting !== kind) return false;
+    if (kind === 'pubrec' && reasonCode < 0x80) {
+      inflight.awaiting = 'pubcomp';
+      this.#link?.send({ cmd: 'pubrel', messageId: packetId });
+      return true;
+    }
+    this.#inflight.delete(packetId);
+    this.#drain();
+    return true;
+  }
+
+  /** The session ends: nothing more is delivered. */
+  clear(): void {
+    this.#inflight.clear();
+    this.#queue = [];
+    this.qos2Received.clear();
+    this.subscriptions.clear();
+  }
+
+  #canSend(): boolean {
+    return (
+      this.#link !== undefined &&
+      this.#queue.length === 0 &&
+      this.#inflight.size < this.#link.receiveMaximum
+    );
+  }
+
+  #enqueue(delivery: Delivery): void {
+    if (this.#queue.length >= this.#maxQueued) {
+      this.#onDrop('queue-full');
+      return;
+    }
+    this.#queue.push(delivery);
+  }
+
+  #drain(): void {
+    const link = this.#link;
+    if (!link) return;
+    while (this.#queue.length > 0 && this.#inflight.size < link.receiveMaximum) {
+      const delivery = this.#queue.shift() as Delivery;
+      if (isExpired(delivery.message, Date.now())) this.#onDrop('expired');
+      else this.#send(delivery);
+    }
+  }
+
+  #send(delivery: Delivery): void {
+    const packetId = this.#allocatePacketId();
+    this.#inflight.set(packetId, {
+      delivery,
+      awaiting: delivery.qos === 1 ? 'puback' : 'pubrec',
+    });
+    // [MQTT-3.1.2-25] a message too large for the client is dropped as if delivered
+    if (!this.#write(delivery, packetId, false)) this.#inflight.delete(packetId);
+  }
+
+  /** [MQTT-2.2.1-3] a packet id not in use by another in-flight message. */
+  #allocatePacketId(): number {
+    for (;;) {
+      const id = this.#nextPacketId;
+      this.#nextPacketId = id === 0xffff ? 1 : id + 1;
+      if (!this.#inflight.has(id)) return id;
+    }
+  }
+
+  #write(delivery: Delivery, packetId: number | undefined, dup: boolean): boolean {
+    const link = this.#link;
+    if (!link) return true;
+    const { message } = delivery;
+    const packet: IPublishPacket = {
+      cmd: 'publish',
+      topic: message.topic,
+      payload: message.payload,
+      qos: delivery.qos,
+      retain: delivery.retain,
+      dup,
+      ...(packetId !== undefined ? { messageId: packetId } : {}),
+    };
+    if (link.protocolVersion === 5) {
+      const ttl = secondsToLive(message, Date.now());
+      const ids = delivery.subscriptionIds;
+      packet.properties = {
+        ...message.properties,
+        // [MQTT-3.3.2-6] the interval sent is what is left of it
+        ...(ttl !== undefined ? { messageExpiryInterval: ttl } : {}),
+        // [MQTT-3.3.4-3] every matching subscription's identifier
+        ...(ids.length > 0 ? { subscriptionIdentifier: ids.length === 1 ? ids[0] : ids } : {}),
+      };
+    }
+    const sent = link.sendPublish(packet);
+    if (!sent) this.#onDrop('too-large');
+    return sent;
+  }
+}

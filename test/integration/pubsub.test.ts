@@ -1,0 +1,435 @@
+import type { MqttClient } from 'mqtt';
+import type { IPublishPacket } from 'mqtt-packet';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectClient, startBridge, type RunningBridge } from '../support/bridge.js';
+import { RawClient } from '../support/raw-client.js';
+import { waitFor } from '../support/wait-for.js';
+
+let running: RunningBridge;
+let port: number;
+
+beforeAll(async () => {
+  // No uplink rules: these tests are about the broker's own delivery.
+  running = await startBridge('uplink: []\n');
+  port = running.mqttPort;
+});
+
+afterAll(async () => {
+  await running.stop();
+});
+
+interface Received {
+  topic: string;
+  payload: string;
+  packet: IPublishPacket;
+}
+
+function collect(client: MqttClient): Received[] {
+  const received: Received[] = [];
+  client.on('message', (topic, payload, packet) => {
+    received.push({ topic, payload: payload.toString(), packet });
+  });
+  return received;
+}
+
+let unique = 0;
+const topicRoot = (): string => `t${Date.now().toString(36)}${unique++}`;
+
+describe('publish and subscribe', () => {
+  it('delivers between clients of different versions at min(publish QoS, subscription QoS)', async () => {
+    const root = topicRoot();
+    const v3 = await connectClient(port, { clientId: `${root}-v3` });
+    const v5 = await connectClient(port, { clientId: `${root}-v5`, protocolVersion: 5 });
+    const toV3 = collect(v3);
+    const toV5 = collect(v5);
+    await v3.subscribeAsync(`${root}/a`, { qos: 1 });
+    await v5.subscribeAsync(`${root}/b`, { qos: 2 });
+    await v5.publishAsync(`${root}/a`, 'five-to-three', { qos: 2 });
+    await v3.publishAsync(`${root}/b`, 'three-to-five', { qos: 1 });
+    await waitFor(() => toV3.length === 1 && toV5.length === 1);
+    expect(toV3[0]).toMatchObject({
+      topic: `${root}/a`,
+      payload: 'five-to-three',
+      packet: { qos: 1 },
+    });
+    expect(toV5[0]).toMatchObject({
+      topic: `${root}/b`,
+      payload: 'three-to-five',
+      packet: { qos: 1 },
+    });
+  });
+
+  it('matches + and # and keeps $-topics away from leading wildcards [MQTT-4.7.2-1]', async () => {
+    const root = topicRoot();
+    const client = await connectClient(port, { clientId: `${root}-wild` });
+    const received = collect(client);
+    await client.subscribeAsync([`${root}/+/temp`, `${root}/sensors/#`, '#'], { qos: 0 });
+    await client.publishAsync('$SYS/not-for-hash', 'x', { qos: 0 });
+    await client.publishAsync(`${root}/kitchen/temp`, 'plus', { qos: 1 });
+    await client.publishAsync(`${root}/sensors`, 'hash-parent', { qos: 1 });
+    await waitFor(() => received.length >= 2);
+    await client.publishAsync(`${root}/done`, 'end', { qos: 1 });
+    await waitFor(() => received.some((message) => message.payload === 'end'));
+    expect(received.map((message) => message.payload).sort()).toEqual([
+      'end',
+      'hash-parent',
+      'plus',
+    ]);
+  });
+
+  it('sends one copy per client for overlapping subscriptions, with every identifier on MQTT 5 [MQTT-3.3.4-2]', async () => {
+    const root = topicRoot();
+    const client = await connectClient(port, { clientId: `${root}-overlap`, protocolVersion: 5 });
+    const received = collect(client);
+    await client.subscribeAsync(`${root}/+`, { qos: 0, properties: { subscriptionIdentifier: 7 } });
+    await client.subscribeAsync(`${root}/#`, { qos: 1, properties: { subscriptionIdentifier: 9 } });
+    const other = await connectClient(port, { clientId: `${root}-pub` });
+    await other.publishAsync(`${root}/x`, 'once', { qos: 1 });
+    await waitFor(() => received.length === 1);
+    await other.publishAsync(`${root}/x`, 'twice', { qos: 1 });
+    await waitFor(() => received.length === 2);
+    expect(received[0]?.packet.qos).toBe(1);
+    expect([received[0]?.packet.properties?.subscriptionIdentifier].flat().sort()).toEqual([7, 9]);
+  });
+
+  it('honours No Local: an MQTT 5 client does not get its own messages [MQTT-3.8.3-3]', async () => {
+    const root = topicRoot();
+    const client = await connectClient(port, { clientId: `${root}-nl`, protocolVersion: 5 });
+    const received = collect(client);
+    await client.subscribeAsync(`${root}/chat`, { qos: 1, nl: true });
+    await client.subscribeAsync(`${root}/marker`, { qos: 1 });
+    await client.publishAsync(`${root}/chat`, 'mine', { qos: 1 });
+    await client.publishAsync(`${root}/marker`, 'marker', { qos: 1 });
+    await waitFor(() => received.length === 1);
+    expect(received[0]?.payload).toBe('marker');
+  });
+
+  it('answers UNSUBSCRIBE with a reason code per filter on MQTT 5 and stops delivery', async () => {
+    const root = topicRoot();
+    const client = await connectClient(port, { clientId: `${root}-unsub`, protocolVersion: 5 });
+    const received = collect(client);
+    await client.subscribeAsync(`${root}/a`, { qos: 0 });
+    await client.unsubscribeAsync(`${root}/a`);
+    await client.subscribeAsync(`${root}/marker`, { qos: 1 });
+    await client.publishAsync(`${root}/a`, 'after-unsubscribe', { qos: 1 });
+    await client.publishAsync(`${root}/marker`, 'marker', { qos: 1 });
+    await waitFor(() => received.length === 1);
+    expect(received[0]?.payload).toBe('marker');
+  });
+
+  it('gives UNSUBACK reason codes 0x00 and 0x11 (no subscription existed) on MQTT 5', async () => {
+    const raw = await RawClient.connect(port);
+    await raw.handshake({ clientId: 'unsub-codes', protocolVersion: 5 });
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'u/a', qos: 0 }] }, 5);
+    await raw.next('suback');
+    raw.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['u/a', 'u/never'] }, 5);
+    expect((await raw.next('unsuback')).granted).toEqual([0x00, 0x11]);
+  });
+
+  it('refuses an invalid filter with 0x80 on 3.1.1 and 0x8F on MQTT 5', async () => {
+    const v3 = await RawClient.connect(port);
+    await v3.handshake({ clientId: 'bad-filter-3', protocolVersion: 4 });
+    v3.send({
+      cmd: 'subscribe',
+      messageId: 1,
+      subscriptions: [
+        { topic: 'a/#/b', qos: 0 },
+        { topic: 'ok/+', qos: 1 },
+      ],
+    });
+    expect((await v3.next('suback')).granted).toEqual([0x80, 1]);
+    const v5 = await RawClient.connect(port);
+    await v5.handshake({ clientId: 'bad-filter-5', protocolVersion: 5 });
+    v5.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a+', qos: 0 }] }, 5);
+    expect((await v5.next('suback')).granted).toEqual([0x8f]);
+  });
+});
+
+describe('retained messages', () => {
+  it('stores, replaces and deletes retained messages; new subscribers get them with RETAIN set', async () => {
+    const root = topicRoot();
+    const publisher = await connectClient(port, { clientId: `${root}-pub` });
+    await publisher.publishAsync(`${root}/state`, 'first', { qos: 1, retain: true });
+    await publisher.publishAsync(`${root}/state`, 'second', { qos: 1, retain: true });
+    await publisher.publishAsync(`${root}/gone`, 'soon deleted', { qos: 1, retain: true });
+    await publisher.publishAsync(`${root}/gone`, '', { qos: 1, retain: true }); // [MQTT-3.3.1-10]
+
+    const subscriber = await connectClient(port, { clientId: `${root}-sub` });
+    const received = collect(subscriber);
+    await subscriber.subscribeAsync(`${root}/#`, { qos: 1 });
+    await waitFor(() => received.length >= 1);
+    await publisher.publishAsync(`${root}/live`, 'live', { qos: 1, retain: false });
+    await waitFor(() => received.some((message) => message.payload === 'live'));
+    expect(received.map((message) => [message.payload, message.packet.retain])).toEqual([
+      ['second', true],
+      ['live', false],
+    ]);
+  });
+
+  it('honours Retain Handling 1 (only on a new subscription) and 2 (never)', async () => {
+    const root = topicRoot();
+    const publisher = await connectClient(port, { clientId: `${root}-pub` });
+    await publisher.publishAsync(`${root}/r`, 'kept', { qos: 1, retain: true });
+    const client = await connectClient(port, { clientId: `${root}-rh`, protocolVersion: 5 });
+    const received = collect(client);
+    await client.subscribeAsync(`${root}/r`, { qos: 1, rh: 1 });
+    await waitFor(() => received.length === 1);
+    await client.subscribeAsync(`${root}/r`, { qos: 1, rh: 1 }); // exists already: nothing
+    await client.subscribeAsync(`${root}/+`, { qos: 1, rh: 2 }); // never
+    await client.subscribeAsync(`${root}/marker`, { qos: 1 });
+    await publisher.publishAsync(`${root}/marker`, 'marker', { qos: 1 });
+    await waitFor(() => received.some((message) => message.payload === 'marker'));
+    expect(received.map((message) => message.payload)).toEqual(['kept', 'marker']);
+  });
+
+  it('does not deliver a retained message whose expiry passed', async () => {
+    const root = topicRoot();
+    const publisher = await connectClient(port, { clientId: `${root}-pub`, protocolVersion: 5 });
+    await publisher.publishAsync(`${root}/short`, 'short-lived', {
+      qos: 1,
+      retain: true,
+      properties: { messageExpiryInterval: 1 },
+    });
+    await publisher.publishAsync(`${root}/long`, 'long-lived', {
+      qos: 1,
+      retain: true,
+      properties: { messageExpiryInterval: 60 },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const client = await connectClient(port, { clientId: `${root}-sub`, protocolVersion: 5 });
+    const received = collect(client);
+    await client.subscribeAsync(`${root}/+`, { qos: 1 });
+    await waitFor(() => received.length === 1);
+    expect(received[0]?.payload).toBe('long-lived');
+    // [MQTT-3.3.2-6] the interval sent is what remains of it
+    expect(received[0]?.packet.properties?.messageExpiryInterval).toBeLessThanOrEqual(59);
+  });
+});
+
+describe('sessions', () => {
+  it('queues QoS 1 messages for an offline 3.1.1 persistent session and delivers them in order', async () => {
+    const root = topicRoot();
+    const clientId = `${root}-persistent`;
+    const first = await connectClient(port, { clientId, clean: false });
+    await first.subscribeAsync(`${root}/cmd`, { qos: 1 });
+    await first.endAsync();
+
+    const publisher = await connectClient(port, { clientId: `${root}-pub` });
+    for (let index = 0; index < 5; index++) {
+      await publisher.publishAsync(`${root}/cmd`, `c${index}`, { qos: 1 });
+    }
+    await publisher.publishAsync(`${root}/cmd`, 'qos0-dropped', { qos: 0 });
+
+    const raw = await RawClient.connect(port);
+    const connack = await raw.handshake({ clientId, protocolVersion: 4, clean: false });
+    expect(connack.sessionPresent).toBe(true);
+    const payloads: string[] = [];
+    for (let index = 0; index < 5; index++) {
+      const publish = await raw.next('publish');
+      payloads.push(publish.payload.toString());
+      raw.send({ cmd: 'puback', messageId: publish.messageId ?? 0 });
+    }
+    expect(payloads).toEqual(['c0', 'c1', 'c2', 'c3', 'c4']);
+  });
+
+  it('ends a clean session at disconnect: no session present, no queued messages', async () => {
+    const root = topicRoot();
+    const clientId = `${root}-clean`;
+    const first = await connectClient(port, { clientId, clean: true });
+    await first.subscribeAsync(`${root}/x`, { qos: 1 });
+    await first.endAsync();
+    const raw = await RawClient.connect(port);
+    const connack = await raw.handshake({ clientId, protocolVersion: 4, clean: true });
+    expect(connack.sessionPresent).toBe(false);
+  });
+
+  it('keeps an MQTT 5 session for its Session Expiry Interval and resends unacknowledged messages with DUP', async () => {
+    const root = topicRoot();
+    const clientId = `${root}-v5`;
+    const raw = await RawClient.connect(port);
+    raw.expectVersion(5);
+    raw.send(
+      {
+        cmd: 'connect',
+        protocolVersion: 5,
+        clientId,
+        clean: true,
+        keepalive: 0,
+        properties: { sessionExpiryInterval: 60 },
+      },
+      5,
+    );
+    await raw.next('connack');
+    raw.send(
+      { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `${root}/q`, qos: 1 }] },
+      5,
+    );
+    await raw.next('suback');
+    const publisher = await connectClient(port, { clientId: `${root}-pub` });
+    await publisher.publishAsync(`${root}/q`, 'unacked', { qos: 1 });
+    const first = await raw.next('publish');
+    expect(first.dup).toBe(false);
+    raw.destroy(); // no PUBACK
+
+    const again = await RawClient.connect(port);
+    again.expectVersion(5);
+    again.send(
+      {
+        cmd: 'connect',
+        protocolVersion: 5,
+        clientId,
+        clean: false,
+        keepalive: 0,
+        properties: { sessionExpiryInterval: 60 },
+      },
+      5,
+    );
+    expect((await again.next('connack')).sessionPresent).toBe(true);
+    const resent = await again.next('publish');
+    expect(resent).toMatchObject({ dup: true, messageId: first.messageId });
+    expect(resent.payload.toString()).toBe('unacked');
+  });
+
+  it('does not send more QoS 1 messages than the client’s Receive Maximum [MQTT-3.3.4-7]', async () => {
+    const root = topicRoot();
+    const raw = await RawClient.connect(port);
+    raw.expectVersion(5);
+    raw.send(
+      {
+        cmd: 'connect',
+        protocolVersion: 5,
+        clientId: `${root}-rm`,
+        clean: true,
+        keepalive: 0,
+        properties: { receiveMaximum: 1 },
+      },
+      5,
+    );
+    await raw.next('connack');
+    raw.send(
+      { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `${root}/rm`, qos: 1 }] },
+      5,
+    );
+    await raw.next('suback');
+    const publisher = await connectClient(port, { clientId: `${root}-pub` });
+    for (const payload of ['one', 'two', 'three'])
+      await publisher.publishAsync(`${root}/rm`, payload, { qos: 1 });
+    const first = await raw.next('publish');
+    expect(first.payload.toString()).toBe('one');
+    // everything is published; had the bridge ignored Receive Maximum, 'two' would be here by now
+    await publisher.publishAsync(`${root}/other`, 'sync', { qos: 1 });
+    expect(raw.packets.filter((packet) => packet.cmd === 'publish')).toHaveLength(0);
+    raw.send({ cmd: 'puback', messageId: first.messageId ?? 0 }, 5);
+    expect((await raw.next('publish')).payload.toString()).toBe('two');
+  });
+
+  it('does not deliver queued messages whose expiry passed while the client was away', async () => {
+    const root = topicRoot();
+    const clientId = `${root}-exp`;
+    const first = await connectClient(port, {
+      clientId,
+      protocolVersion: 5,
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+    });
+    await first.subscribeAsync(`${root}/e`, { qos: 1 });
+    await first.endAsync();
+    const publisher = await connectClient(port, { clientId: `${root}-pub`, protocolVersion: 5 });
+    await publisher.publishAsync(`${root}/e`, 'expires', {
+      qos: 1,
+      properties: { messageExpiryInterval: 1 },
+    });
+    await publisher.publishAsync(`${root}/e`, 'stays', { qos: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    // a raw client: MQTT.js could emit the queued messages before a listener is attached
+    const back = await RawClient.connect(port);
+    back.expectVersion(5);
+    back.send(
+      {
+        cmd: 'connect',
+        protocolVersion: 5,
+        clientId,
+        clean: false,
+        keepalive: 0,
+        properties: { sessionExpiryInterval: 60 },
+      },
+      5,
+    );
+    expect((await back.next('connack')).sessionPresent).toBe(true);
+    const publish = await back.next('publish');
+    expect(publish.payload.toString()).toBe('stays');
+    back.send({ cmd: 'puback', messageId: publish.messageId ?? 0 }, 5);
+    await publisher.publishAsync(`${root}/e`, 'marker', { qos: 1 });
+    expect((await back.next('publish')).payload.toString()).toBe('marker');
+  });
+});
+
+describe('shared subscriptions', () => {
+  it('spreads $share/{group}/{filter} messages round-robin over the group, and $queue/ works on 3.1.1', async () => {
+    const root = topicRoot();
+    const members = await Promise.all(
+      ['a', 'b'].map((name) =>
+        connectClient(port, { clientId: `${root}-${name}`, protocolVersion: 5 }),
+      ),
+    );
+    const queueMember = await connectClient(port, { clientId: `${root}-q` });
+    const received = members.map(collect);
+    const queued = collect(queueMember);
+    await Promise.all(
+      members.map((member) => member.subscribeAsync(`$share/workers/${root}/jobs`, { qos: 1 })),
+    );
+    await queueMember.subscribeAsync(`$queue/${root}/jobs`, { qos: 1 });
+    const publisher = await connectClient(port, { clientId: `${root}-pub` });
+    for (let index = 0; index < 6; index++)
+      await publisher.publishAsync(`${root}/jobs`, `j${index}`, { qos: 1 });
+    await waitFor(
+      () => (received[0]?.length ?? 0) + (received[1]?.length ?? 0) === 6 && queued.length === 6,
+    );
+    // each group gets every message once; within the group, members take turns
+    expect(received[0]).toHaveLength(3);
+    expect(received[1]).toHaveLength(3);
+    expect(queued.map((message) => message.payload)).toEqual(['j0', 'j1', 'j2', 'j3', 'j4', 'j5']);
+  });
+});
+
+describe('will messages', () => {
+  it('delays the will and drops it when the client comes back in time [MQTT-3.1.3-9]', async () => {
+    const root = topicRoot();
+    const watcher = await connectClient(port, { clientId: `${root}-watch` });
+    const received = collect(watcher);
+    await watcher.subscribeAsync(`${root}/will/+`, { qos: 1 });
+    const options = {
+      protocolVersion: 5 as const,
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+    };
+    const comesBack = await connectClient(port, {
+      ...options,
+      clientId: `${root}-back`,
+      will: {
+        topic: `${root}/will/back`,
+        payload: Buffer.from('back'),
+        qos: 1,
+        retain: false,
+        properties: { willDelayInterval: 1 },
+      },
+    });
+    const staysAway = await connectClient(port, {
+      ...options,
+      clientId: `${root}-away`,
+      will: {
+        topic: `${root}/will/away`,
+        payload: Buffer.from('away'),
+        qos: 1,
+        retain: false,
+        properties: { willDelayInterval: 1 },
+      },
+    });
+    comesBack.stream.destroy();
+    staysAway.stream.destroy();
+    await connectClient(port, { ...options, clientId: `${root}-back` });
+    await waitFor(() => received.length === 1, { timeoutMs: 5000 });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(received.map((message) => message.payload)).toEqual(['away']);
+  });
+});
