@@ -15,8 +15,8 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY mappings ./mappings
 USER node
-# MQTT and HTTP (health, metrics)
-EXPOSE 1883 9080
+# MQTT over TCP, MQTT over WebSocket, HTTP (health, metrics)
+EXPOSE 1883 8083 9080
 HEALTHCHECK --interval=10s --timeout=3s \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9080/health/ready').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "dist/cli.js"]

@@ -13,11 +13,17 @@ import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/observability/logger.js';
 import { useOrStartKafka } from './kafka/use-or-start.js';
 
-function instructions(mqttPort: number, httpPort: number, brokers: string): string {
+function instructions(
+  mqttPort: number,
+  websocket: string,
+  httpPort: number,
+  brokers: string,
+): string {
   const publish = `-h localhost -p ${mqttPort} -t devices/dev1/telemetry/temp -m '{"celsius":21.5}' -q 1`;
   return `
   mqtt-kafka-bridge is running.
     MQTT     mqtt://localhost:${mqttPort}   (MQTT 3.1, 3.1.1 and 5.0)
+    WebSock  ${websocket}
     Kafka    ${brokers}
     Health   http://localhost:${httpPort}/health/ready    Metrics  http://localhost:${httpPort}/metrics
     Rules    mappings/example.yaml
@@ -51,7 +57,14 @@ async function main(): Promise<void> {
     });
     const bridge = await Bridge.start(config, createLogger(config.log));
     console.error(
-      instructions(bridge.addresses.mqtt.port, bridge.addresses.http.port, kafka.brokers),
+      instructions(
+        bridge.addresses.mqtt.port,
+        bridge.addresses.websocket
+          ? `ws://localhost:${bridge.addresses.websocket.port}${config.websocket.path}`
+          : 'off',
+        bridge.addresses.http.port,
+        kafka.brokers,
+      ),
     );
     let stopping = false;
     const stop = (): void => {

@@ -14,8 +14,6 @@ import type { Logger } from './observability/logger.js';
 import { BridgeMetrics } from './observability/metrics.js';
 import { loadMappings } from './rules/load.js';
 
-/** Unacknowledged QoS 1/2 publishes per connection before its socket is paused. */
-const MAX_PENDING_ACKS_PER_CONNECTION = 1024;
 /** Topic aliases an MQTT 5 client may define (CONNACK Topic Alias Maximum). */
 const TOPIC_ALIAS_MAXIMUM = 64;
 
@@ -94,9 +92,11 @@ export class Bridge {
       {
         maxPacketSize: config.mqtt.maxPacketSize,
         maxQueuedMessages: config.mqtt.maxQueuedMessages,
+        maxDelayedMessages: config.mqtt.maxDelayedMessages,
+        maxKeepAlive: config.mqtt.maxKeepAlive,
         connectTimeoutMs: config.mqtt.connectTimeoutMs,
         topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
-        maxPendingAcks: MAX_PENDING_ACKS_PER_CONNECTION,
+        receiveMaximum: config.mqtt.receiveMaximum,
       },
       log.child({ component: 'mqtt' }),
       metrics,

@@ -151,6 +151,7 @@ async function main(): Promise<void> {
     overrides: {
       kafka: { brokers: kafka.brokers.split(',') },
       mqtt: { host: '127.0.0.1', port: 0 },
+      websocket: { enabled: false },
       http: { host: '127.0.0.1', port: 0 },
       mappings: folder,
       log: { level: 'warn', pretty: false },

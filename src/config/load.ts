@@ -9,6 +9,9 @@ export interface BridgeConfig {
     port: number;
     maxPacketSize: number;
     maxQueuedMessages: number;
+    maxDelayedMessages: number;
+    maxKeepAlive: number;
+    receiveMaximum: number;
     connectTimeoutMs: number;
   };
   websocket: { enabled: boolean; host: string; port: number; path: string };

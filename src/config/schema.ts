@@ -29,6 +29,24 @@ export const configSchema = {
       default: 1000,
       env: 'BRIDGE_MQTT_MAX_QUEUED_MESSAGES',
     },
+    maxDelayedMessages: {
+      doc: 'Messages published to $delay/{seconds}/{topic} that may wait at once (held in memory); further ones are refused (MQTT 5: 0x97).',
+      format: 'positive-int',
+      default: 10_000,
+      env: 'BRIDGE_MQTT_MAX_DELAYED_MESSAGES',
+    },
+    maxKeepAlive: {
+      doc: 'Longest keep alive in seconds; an MQTT 5 client asking for more, or for none, is told this one (Server Keep Alive). 0: accept what clients ask.',
+      format: 'nat',
+      default: 0,
+      env: 'BRIDGE_MQTT_MAX_KEEP_ALIVE',
+    },
+    receiveMaximum: {
+      doc: 'Unacknowledged QoS 1/2 publishes a client may have in flight to the bridge (advertised to MQTT 5 clients, who get DISCONNECT 0x93 beyond it; 3.1.1 connections are no longer read beyond it).',
+      format: 'positive-int',
+      default: 1024,
+      env: 'BRIDGE_MQTT_RECEIVE_MAXIMUM',
+    },
     connectTimeoutMs: {
       doc: 'Time a new connection has to send CONNECT before it is closed.',
       format: 'positive-int',

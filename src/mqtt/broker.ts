@@ -5,6 +5,7 @@ import type { BridgeMetrics } from '../observability/metrics.js';
 import type { UplinkPublish } from '../rules/types.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { expiryFrom, pickMessageProperties, type BrokerMessage } from './message.js';
+import { DelayedPublishes, parseDelayedTopic } from './delayed.js';
 import { ReasonCode } from './reason-codes.js';
 import { RetainedStore } from './retained.js';
 import { NEVER_EXPIRES, Session, type Delivery, type Subscription } from './session.js';
@@ -16,6 +17,8 @@ type Will = NonNullable<IConnectPacket['will']>;
 export interface BrokerOptions extends ConnectionOptions {
   /** Messages a session keeps while its client is offline or beyond its Receive Maximum. */
   maxQueuedMessages: number;
+  /** `$delay/` messages waiting at once. */
+  maxDelayedMessages: number;
 }
 
 /** Timers of a session whose client is gone: the session's end, and a delayed will. */
@@ -44,12 +47,17 @@ export class Broker {
   readonly #retained = new RetainedStore();
   /** Round-robin position per shared subscription group. */
   readonly #sharedTurns = new Map<string, number>();
+  readonly #delayed: DelayedPublishes;
 
   constructor(sink: UplinkSink, options: BrokerOptions, log: Logger, metrics: BridgeMetrics) {
     this.#sink = sink;
     this.#options = options;
     this.log = log;
     this.metrics = metrics;
+    this.#delayed = new DelayedPublishes(options.maxDelayedMessages, (message) => {
+      this.metrics.mqttDelayedMessages.set(this.#delayed.size);
+      this.publish(message, undefined);
+    });
   }
 
   /** Number of connections that completed CONNECT. */
@@ -122,6 +130,11 @@ export class Broker {
    * and through the uplink to Kafka; `onSettled` reports the uplink's outcome.
    */
   publish(message: BrokerMessage, onSettled: ((outcome: UplinkOutcome) => void) | undefined): void {
+    const delay = parseDelayedTopic(message.topic);
+    if (delay !== undefined) {
+      onSettled?.(this.#delay(message, delay));
+      return;
+    }
     if (message.retain) this.#retained.store(message); // [MQTT-3.3.1-5]
     const delivered = this.deliverLocally(message);
     this.#sink.send(
@@ -181,6 +194,25 @@ export class Broker {
     return count;
   }
 
+  /** `$delay/{seconds}/{topic}`: taken now, published to `{topic}` later. */
+  #delay(
+    message: BrokerMessage,
+    delay: NonNullable<ReturnType<typeof parseDelayedTopic>>,
+  ): UplinkOutcome {
+    if ('problem' in delay) {
+      return { kind: 'failed', reasonCode: ReasonCode.TopicNameInvalid, reason: delay.problem };
+    }
+    if (!this.#delayed.schedule({ ...message, topic: delay.topic }, delay.seconds)) {
+      return {
+        kind: 'failed',
+        reasonCode: ReasonCode.QuotaExceeded,
+        reason: `${this.#options.maxDelayedMessages} delayed messages are waiting already`,
+      };
+    }
+    this.metrics.mqttDelayedMessages.set(this.#delayed.size);
+    return { kind: 'stored' };
+  }
+
   /** Shutdown, first step: no connection reads any more input. */
   stopReading(): void {
     for (const connection of this.#connections) connection.stopReading();
@@ -193,6 +225,7 @@ export class Broker {
 
   /** Stops every timer (session expiry, delayed wills) so the process can exit. */
   clearTimers(): void {
+    this.#delayed.clear();
     for (const pending of this.#pendingEnds.values()) {
       clearTimeout(pending.expiry);
       clearTimeout(pending.will);

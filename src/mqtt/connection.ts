@@ -25,8 +25,13 @@ export interface ConnectionOptions {
   maxPacketSize: number;
   connectTimeoutMs: number;
   topicAliasMaximum: number;
-  /** Unacknowledged QoS 1/2 publishes after which the socket stops being read. */
-  maxPendingAcks: number;
+  /**
+   * Unacknowledged QoS 1/2 publishes a client may send: advertised to MQTT 5
+   * clients; at this many the socket stops being read.
+   */
+  receiveMaximum: number;
+  /** Longest keep alive in seconds (0: no limit), imposed on MQTT 5 clients via Server Keep Alive. */
+  maxKeepAlive: number;
 }
 
 type Will = NonNullable<IConnectPacket['will']>;
@@ -221,7 +226,7 @@ export class Connection implements SessionLink {
 
   /** Stops reading while too many acknowledgements wait for Kafka. */
   throttleIfBusy(): void {
-    if (!this.#readPaused && this.acks.pending >= this.options.maxPendingAcks) {
+    if (!this.#readPaused && this.acks.pending >= this.options.receiveMaximum) {
       this.#readPaused = true;
       this.#socket.pause();
     }
@@ -234,7 +239,7 @@ export class Connection implements SessionLink {
   }
 
   #resumeIfDrained(): void {
-    if (this.#readPaused && this.acks.pending <= this.options.maxPendingAcks / 2) {
+    if (this.#readPaused && this.acks.pending <= this.options.receiveMaximum / 2) {
       this.#readPaused = false;
       if (!this.#readStopped && this.#status !== 'closed') this.#socket.resume();
     }

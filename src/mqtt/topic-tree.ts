@@ -124,18 +124,99 @@ function isLowSurrogate(code: number): boolean {
   return code >= 0xdc00 && code < 0xe000;
 }
 
+/*
+ * Memory: most filters have one subscriber (a device subscribing to its own topic), most
+ * nodes one child and most clients a few subscriptions, and a Map costs ~200 bytes even
+ * when it holds one entry. So a set of one is stored as its only element, and becomes a
+ * Map when a second element arrives (and the element again when it is back to one).
+ */
+
+/** Subscriptions by client id: one subscription itself, or a Map of several. */
+type Members<T> = Match<T> | Map<string, Match<T>>;
+
+function hasMember<T>(members: Members<T> | undefined, clientId: string): boolean {
+  if (members instanceof Map) return members.has(clientId);
+  return members?.clientId === clientId;
+}
+
+/** Members with `match` added or replaced (a replacement keeps its place in the order). */
+function withMember<T>(members: Members<T> | undefined, match: Match<T>): Members<T> {
+  if (members instanceof Map) return members.set(match.clientId, match);
+  if (members === undefined || members.clientId === match.clientId) return match;
+  return new Map([
+    [members.clientId, members],
+    [match.clientId, match],
+  ]);
+}
+
+/** Members without `clientId`'s subscription; undefined when none are left. */
+function withoutMember<T>(members: Members<T>, clientId: string): Members<T> | undefined {
+  if (!(members instanceof Map)) return members.clientId === clientId ? undefined : members;
+  members.delete(clientId);
+  return members.size === 1 ? members.values().next().value : members;
+}
+
+function memberList<T>(members: Members<T>): Array<Match<T>> {
+  return members instanceof Map ? [...members.values()] : [members];
+}
+
 /** The subscriptions to one filter (as matched): plain ones, and shared ones by group. */
-interface Bucket<T> {
-  readonly filter: string;
-  /** Client id → its subscription, in subscription order. */
-  plain: Map<string, Match<T>> | undefined;
-  /** Group name → client id → member subscription, in subscription order. */
-  shared: Map<string, Map<string, Match<T>>> | undefined;
+class Bucket<T> {
+  plain: Members<T> | undefined = undefined;
+  /** Group name → members, in the order the groups were created. */
+  shared: Map<string, Members<T>> | undefined = undefined;
+
+  constructor(readonly filter: string) {}
+
+  /** Adds or replaces a subscription; returns whether it replaced one. */
+  add(group: string | undefined, match: Match<T>): boolean {
+    if (group === undefined) {
+      const replaced = hasMember(this.plain, match.clientId);
+      this.plain = withMember(this.plain, match);
+      return replaced;
+    }
+    this.shared ??= new Map();
+    const members = this.shared.get(group);
+    const replaced = hasMember(members, match.clientId);
+    this.shared.set(group, withMember(members, match));
+    return replaced;
+  }
+
+  /** Removes a subscription; returns whether it existed. */
+  remove(group: string | undefined, clientId: string): boolean {
+    if (group === undefined) {
+      if (!hasMember(this.plain, clientId) || this.plain === undefined) return false;
+      this.plain = withoutMember(this.plain, clientId);
+      return true;
+    }
+    const members = this.shared?.get(group);
+    if (!hasMember(members, clientId) || members === undefined) return false;
+    const left = withoutMember(members, clientId);
+    // A group with no members left is gone: match never returns an empty group.
+    if (left === undefined) this.shared?.delete(group);
+    else this.shared?.set(group, left);
+    if (this.shared?.size === 0) this.shared = undefined;
+    return true;
+  }
+
+  isEmpty(): boolean {
+    return this.plain === undefined && this.shared === undefined;
+  }
+
+  collect(subscribers: Array<Match<T>>, shared: Array<SharedMatch<T>>): void {
+    const plain = this.plain;
+    if (plain instanceof Map) for (const match of plain.values()) subscribers.push(match);
+    else if (plain !== undefined) subscribers.push(plain);
+    if (this.shared === undefined) return;
+    for (const [group, members] of this.shared) {
+      shared.push({ group, filter: this.filter, members: memberList(members) });
+    }
+  }
 }
 
 class TrieNode<T> {
-  /** Children by literal level text (may be ""). */
-  children: Map<string, TrieNode<T>> | undefined = undefined;
+  /** Children by literal level text (may be ""): the only child itself, or a Map. */
+  children: TrieNode<T> | Map<string, TrieNode<T>> | undefined = undefined;
   /** Child for a `+` level. */
   plus: TrieNode<T> | undefined = undefined;
   /** Subscriptions whose filter ends at this node. */
@@ -143,23 +224,55 @@ class TrieNode<T> {
   /** Subscriptions whose filter is this node's path followed by `#`. */
   hash: Bucket<T> | undefined = undefined;
 
+  /** The level leading to this node from its parent. */
+  constructor(readonly level: string) {}
+
+  child(level: string): TrieNode<T> | undefined {
+    const children = this.children;
+    if (children instanceof Map) return children.get(level);
+    return children?.level === level ? children : undefined;
+  }
+
+  /** The literal child for `level`, created when missing. */
+  addChild(level: string): TrieNode<T> {
+    const existing = this.child(level);
+    if (existing !== undefined) return existing;
+    const child = new TrieNode<T>(level);
+    const children = this.children;
+    if (children === undefined) this.children = child;
+    else if (children instanceof Map) children.set(level, child);
+    else {
+      this.children = new Map([
+        [children.level, children],
+        [level, child],
+      ]);
+    }
+    return child;
+  }
+
+  removeChild(level: string): void {
+    const children = this.children;
+    if (children instanceof Map) {
+      children.delete(level);
+      if (children.size === 1) this.children = children.values().next().value;
+    } else if (children?.level === level) this.children = undefined;
+  }
+
+  childNodes(): Array<TrieNode<T>> {
+    const children = this.children;
+    const nodes = children instanceof Map ? [...children.values()] : children ? [children] : [];
+    if (this.plus !== undefined) nodes.push(this.plus);
+    return nodes;
+  }
+
   isEmpty(): boolean {
     return (
       this.exact === undefined &&
       this.hash === undefined &&
       this.plus === undefined &&
-      (this.children === undefined || this.children.size === 0)
+      this.children === undefined
     );
   }
-}
-
-/** Where a filter's subscriptions live, and the nodes leading there (for pruning). */
-interface Place<T> {
-  /** Root first; `path[i + 1]` is the child of `path[i]` for `levels[i]`. */
-  path: Array<TrieNode<T>>;
-  levels: string[];
-  /** Whether the filter ends with `#` (its bucket is the last node's `hash`). */
-  multiLevel: boolean;
 }
 
 /**
@@ -172,10 +285,29 @@ function subscriptionKey(parsed: ParsedFilter): string {
     : `${parsed.shareGroup}\u0000${parsed.filter}`;
 }
 
+function parseSubscriptionKey(key: string): ParsedFilter {
+  const separator = key.indexOf('\u0000');
+  return separator === -1
+    ? { filter: key, shareGroup: undefined }
+    : { filter: key.slice(separator + 1), shareGroup: key.slice(0, separator) };
+}
+
+/** A valid filter's levels, without a final `#`, and whether it had one. */
+function filterPath(filter: string): { levels: string[]; multiLevel: boolean } {
+  const levels = filter.split('/');
+  const multiLevel = levels[levels.length - 1] === '#';
+  if (multiLevel) levels.pop();
+  return { levels, multiLevel };
+}
+
+/**
+ * Subscriptions of clients to topic filters, each with a value of the caller's (for example
+ * the subscription options), indexed for matching topic names.
+ */
 export class TopicTree<T> {
-  readonly #root = new TrieNode<T>();
-  /** Client id → subscription key → parsed filter, for unsubscribeAll. */
-  readonly #byClient = new Map<string, Map<string, ParsedFilter>>();
+  readonly #root = new TrieNode<T>('');
+  /** Client id → key(s) of its subscriptions (see subscriptionKey), for unsubscribeAll. */
+  readonly #byClient = new Map<string, string | Set<string>>();
   #size = 0;
 
   /** Number of subscriptions (shared members included). */
@@ -192,35 +324,26 @@ export class TopicTree<T> {
   subscribe(clientId: string, rawFilter: string, value: T): boolean {
     const parsed = parseTopicFilter(rawFilter);
     if ('problem' in parsed) throw new TypeError(`invalid topic filter: ${parsed.problem}`);
-    const bucket = this.#bucket(parsed.filter);
+    const { levels, multiLevel } = filterPath(parsed.filter);
+    let node = this.#root;
+    for (const level of levels) {
+      node = level === '+' ? (node.plus ??= new TrieNode<T>(level)) : node.addChild(level);
+    }
+    const bucket = multiLevel
+      ? (node.hash ??= new Bucket<T>(parsed.filter))
+      : (node.exact ??= new Bucket<T>(parsed.filter));
     // Frozen so a caller cannot change the index through a returned match. A replacement
     // gets a new object, so earlier match results keep the value they were given.
-    const match: Match<T> = Object.freeze({ clientId, value });
-    let members: Map<string, Match<T>>;
-    if (parsed.shareGroup === undefined) {
-      bucket.plain ??= new Map();
-      members = bucket.plain;
-    } else {
-      bucket.shared ??= new Map();
-      let group = bucket.shared.get(parsed.shareGroup);
-      if (group === undefined) {
-        group = new Map();
-        bucket.shared.set(parsed.shareGroup, group);
-      }
-      members = group;
-    }
     // [MQTT-3.8.4-3] a subscription to an identical filter replaces the existing one (for a
     // shared subscription: the same client in the same group on the same filter).
-    const replaced = members.has(clientId);
-    members.set(clientId, match);
+    const replaced = bucket.add(parsed.shareGroup, Object.freeze({ clientId, value }));
     if (!replaced) {
       this.#size++;
-      let own = this.#byClient.get(clientId);
-      if (own === undefined) {
-        own = new Map();
-        this.#byClient.set(clientId, own);
-      }
-      own.set(subscriptionKey(parsed), parsed);
+      const key = subscriptionKey(parsed);
+      const own = this.#byClient.get(clientId);
+      if (own === undefined) this.#byClient.set(clientId, key);
+      else if (typeof own === 'string') this.#byClient.set(clientId, new Set([own, key]));
+      else own.add(key);
     }
     return replaced;
   }
@@ -229,11 +352,16 @@ export class TopicTree<T> {
   unsubscribe(clientId: string, rawFilter: string): boolean {
     const parsed = parseTopicFilter(rawFilter);
     if ('problem' in parsed) return false;
-    const own = this.#byClient.get(clientId);
+    if (!this.#remove(clientId, parsed)) return false;
     const key = subscriptionKey(parsed);
-    if (own?.delete(key) !== true) return false;
-    if (own.size === 0) this.#byClient.delete(clientId);
-    this.#remove(clientId, parsed);
+    const own = this.#byClient.get(clientId);
+    if (typeof own === 'string') {
+      if (own === key) this.#byClient.delete(clientId);
+    } else if (own !== undefined) {
+      own.delete(key);
+      const [only] = own;
+      if (own.size === 1 && only !== undefined) this.#byClient.set(clientId, only);
+    }
     return true;
   }
 
@@ -242,7 +370,8 @@ export class TopicTree<T> {
     const own = this.#byClient.get(clientId);
     if (own === undefined) return;
     this.#byClient.delete(clientId);
-    for (const parsed of own.values()) this.#remove(clientId, parsed);
+    const keys = typeof own === 'string' ? [own] : own;
+    for (const key of keys) this.#remove(clientId, parseSubscriptionKey(key));
   }
 
   /**
@@ -260,16 +389,6 @@ export class TopicTree<T> {
     // [MQTT-4.7.2-1] a filter starting with a wildcard must not match a topic name starting
     // with "$": the root's `+` and `#` branches are skipped for such topics.
     const system = topic.startsWith('$');
-    const collect = (bucket: Bucket<T> | undefined): void => {
-      if (bucket === undefined) return;
-      if (bucket.plain !== undefined)
-        for (const entry of bucket.plain.values()) subscribers.push(entry);
-      if (bucket.shared !== undefined) {
-        for (const [group, members] of bucket.shared) {
-          shared.push({ group, filter: bucket.filter, members: [...members.values()] });
-        }
-      }
-    };
     // Explicit stacks rather than recursion: a topic may have tens of thousands of levels.
     // Each node is reached by one path only, so no subscription is collected twice.
     const nodes: Array<TrieNode<T>> = [this.#root];
@@ -279,9 +398,9 @@ export class TopicTree<T> {
       const wildcards = depth > 0 || !system;
       // [MQTT-4.7.1-2] ([MQTT-4.7.1-1] in 5.0) "#" matches the parent level and any number of
       // child levels: "sport/#" matches "sport", "sport/" and "sport/a/b".
-      if (wildcards) collect(node.hash);
+      if (wildcards) node.hash?.collect(subscribers, shared);
       if (depth === levels.length) {
-        collect(node.exact);
+        node.exact?.collect(subscribers, shared);
         continue;
       }
       // Pushed in reverse so literal branches are walked before `+` ones.
@@ -289,7 +408,7 @@ export class TopicTree<T> {
         nodes.push(node.plus);
         depths.push(depth + 1);
       }
-      const child = node.children?.get(levels[depth] ?? '');
+      const child = node.child(levels[depth] ?? '');
       if (child !== undefined) {
         nodes.push(child);
         depths.push(depth + 1);
@@ -304,95 +423,38 @@ export class TopicTree<T> {
     const stack: Array<TrieNode<T>> = [this.#root];
     for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
       count++;
-      if (node.plus !== undefined) stack.push(node.plus);
-      if (node.children !== undefined) stack.push(...node.children.values());
+      for (const child of node.childNodes()) stack.push(child);
     }
     return count;
   }
 
-  /** The bucket of a (valid) filter, creating the nodes leading to it. */
-  #bucket(filter: string): Bucket<T> {
-    const levels = filter.split('/');
-    const multiLevel = levels[levels.length - 1] === '#';
-    if (multiLevel) levels.pop();
-    let node = this.#root;
-    for (const level of levels) {
-      if (level === '+') {
-        node.plus ??= new TrieNode<T>();
-        node = node.plus;
-        continue;
-      }
-      node.children ??= new Map();
-      let child = node.children.get(level);
-      if (child === undefined) {
-        child = new TrieNode<T>();
-        node.children.set(level, child);
-      }
-      node = child;
-    }
-    if (multiLevel) return (node.hash ??= emptyBucket(filter));
-    return (node.exact ??= emptyBucket(filter));
-  }
-
-  /** Where an existing filter's bucket is; undefined when no node leads there. */
-  #find(filter: string): Place<T> | undefined {
-    const levels = filter.split('/');
-    const multiLevel = levels[levels.length - 1] === '#';
-    if (multiLevel) levels.pop();
+  /** Removes a subscription and prunes the nodes left empty; returns whether it existed. */
+  #remove(clientId: string, parsed: ParsedFilter): boolean {
+    const { levels, multiLevel } = filterPath(parsed.filter);
+    // Root first; path[i + 1] is the child of path[i] for levels[i].
     const path: Array<TrieNode<T>> = [this.#root];
     let node = this.#root;
     for (const level of levels) {
-      const next = level === '+' ? node.plus : node.children?.get(level);
-      if (next === undefined) return undefined;
+      const next = level === '+' ? node.plus : node.child(level);
+      if (next === undefined) return false;
       path.push(next);
       node = next;
     }
-    return { path, levels, multiLevel };
-  }
-
-  /** Removes a subscription known (from #byClient) to exist, then prunes empty nodes. */
-  #remove(clientId: string, parsed: ParsedFilter): void {
-    const place = this.#find(parsed.filter);
-    if (place === undefined) return;
-    const node = place.path[place.path.length - 1] ?? this.#root;
-    const bucket = place.multiLevel ? node.hash : node.exact;
-    if (bucket === undefined) return;
-    let removed: boolean;
-    if (parsed.shareGroup === undefined) {
-      removed = bucket.plain?.delete(clientId) === true;
-      if (bucket.plain?.size === 0) bucket.plain = undefined;
-    } else {
-      const group = bucket.shared?.get(parsed.shareGroup);
-      removed = group?.delete(clientId) === true;
-      // A group with no members left is gone: match never returns an empty group.
-      if (group?.size === 0) bucket.shared?.delete(parsed.shareGroup);
-      if (bucket.shared?.size === 0) bucket.shared = undefined;
-    }
-    if (removed) this.#size--;
-    if (bucket.plain === undefined && bucket.shared === undefined) {
-      if (place.multiLevel) node.hash = undefined;
+    const bucket = multiLevel ? node.hash : node.exact;
+    if (bucket?.remove(parsed.shareGroup, clientId) !== true) return false;
+    this.#size--;
+    if (bucket.isEmpty()) {
+      if (multiLevel) node.hash = undefined;
       else node.exact = undefined;
     }
-    this.#prune(place);
-  }
-
-  /** Detaches the empty nodes at the end of a path, deepest first. */
-  #prune({ path, levels }: Place<T>): void {
+    // Detach the nodes left empty, deepest first.
     for (let index = path.length - 1; index > 0; index--) {
-      const node = path[index];
+      const empty = path[index];
       const parent = path[index - 1];
-      const level = levels[index - 1];
-      if (node === undefined || parent === undefined || level === undefined) return;
-      if (!node.isEmpty()) return;
-      if (level === '+') parent.plus = undefined;
-      else {
-        parent.children?.delete(level);
-        if (parent.children?.size === 0) parent.children = undefined;
-      }
+      if (empty === undefined || parent === undefined || !empty.isEmpty()) break;
+      if (empty === parent.plus) parent.plus = undefined;
+      else parent.removeChild(empty.level);
     }
+    return true;
   }
-}
-
-function emptyBucket<T>(filter: string): Bucket<T> {
-  return { filter, plain: undefined, shared: undefined };
 }

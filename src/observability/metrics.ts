@@ -43,6 +43,12 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly mqttDelayedMessages = new Gauge({
+    name: 'bridge_mqtt_delayed_messages',
+    help: 'Messages published to $delay/{seconds}/{topic} waiting for their time.',
+    registers: [this.registry],
+  });
+
   readonly kafkaRecordsProduced = new Counter({
     name: 'bridge_kafka_records_produced_total',
     help: 'Records acknowledged by Kafka.',

@@ -66,6 +66,7 @@ describe('mqtt-kafka-bridge CLI', () => {
       BRIDGE_KAFKA_BROKERS: '127.0.0.1:1',
       BRIDGE_KAFKA_CONNECT_TIMEOUT_MS: '2000',
       BRIDGE_MQTT_PORT: '0',
+      BRIDGE_WEBSOCKET_PORT: '0',
       BRIDGE_HTTP_PORT: '0',
     }).exited;
     expect(run.code).toBe(1);
@@ -82,7 +83,12 @@ describe('mqtt-kafka-bridge CLI', () => {
     const configFile = join(folder, 'bridge.json');
     await writeFile(
       configFile,
-      JSON.stringify({ mqtt: { host: '127.0.0.1', port: 0 }, http: { port: 0 }, mappings: folder }),
+      JSON.stringify({
+        mqtt: { host: '127.0.0.1', port: 0 },
+        websocket: { host: '127.0.0.1', port: 0 },
+        http: { port: 0 },
+        mappings: folder,
+      }),
     );
     const { child, run, exited } = cli(['start', '--config', configFile], {
       BRIDGE_KAFKA_BROKERS: inject('kafkaBrokers'),

@@ -1,3 +1,4 @@
+import mqttPacket from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient, startBridge, type RunningBridge } from '../support/bridge.js';
 import { createTopic, readRecords } from '../support/kafka-helpers.js';
@@ -276,5 +277,74 @@ describe('malformed and illegal input', () => {
     await healthy.publishAsync('status/healthy', 'still here', { qos: 1 });
     const [record] = await readRecords(wills, 1, { match: (r) => r.key?.toString() === 'healthy' });
     expect(record?.value?.toString()).toBe('still here');
+  });
+});
+
+describe('MQTT 5 limits in CONNACK', () => {
+  it('refuses an authentication method it does not support with 0x8C', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    raw.expectVersion(5);
+    raw.send(
+      {
+        cmd: 'connect',
+        protocolVersion: 5,
+        clientId: 'auth-method',
+        clean: true,
+        keepalive: 0,
+        properties: { authenticationMethod: 'SCRAM-SHA-1' },
+      },
+      5,
+    );
+    expect((await raw.next('connack')).reasonCode).toBe(0x8c);
+    await raw.waitClosed();
+  });
+
+  it('advertises Receive Maximum and disconnects with 0x93 beyond it [MQTT-3.3.4-9]', async () => {
+    const topic = await createTopic();
+    const bridge = await startBridge(
+      `uplink:\n  - name: all\n    from: x/#\n    to: { topic: ${topic} }\n`,
+      { mqtt: { receiveMaximum: 2 } },
+    );
+    try {
+      const raw = await RawClient.connect(bridge.mqttPort);
+      const connack = await raw.handshake({ clientId: 'greedy', protocolVersion: 5 });
+      expect(connack.properties?.receiveMaximum).toBe(2);
+      // acknowledgements wait for Kafka; sent in one write, the third publish
+      // arrives while the first two are still unacknowledged
+      const publishes = [1, 2, 3].map((messageId) =>
+        mqttPacket.generate(
+          {
+            cmd: 'publish',
+            topic: 'x/y',
+            payload: Buffer.from('p'),
+            qos: 2,
+            messageId,
+            dup: false,
+            retain: false,
+          },
+          { protocolVersion: 5 },
+        ),
+      );
+      raw.send(Buffer.concat(publishes));
+      expect((await raw.next('disconnect')).reasonCode).toBe(0x93);
+    } finally {
+      await bridge.stop();
+    }
+  });
+
+  it('imposes the maximum keep alive on MQTT 5 clients through Server Keep Alive', async () => {
+    const bridge = await startBridge('uplink: []\n', { mqtt: { maxKeepAlive: 1 } });
+    try {
+      const raw = await RawClient.connect(bridge.mqttPort);
+      const connack = await raw.handshake({
+        clientId: 'forever',
+        protocolVersion: 5,
+        keepalive: 0,
+      });
+      expect(connack.properties?.serverKeepAlive).toBe(1);
+      expect((await raw.next('disconnect', 5000)).reasonCode).toBe(0x8d);
+    } finally {
+      await bridge.stop();
+    }
   });
 });

@@ -433,3 +433,109 @@ describe('will messages', () => {
     expect(received.map((message) => message.payload)).toEqual(['away']);
   });
 });
+
+describe('outbound flow', () => {
+  it('runs the full QoS 2 exchange to a subscriber: PUBLISH, PUBREC, PUBREL, PUBCOMP', async () => {
+    const root = topicRoot();
+    const raw = await RawClient.connect(port);
+    await raw.handshake({ clientId: `${root}-q2`, protocolVersion: 4 });
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `${root}/q2`, qos: 2 }] });
+    await raw.next('suback');
+    const publisher = await connectClient(port, { clientId: `${root}-pub` });
+    await publisher.publishAsync(`${root}/q2`, 'exactly once', { qos: 2 });
+    const publish = await raw.next('publish');
+    expect(publish.qos).toBe(2);
+    raw.send({ cmd: 'pubrec', messageId: publish.messageId ?? 0 });
+    expect((await raw.next('pubrel')).messageId).toBe(publish.messageId);
+    raw.send({ cmd: 'pubcomp', messageId: publish.messageId ?? 0 });
+    // the packet id is free again: the next message may reuse the exchange
+    await publisher.publishAsync(`${root}/q2`, 'next', { qos: 2 });
+    expect((await raw.next('publish')).payload.toString()).toBe('next');
+  });
+
+  it('uses topic aliases towards an MQTT 5 client that allows them', async () => {
+    const root = topicRoot();
+    const raw = await RawClient.connect(port);
+    raw.expectVersion(5);
+    raw.send(
+      {
+        cmd: 'connect',
+        protocolVersion: 5,
+        clientId: `${root}-alias`,
+        clean: true,
+        keepalive: 0,
+        properties: { topicAliasMaximum: 5 },
+      },
+      5,
+    );
+    await raw.next('connack');
+    raw.send(
+      { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `${root}/a`, qos: 0 }] },
+      5,
+    );
+    await raw.next('suback');
+    const publisher = await connectClient(port, { clientId: `${root}-pub` });
+    await publisher.publishAsync(`${root}/a`, 'first', { qos: 1 });
+    await publisher.publishAsync(`${root}/a`, 'second', { qos: 1 });
+    const first = await raw.next('publish');
+    const second = await raw.next('publish');
+    expect(first).toMatchObject({ topic: `${root}/a`, properties: { topicAlias: 1 } });
+    expect(second).toMatchObject({ topic: '', properties: { topicAlias: 1 } });
+  });
+
+  it('drops a message larger than the client’s Maximum Packet Size [MQTT-3.1.2-25]', async () => {
+    const root = topicRoot();
+    const raw = await RawClient.connect(port);
+    raw.expectVersion(5);
+    raw.send(
+      {
+        cmd: 'connect',
+        protocolVersion: 5,
+        clientId: `${root}-small`,
+        clean: true,
+        keepalive: 0,
+        properties: { maximumPacketSize: 200 },
+      },
+      5,
+    );
+    await raw.next('connack');
+    raw.send(
+      { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `${root}/s`, qos: 1 }] },
+      5,
+    );
+    await raw.next('suback');
+    const publisher = await connectClient(port, { clientId: `${root}-pub` });
+    await publisher.publishAsync(`${root}/s`, Buffer.alloc(500), { qos: 1 });
+    await publisher.publishAsync(`${root}/s`, 'fits', { qos: 1 });
+    const publish = await raw.next('publish');
+    expect(publish.payload.toString()).toBe('fits');
+  });
+
+  it('delays $delay/{seconds}/{topic} publishes and then delivers them to {topic}', async () => {
+    const root = topicRoot();
+    const subscriber = await connectClient(port, { clientId: `${root}-sub` });
+    const received = collect(subscriber);
+    await subscriber.subscribeAsync(`${root}/later`, { qos: 1 });
+    const publisher = await connectClient(port, { clientId: `${root}-pub` });
+    const sent = Date.now();
+    await publisher.publishAsync(`$delay/1/${root}/later`, 'delayed', { qos: 1 });
+    await waitFor(() => received.length === 1, { timeoutMs: 5000 });
+    expect(Date.now() - sent).toBeGreaterThanOrEqual(900);
+    expect(received[0]).toMatchObject({ topic: `${root}/later`, payload: 'delayed' });
+  });
+
+  it('talks MQTT 3.1 (MQIsdp) with 3.1.1 and 5 clients', async () => {
+    const root = topicRoot();
+    const old = await connectClient(port, {
+      clientId: `${root}-31`,
+      protocolVersion: 3,
+      protocolId: 'MQIsdp',
+    });
+    const received = collect(old);
+    await old.subscribeAsync(`${root}/legacy`, { qos: 1 });
+    const modern = await connectClient(port, { clientId: `${root}-5`, protocolVersion: 5 });
+    await modern.publishAsync(`${root}/legacy`, 'hello 3.1', { qos: 1 });
+    await waitFor(() => received.length === 1);
+    expect(received[0]?.payload).toBe('hello 3.1');
+  });
+});

@@ -23,6 +23,15 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
   }
 
   const properties = packet.properties ?? {};
+  if (properties.authenticationMethod !== undefined) {
+    // [MQTT-4.12.0-1] no enhanced authentication method is supported
+    refuse(connection, {
+      v3: undefined,
+      v5: ReasonCode.BadAuthenticationMethod,
+      reason: `authentication method "${properties.authenticationMethod}" is not supported`,
+    });
+    return;
+  }
   if (properties.receiveMaximum === 0 || properties.maximumPacketSize === 0) {
     // [MQTT-3.1.2-...] Receive Maximum and Maximum Packet Size of 0 are protocol errors
     refuse(connection, {
@@ -47,12 +56,21 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
     sessionExpiryOf(packet, version, cleanStart),
   );
 
+  const keepAlive = packet.keepalive ?? 0;
+  const { maxKeepAlive } = connection.options;
+  // [MQTT-3.2.2-21] a Server Keep Alive replaces the client's value
+  const serverKeepAlive =
+    version === 5 && maxKeepAlive > 0 && (keepAlive === 0 || keepAlive > maxKeepAlive)
+      ? maxKeepAlive
+      : undefined;
   const connack: IConnackPacket = { cmd: 'connack', sessionPresent };
   if (version === 5) {
     connack.reasonCode = ReasonCode.Success;
     connack.properties = {
+      receiveMaximum: connection.options.receiveMaximum,
       topicAliasMaximum: connection.options.topicAliasMaximum,
       maximumPacketSize: connection.options.maxPacketSize,
+      ...(serverKeepAlive !== undefined ? { serverKeepAlive } : {}),
       // [MQTT-3.2.2-16] the server tells the client the id it assigned
       ...(assigned !== undefined ? { assignedClientIdentifier: assigned } : {}),
     };
@@ -60,7 +78,7 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
     connack.returnCode = ConnackReturnCode.Accepted;
   }
   connection.send(connack);
-  connection.markConnected(packet.keepalive ?? 0);
+  connection.markConnected(serverKeepAlive ?? keepAlive);
   // [MQTT-4.4.0-1] unacknowledged messages are sent again, then the queue
   connection.session.attach(connection);
   connection.log.debug({ clientId: connection.clientId, version, sessionPresent }, 'connected');

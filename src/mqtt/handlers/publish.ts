@@ -16,6 +16,15 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
 
   const id = packet.messageId ?? 0;
   const session = connection.session;
+  if (
+    packet.qos > 0 &&
+    connection.protocolVersion === 5 &&
+    connection.acks.pending >= connection.options.receiveMaximum
+  ) {
+    // [MQTT-3.3.4-9] more unacknowledged QoS 1/2 publishes than Receive Maximum
+    connection.protocolViolation(ReasonCode.ReceiveMaximumExceeded, 'receive maximum exceeded');
+    return;
+  }
   if (packet.qos === 2) {
     const state = session.qos2Received.get(id);
     if (state !== undefined) {

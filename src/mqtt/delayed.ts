@@ -1,0 +1,58 @@
+import type { BrokerMessage } from './message.js';
+import { topicNameProblem } from './topic-name.js';
+
+const PREFIX = '$delay/';
+
+/**
+ * EMQX's delayed publish: a PUBLISH to `$delay/{seconds}/{topic}` is published
+ * to `{topic}` after that many seconds. Returns undefined for other topics.
+ */
+export function parseDelayedTopic(
+  topic: string,
+): { seconds: number; topic: string } | { problem: string } | undefined {
+  if (!topic.startsWith(PREFIX)) return undefined;
+  const rest = topic.slice(PREFIX.length);
+  const slash = rest.indexOf('/');
+  const seconds = Number(rest.slice(0, slash));
+  if (slash <= 0 || !/^\d+$/.test(rest.slice(0, slash)) || !Number.isSafeInteger(seconds)) {
+    return { problem: `"${topic}" is not $delay/{seconds}/{topic}` };
+  }
+  const target = rest.slice(slash + 1);
+  const problem = topicNameProblem(target);
+  return problem !== undefined ? { problem } : { seconds, topic: target };
+}
+
+/**
+ * Messages waiting for their delay, in memory and bounded: once `max` are
+ * waiting, more are refused. They are lost if the bridge stops before their time.
+ */
+export class DelayedPublishes {
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #max: number;
+  readonly #publish: (message: BrokerMessage) => void;
+
+  constructor(max: number, publish: (message: BrokerMessage) => void) {
+    this.#max = max;
+    this.#publish = publish;
+  }
+
+  get size(): number {
+    return this.#timers.size;
+  }
+
+  /** Returns false when the limit is reached and the message was not taken. */
+  schedule(message: BrokerMessage, seconds: number): boolean {
+    if (this.#timers.size >= this.#max) return false;
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      this.#publish(message);
+    }, seconds * 1000);
+    this.#timers.add(timer);
+    return true;
+  }
+
+  clear(): void {
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+  }
+}
