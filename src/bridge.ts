@@ -94,6 +94,7 @@ export class Bridge {
         maxQueuedMessages: config.mqtt.maxQueuedMessages,
         maxDelayedMessages: config.mqtt.maxDelayedMessages,
         maxKeepAlive: config.mqtt.maxKeepAlive,
+        responseTopicPrefix: config.mqtt.responseTopicPrefix,
         connectTimeoutMs: config.mqtt.connectTimeoutMs,
         topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
         receiveMaximum: config.mqtt.receiveMaximum,
@@ -170,7 +171,12 @@ export class Bridge {
       ),
     ]);
     if (!drained) this.#log.warn('grace period over with Kafka acknowledgements still pending');
-    this.#broker.disconnectAll('server shutting down', ReasonCode.ServerShuttingDown);
+    const reference = this.#config.mqtt.serverReference;
+    if (reference === '') {
+      this.#broker.disconnectAll('server shutting down', ReasonCode.ServerShuttingDown);
+    } else {
+      this.#broker.disconnectAll('server shutting down', ReasonCode.UseAnotherServer, reference);
+    }
     this.#broker.clearTimers();
     await listenerClosed;
     await this.#producer.disconnect();

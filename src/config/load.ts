@@ -12,6 +12,8 @@ export interface BridgeConfig {
     maxDelayedMessages: number;
     maxKeepAlive: number;
     receiveMaximum: number;
+    responseTopicPrefix: string;
+    serverReference: string;
     connectTimeoutMs: number;
   };
   websocket: { enabled: boolean; host: string; port: number; path: string };

@@ -47,6 +47,18 @@ export const configSchema = {
       default: 1024,
       env: 'BRIDGE_MQTT_RECEIVE_MAXIMUM',
     },
+    responseTopicPrefix: {
+      doc: 'Response Information for MQTT 5 clients that request it: this prefix followed by the client id (e.g. responses/dev1), the base of their response topics. Empty: none.',
+      format: String,
+      default: 'responses/',
+      env: 'BRIDGE_MQTT_RESPONSE_TOPIC_PREFIX',
+    },
+    serverReference: {
+      doc: 'Where MQTT 5 clients should reconnect while this bridge shuts down: sent as Server Reference with DISCONNECT 0x9C (use another server) instead of 0x8B. Empty: none.',
+      format: String,
+      default: '',
+      env: 'BRIDGE_MQTT_SERVER_REFERENCE',
+    },
     connectTimeoutMs: {
       doc: 'Time a new connection has to send CONNECT before it is closed.',
       format: 'positive-int',

@@ -219,8 +219,9 @@ export class Broker {
   }
 
   /** Closes every connection; MQTT 5 clients get DISCONNECT with the reason code. */
-  disconnectAll(reason: string, reasonCode: number): void {
-    for (const connection of this.#connections) connection.close(reason, reasonCode);
+  disconnectAll(reason: string, reasonCode: number, serverReference?: string): void {
+    for (const connection of this.#connections)
+      connection.close(reason, reasonCode, serverReference);
   }
 
   /** Stops every timer (session expiry, delayed wills) so the process can exit. */

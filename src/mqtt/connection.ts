@@ -32,6 +32,8 @@ export interface ConnectionOptions {
   receiveMaximum: number;
   /** Longest keep alive in seconds (0: no limit), imposed on MQTT 5 clients via Server Keep Alive. */
   maxKeepAlive: number;
+  /** Prefix of the Response Information given to MQTT 5 clients that request it; '' for none. */
+  responseTopicPrefix: string;
 }
 
 type Will = NonNullable<IConnectPacket['will']>;
@@ -60,6 +62,8 @@ export class Connection implements SessionLink {
   receiveMaximum = 65_535;
   /** The largest packet the client accepts [MQTT-3.1.2-24]. */
   maximumPacketSize = Number.POSITIVE_INFINITY;
+  /** Whether the client wants reason strings on acknowledgements (MQTT 5 Request Problem Information). */
+  problemInformation = true;
   /** Server → client topic aliases the client accepts. */
   topicAliasMaximum = 0;
   readonly #outboundAliases = new Map<string, number>();
@@ -202,7 +206,7 @@ export class Connection implements SessionLink {
    * Closes the connection. With a reason code, an MQTT 5 client that finished
    * CONNECT first gets a DISCONNECT carrying it.
    */
-  close(reason: string, disconnectReasonCode?: number): void {
+  close(reason: string, disconnectReasonCode?: number, serverReference?: string): void {
     if (this.#status === 'closing' || this.#status === 'closed') return;
     const wasConnected = this.#status === 'connected';
     this.#status = 'closing';
@@ -213,7 +217,10 @@ export class Connection implements SessionLink {
           {
             cmd: 'disconnect',
             reasonCode: disconnectReasonCode,
-            properties: { reasonString: reason },
+            properties: {
+              reasonString: reason,
+              ...(serverReference !== undefined ? { serverReference } : {}),
+            },
           },
           { protocolVersion: 5 },
         ),

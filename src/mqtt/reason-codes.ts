@@ -24,6 +24,7 @@ export const ReasonCode = {
   QuotaExceeded: 0x97,
   TopicAliasInvalid: 0x94,
   PayloadFormatInvalid: 0x99,
+  UseAnotherServer: 0x9c,
   SubscriptionIdentifiersNotSupported: 0xa1,
 } as const;
 

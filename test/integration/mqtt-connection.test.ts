@@ -348,3 +348,62 @@ describe('MQTT 5 limits in CONNACK', () => {
     }
   });
 });
+
+describe('more malformed input', () => {
+  it('closes with 0x81 on a topic that is not valid UTF-8 [MQTT-1.5.4-1]', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    await raw.handshake({ clientId: 'bad-utf8', protocolVersion: 5 });
+    // PUBLISH QoS 0, topic of 2 bytes 0xC3 0x28 (invalid UTF-8), empty properties, payload "x"
+    raw.send(Buffer.from([0x30, 0x06, 0x00, 0x02, 0xc3, 0x28, 0x00, 0x78]));
+    expect((await raw.next('disconnect')).reasonCode).toBe(0x81);
+  });
+
+  it('closes with 0x81 on reserved flag bits that are set [MQTT-2.2.2-2]', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    await raw.handshake({ clientId: 'bad-flags', protocolVersion: 5 });
+    // SUBSCRIBE must have flags 0b0010; here 0b0000
+    raw.send(Buffer.from([0x80, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, 0x61, 0x00]));
+    expect((await raw.next('disconnect')).reasonCode).toBe(0x81);
+  });
+
+  it('closes with 0x94 on a topic alias above the maximum', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    const connack = await raw.handshake({ clientId: 'alias-high', protocolVersion: 5 });
+    const maximum = connack.properties?.topicAliasMaximum ?? 0;
+    raw.send(
+      {
+        cmd: 'publish',
+        topic: 'status/x',
+        payload: Buffer.from('x'),
+        qos: 0,
+        dup: false,
+        retain: false,
+        properties: { topicAlias: maximum + 1 },
+      },
+      5,
+    );
+    expect((await raw.next('disconnect')).reasonCode).toBe(0x94);
+  });
+});
+
+describe('shutdown', () => {
+  it('sends MQTT 5 clients DISCONNECT 0x9C with the Server Reference when one is configured', async () => {
+    const bridge = await startBridge('uplink: []\n', {
+      mqtt: { serverReference: 'other-bridge:1883' },
+    });
+    const raw = await RawClient.connect(bridge.mqttPort);
+    await raw.handshake({ clientId: 'redirected', protocolVersion: 5 });
+    await bridge.stop();
+    const disconnect = await raw.next('disconnect');
+    expect(disconnect.reasonCode).toBe(0x9c);
+    expect(disconnect.properties?.serverReference).toBe('other-bridge:1883');
+  });
+
+  it('sends DISCONNECT 0x8B (server shutting down) otherwise', async () => {
+    const bridge = await startBridge('uplink: []\n');
+    const raw = await RawClient.connect(bridge.mqttPort);
+    await raw.handshake({ clientId: 'shut-down', protocolVersion: 5 });
+    await bridge.stop();
+    expect((await raw.next('disconnect')).reasonCode).toBe(0x8b);
+  });
+});

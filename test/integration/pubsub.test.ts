@@ -539,3 +539,172 @@ describe('outbound flow', () => {
     expect(received[0]?.payload).toBe('hello 3.1');
   });
 });
+
+describe('MQTT 5 properties end to end', () => {
+  it('carries payload format, content type, response topic, correlation data and user properties in order', async () => {
+    const root = topicRoot();
+    const subscriber = await connectClient(port, { clientId: `${root}-sub`, protocolVersion: 5 });
+    const received = collect(subscriber);
+    await subscriber.subscribeAsync(`${root}/req`, { qos: 1 });
+    const publisher = await connectClient(port, { clientId: `${root}-pub`, protocolVersion: 5 });
+    await publisher.publishAsync(`${root}/req`, '{"on":true}', {
+      qos: 1,
+      properties: {
+        payloadFormatIndicator: true,
+        contentType: 'application/json',
+        responseTopic: `${root}/resp`,
+        correlationData: Buffer.from('corr-1'),
+        userProperties: { b: '2', a: ['1', '3'] },
+        messageExpiryInterval: 30,
+      },
+    });
+    await waitFor(() => received.length === 1);
+    const properties = received[0]?.packet.properties;
+    expect(properties).toMatchObject({
+      payloadFormatIndicator: true,
+      contentType: 'application/json',
+      responseTopic: `${root}/resp`,
+      userProperties: { b: '2', a: ['1', '3'] },
+    });
+    expect(Object.keys(properties?.userProperties ?? {})).toEqual(['b', 'a']);
+    expect(properties?.correlationData?.toString()).toBe('corr-1');
+    expect(properties?.messageExpiryInterval).toBeLessThanOrEqual(30);
+  });
+
+  it('gives Response Information to a client that requests it', async () => {
+    const raw = await RawClient.connect(port);
+    raw.expectVersion(5);
+    raw.send(
+      {
+        cmd: 'connect',
+        protocolVersion: 5,
+        clientId: 'asks-response-info',
+        clean: true,
+        keepalive: 0,
+        properties: { requestResponseInformation: true },
+      },
+      5,
+    );
+    expect((await raw.next('connack')).properties?.responseInformation).toBe(
+      'responses/asks-response-info',
+    );
+  });
+
+  it('leaves reason strings out for a client that asked for no problem information [MQTT-3.1.2-29]', async () => {
+    for (const requestProblemInformation of [true, false]) {
+      const raw = await RawClient.connect(port);
+      raw.expectVersion(5);
+      raw.send(
+        {
+          cmd: 'connect',
+          protocolVersion: 5,
+          clientId: `problem-info-${requestProblemInformation}`,
+          clean: true,
+          keepalive: 0,
+          properties: { requestProblemInformation },
+        },
+        5,
+      );
+      await raw.next('connack');
+      // not $delay/{seconds}/{topic}: refused with 0x90
+      raw.send(
+        {
+          cmd: 'publish',
+          topic: '$delay/soon/x',
+          payload: Buffer.from('x'),
+          qos: 1,
+          messageId: 1,
+          dup: false,
+          retain: false,
+        },
+        5,
+      );
+      const puback = await raw.next('puback');
+      expect(puback.reasonCode).toBe(0x90);
+      expect(puback.properties?.reasonString !== undefined).toBe(requestProblemInformation);
+    }
+  });
+});
+
+describe('more subscription behaviour', () => {
+  it('sets RETAIN on live messages only for Retain As Published subscriptions', async () => {
+    const root = topicRoot();
+    const client = await connectClient(port, { clientId: `${root}-rap`, protocolVersion: 5 });
+    const received = collect(client);
+    await client.subscribeAsync(`${root}/kept`, { qos: 1, rap: true });
+    await client.subscribeAsync(`${root}/plain`, { qos: 1, rap: false });
+    const publisher = await connectClient(port, { clientId: `${root}-pub` });
+    await publisher.publishAsync(`${root}/kept`, 'a', { qos: 1, retain: true });
+    await publisher.publishAsync(`${root}/plain`, 'b', { qos: 1, retain: true });
+    await waitFor(() => received.length === 2);
+    expect(received.map((message) => [message.payload, message.packet.retain])).toEqual([
+      ['a', true],
+      ['b', false],
+    ]);
+  });
+
+  it('lets 3.1.1 devices join $share groups too', async () => {
+    const root = topicRoot();
+    const members = await Promise.all(
+      ['a', 'b'].map((name) => connectClient(port, { clientId: `${root}-${name}` })),
+    );
+    const received = members.map(collect);
+    await Promise.all(
+      members.map((member) => member.subscribeAsync(`$share/g/${root}/w`, { qos: 0 })),
+    );
+    const publisher = await connectClient(port, { clientId: `${root}-pub` });
+    for (let index = 0; index < 4; index++)
+      await publisher.publishAsync(`${root}/w`, `${index}`, { qos: 1 });
+    await waitFor(() => (received[0]?.length ?? 0) + (received[1]?.length ?? 0) === 4);
+    expect(received.map((list) => list.length)).toEqual([2, 2]);
+  });
+
+  it('drops and counts messages beyond a session’s queue limit', async () => {
+    const bridge = await startBridge('uplink: []\n', { mqtt: { maxQueuedMessages: 2 } });
+    try {
+      const clientId = 'small-queue';
+      const first = await connectClient(bridge.mqttPort, { clientId, clean: false });
+      await first.subscribeAsync('q/x', { qos: 1 });
+      await first.endAsync();
+      const publisher = await connectClient(bridge.mqttPort, { clientId: 'queue-filler' });
+      for (const payload of ['1', '2', '3', '4'])
+        await publisher.publishAsync('q/x', payload, { qos: 1 });
+      expect(await bridge.metric('bridge_mqtt_messages_dropped_total')).toBe(2);
+      const raw = await RawClient.connect(bridge.mqttPort);
+      await raw.handshake({ clientId, protocolVersion: 4, clean: false });
+      const payloads = [];
+      for (let index = 0; index < 2; index++) {
+        const publish = await raw.next('publish');
+        payloads.push(publish.payload.toString());
+        raw.send({ cmd: 'puback', messageId: publish.messageId ?? 0 });
+      }
+      expect(payloads).toEqual(['1', '2']);
+    } finally {
+      await bridge.stop();
+    }
+  });
+
+  it('publishes the will of a taken-over connection, with its properties', async () => {
+    const root = topicRoot();
+    const watcher = await connectClient(port, { clientId: `${root}-watch`, protocolVersion: 5 });
+    const received = collect(watcher);
+    await watcher.subscribeAsync(`${root}/will`, { qos: 1 });
+    await connectClient(port, {
+      clientId: `${root}-dup`,
+      protocolVersion: 5,
+      will: {
+        topic: `${root}/will`,
+        payload: Buffer.from('taken over'),
+        qos: 1,
+        retain: false,
+        properties: { contentType: 'text/plain', userProperties: { why: 'takeover' } },
+      },
+    });
+    await connectClient(port, { clientId: `${root}-dup`, protocolVersion: 5 });
+    await waitFor(() => received.length === 1);
+    expect(received[0]).toMatchObject({
+      payload: 'taken over',
+      packet: { properties: { contentType: 'text/plain', userProperties: { why: 'takeover' } } },
+    });
+  });
+});

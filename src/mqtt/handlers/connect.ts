@@ -44,6 +44,7 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
   connection.receiveMaximum = properties.receiveMaximum ?? 65_535;
   connection.maximumPacketSize = properties.maximumPacketSize ?? Number.POSITIVE_INFINITY;
   connection.topicAliasMaximum = properties.topicAliasMaximum ?? 0;
+  connection.problemInformation = properties.requestProblemInformation ?? true;
 
   const assigned = packet.clientId === '' ? `auto-${randomBytes(8).toString('hex')}` : undefined;
   connection.clientId = assigned ?? packet.clientId;
@@ -71,6 +72,7 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
       topicAliasMaximum: connection.options.topicAliasMaximum,
       maximumPacketSize: connection.options.maxPacketSize,
       ...(serverKeepAlive !== undefined ? { serverKeepAlive } : {}),
+      ...responseInformation(connection, properties.requestResponseInformation === true),
       // [MQTT-3.2.2-16] the server tells the client the id it assigned
       ...(assigned !== undefined ? { assignedClientIdentifier: assigned } : {}),
     };
@@ -82,6 +84,20 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
   // [MQTT-4.4.0-1] unacknowledged messages are sent again, then the queue
   connection.session.attach(connection);
   connection.log.debug({ clientId: connection.clientId, version, sessionPresent }, 'connected');
+}
+
+/**
+ * [MQTT-3.2.2-...] Response Information, only when requested: the basis of
+ * response topics this client may use (the prefix + its client id).
+ */
+function responseInformation(
+  connection: Connection,
+  requested: boolean,
+): { responseInformation?: string } {
+  const prefix = connection.options.responseTopicPrefix;
+  return requested && prefix !== ''
+    ? { responseInformation: `${prefix}${connection.clientId}` }
+    : {};
 }
 
 /**

@@ -2,7 +2,7 @@ import type { IPublishPacket, Packet, QoS } from 'mqtt-packet';
 import type { Connection } from '../connection.js';
 import { expiryFrom, pickMessageProperties, type BrokerMessage } from '../message.js';
 import { ReasonCode } from '../reason-codes.js';
-import { topicNameProblem } from '../topic-name.js';
+import { hasMalformedUtf8, topicNameProblem } from '../topic-name.js';
 import type { UplinkOutcome } from '../uplink-sink.js';
 
 /**
@@ -92,6 +92,10 @@ function resolveTopic(connection: Connection, packet: IPublishPacket): string | 
       connection.topicAliases.set(alias, topic);
     }
   }
+  if (hasMalformedUtf8(topic)) {
+    connection.protocolViolation(ReasonCode.MalformedPacket, 'topic name is not valid UTF-8');
+    return undefined;
+  }
   const problem = topicNameProblem(topic);
   if (problem !== undefined) {
     connection.protocolViolation(ReasonCode.TopicNameInvalid, problem);
@@ -116,12 +120,11 @@ function acknowledge(
       connection.close(`publish ${id} not stored in Kafka: ${outcome.reason}`);
       return;
     }
-    connection.send(
-      ack(qos, id, {
-        reasonCode: outcome.reasonCode,
-        properties: { reasonString: outcome.reason },
-      }),
-    );
+    // [MQTT-3.1.2-29] no reason string for a client that asked for no problem information
+    const details = connection.problemInformation
+      ? { properties: { reasonString: outcome.reason } }
+      : {};
+    connection.send(ack(qos, id, { reasonCode: outcome.reasonCode, ...details }));
     return;
   }
   if (qos === 2) session.qos2Received.set(id, 'stored');

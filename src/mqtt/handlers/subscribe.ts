@@ -3,6 +3,7 @@ import type { Broker } from '../broker.js';
 import type { Connection } from '../connection.js';
 import { ReasonCode } from '../reason-codes.js';
 import type { Delivery, Subscription } from '../session.js';
+import { hasMalformedUtf8 } from '../topic-name.js';
 import { parseTopicFilter } from '../topic-tree.js';
 
 /** SUBACK failure code: 0x80 on 3.1.1 [MQTT-3.9.3-2], Topic Filter invalid (0x8F) on MQTT 5. */
@@ -24,6 +25,10 @@ export function handleSubscribe(connection: Connection, packet: ISubscribePacket
   }
   const granted: number[] = [];
   const retainedToSend: Array<{ filter: string; subscription: Subscription }> = [];
+  if (packet.subscriptions.some((request) => hasMalformedUtf8(request.topic))) {
+    connection.protocolViolation(ReasonCode.MalformedPacket, 'topic filter is not valid UTF-8');
+    return;
+  }
   for (const request of packet.subscriptions) {
     const parsed = parseTopicFilter(request.topic);
     if ('problem' in parsed) {

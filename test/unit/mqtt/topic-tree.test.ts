@@ -17,7 +17,7 @@ function groups<T>(tree: TopicTree<T>, topic: string): string[] {
     .sort();
 }
 
-/** A tree with one subscription (client "c") to `filter`. */
+/** A tree where client "c" subscribes to each filter (the value is the filter). */
 function treeWith(...filters: string[]): TopicTree<string> {
   const tree = new TopicTree<string>();
   for (const filter of filters) tree.subscribe('c', filter, filter);
@@ -652,26 +652,31 @@ describe('TopicTree at scale and against a reference matcher', () => {
     const pick = <V>(items: readonly V[]): V => items[Math.floor(next() * items.length)] as V;
     const filterLevels = ['a', 'b', '', '+', '$s'] as const;
     const topicLevels = ['a', 'b', 'c', '', '$s'] as const;
+    interface Subscribed {
+      group: string;
+      filter: string;
+      value: string;
+    }
     /** clientId → raw filter → what it was subscribed as */
-    const model = new Map<string, Map<string, { group: string; filter: string; value: string }>>();
+    const model = new Map<string, Map<string, Subscribed>>();
     const stats = { replaced: 0, unsubscribed: 0, matched: 0 };
 
     for (let step = 0; step < 4000; step++) {
       const clientId = pick(['c0', 'c1', 'c2', 'c3', 'c4']);
-      const own = model.get(clientId) ?? new Map();
+      const own = model.get(clientId) ?? new Map<string, Subscribed>();
       model.set(clientId, own);
       const levels: string[] = Array.from({ length: 1 + Math.floor(next() * 4) }, () =>
         pick(filterLevels),
       );
       if (next() < 0.25) levels.push('#');
       let filter = levels.join('/') || '/'; // not the (invalid) empty filter
-      let [prefix, group] = pick([
+      let [prefix, group]: [string, string] = pick([
         ['', ''],
         ['', ''],
         ['$share/g1/', 'g1'],
         ['$share/g2/', 'g2'],
         ['$queue/', '$queue'],
-      ] as const);
+      ]);
       // Often reuse one of the client's subscriptions, to replace or remove it.
       const existing = next() < 0.4 ? [...own.values()] : [];
       if (existing.length > 0) {
