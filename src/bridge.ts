@@ -94,6 +94,7 @@ export class Bridge {
         maxQueuedMessages: config.mqtt.maxQueuedMessages,
         maxDelayedMessages: config.mqtt.maxDelayedMessages,
         maxKeepAlive: config.mqtt.maxKeepAlive,
+        maxSessionExpiry: config.mqtt.maxSessionExpiry,
         responseTopicPrefix: config.mqtt.responseTopicPrefix,
         connectTimeoutMs: config.mqtt.connectTimeoutMs,
         topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,

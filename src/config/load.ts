@@ -12,6 +12,7 @@ export interface BridgeConfig {
     maxDelayedMessages: number;
     maxKeepAlive: number;
     receiveMaximum: number;
+    maxSessionExpiry: number;
     responseTopicPrefix: string;
     serverReference: string;
     connectTimeoutMs: number;

@@ -47,6 +47,12 @@ export const configSchema = {
       default: 1024,
       env: 'BRIDGE_MQTT_RECEIVE_MAXIMUM',
     },
+    maxSessionExpiry: {
+      doc: 'Longest time in seconds a session outlives its connection (MQTT 5 Session Expiry Interval; 3.1.1 persistent sessions otherwise never expire). 0: no limit.',
+      format: 'nat',
+      default: 0,
+      env: 'BRIDGE_MQTT_MAX_SESSION_EXPIRY',
+    },
     responseTopicPrefix: {
       doc: 'Response Information for MQTT 5 clients that request it: this prefix followed by the client id (e.g. responses/dev1), the base of their response topics. Empty: none.',
       format: String,

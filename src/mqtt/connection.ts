@@ -32,6 +32,8 @@ export interface ConnectionOptions {
   receiveMaximum: number;
   /** Longest keep alive in seconds (0: no limit), imposed on MQTT 5 clients via Server Keep Alive. */
   maxKeepAlive: number;
+  /** Longest Session Expiry Interval in seconds granted to a client; 0: no limit. */
+  maxSessionExpiry: number;
   /** Prefix of the Response Information given to MQTT 5 clients that request it; '' for none. */
   responseTopicPrefix: string;
 }
@@ -177,6 +179,12 @@ export class Connection implements SessionLink {
     const alias = this.#outboundAliases.size + 1;
     this.#outboundAliases.set(packet.topic, alias);
     return { ...packet, properties: { ...packet.properties, topicAlias: alias } };
+  }
+
+  /** A requested Session Expiry Interval, capped by the configured maximum. */
+  limitSessionExpiry(requested: number): number {
+    const max = this.options.maxSessionExpiry;
+    return max > 0 ? Math.min(requested, max) : requested;
   }
 
   /** Hands over the will so that closing this connection no longer sends it. */

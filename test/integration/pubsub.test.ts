@@ -708,3 +708,45 @@ describe('more subscription behaviour', () => {
     });
   });
 });
+
+describe('session expiry', () => {
+  it('caps the Session Expiry Interval, tells the client, and ends the session when it runs out', async () => {
+    const bridge = await startBridge('uplink: []\n', { mqtt: { maxSessionExpiry: 1 } });
+    try {
+      const connect = {
+        cmd: 'connect' as const,
+        protocolVersion: 5 as const,
+        clientId: 'capped',
+        clean: false,
+        keepalive: 0,
+        properties: { sessionExpiryInterval: 3600 },
+      };
+      const first = await RawClient.connect(bridge.mqttPort);
+      first.expectVersion(5);
+      first.send(connect, 5);
+      expect((await first.next('connack')).properties?.sessionExpiryInterval).toBe(1);
+      first.send({ cmd: 'disconnect', reasonCode: 0 }, 5);
+      await first.waitClosed();
+      const soon = await RawClient.connect(bridge.mqttPort);
+      soon.expectVersion(5);
+      soon.send(connect, 5);
+      expect((await soon.next('connack')).sessionPresent).toBe(true);
+      soon.send({ cmd: 'disconnect', reasonCode: 0 }, 5);
+      await soon.waitClosed();
+      await new Promise((resolve) => setTimeout(resolve, 1300));
+      const late = await RawClient.connect(bridge.mqttPort);
+      late.expectVersion(5);
+      late.send(connect, 5);
+      expect((await late.next('connack')).sessionPresent).toBe(false);
+    } finally {
+      await bridge.stop();
+    }
+  });
+
+  it('refuses a DISCONNECT that sets a Session Expiry Interval after CONNECT gave 0 [MQTT-3.14.2-2]', async () => {
+    const raw = await RawClient.connect(port);
+    await raw.handshake({ clientId: 'late-expiry', protocolVersion: 5 });
+    raw.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 60 } }, 5);
+    expect((await raw.next('disconnect')).reasonCode).toBe(0x82);
+  });
+});

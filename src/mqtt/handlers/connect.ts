@@ -51,11 +51,9 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
   connection.username = packet.username;
   connection.will = packet.will;
   const cleanStart = packet.clean ?? true;
-  const sessionPresent = connection.broker.register(
-    connection,
-    cleanStart,
-    sessionExpiryOf(packet, version, cleanStart),
-  );
+  const requestedExpiry = sessionExpiryOf(packet, version, cleanStart);
+  const expiry = connection.limitSessionExpiry(requestedExpiry);
+  const sessionPresent = connection.broker.register(connection, cleanStart, expiry);
 
   const keepAlive = packet.keepalive ?? 0;
   const { maxKeepAlive } = connection.options;
@@ -72,6 +70,8 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
       topicAliasMaximum: connection.options.topicAliasMaximum,
       maximumPacketSize: connection.options.maxPacketSize,
       ...(serverKeepAlive !== undefined ? { serverKeepAlive } : {}),
+      // [MQTT-3.2.2-...] the client is told when it gets less than it asked for
+      ...(expiry !== requestedExpiry ? { sessionExpiryInterval: expiry } : {}),
       ...responseInformation(connection, properties.requestResponseInformation === true),
       // [MQTT-3.2.2-16] the server tells the client the id it assigned
       ...(assigned !== undefined ? { assignedClientIdentifier: assigned } : {}),
