@@ -6,6 +6,7 @@ import type { UplinkPublish } from '../rules/types.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { expiryFrom, pickMessageProperties, type BrokerMessage } from './message.js';
 import { DelayedPublishes, parseDelayedTopic } from './delayed.js';
+import { LongTimer } from './long-timer.js';
 import { ReasonCode } from './reason-codes.js';
 import { RetainedStore } from './retained.js';
 import { NEVER_EXPIRES, Session, type Delivery, type Subscription } from './session.js';
@@ -23,8 +24,8 @@ export interface BrokerOptions extends ConnectionOptions {
 
 /** Timers of a session whose client is gone: the session's end, and a delayed will. */
 interface PendingEnd {
-  expiry: NodeJS.Timeout | undefined;
-  will: NodeJS.Timeout | undefined;
+  expiry: LongTimer | undefined;
+  will: LongTimer | undefined;
   publishWill: (() => void) | undefined;
 }
 
@@ -87,6 +88,8 @@ export class Broker {
   register(connection: Connection, cleanStart: boolean, expiryInterval: number): boolean {
     const { clientId } = connection;
     const previous = this.#clients.get(clientId);
+    // Registered first, so that the previous connection, closing, sees it was taken over.
+    this.#clients.set(clientId, connection);
     if (previous) {
       // [MQTT-3.1.4-3] the existing connection is closed; MQTT 5 says why (0x8E).
       // Its will goes out now, unless it is delayed and the session is resumed.
@@ -108,7 +111,6 @@ export class Broker {
     const current = session as Session;
     current.expiryInterval = expiryInterval;
     connection.session = current;
-    this.#clients.set(clientId, connection);
     this.metrics.mqttConnections.set(this.#clients.size);
     this.metrics.mqttConnectionsTotal.inc();
     return present;
@@ -228,8 +230,8 @@ export class Broker {
   clearTimers(): void {
     this.#delayed.clear();
     for (const pending of this.#pendingEnds.values()) {
-      clearTimeout(pending.expiry);
-      clearTimeout(pending.will);
+      pending.expiry?.cancel();
+      pending.will?.cancel();
     }
     this.#pendingEnds.clear();
   }
@@ -268,22 +270,22 @@ export class Broker {
     }
     const pending: PendingEnd = { expiry: undefined, will: undefined, publishWill };
     if (session.expiryInterval !== NEVER_EXPIRES) {
-      pending.expiry = setTimeout(() => {
+      pending.expiry = new LongTimer(session.expiryInterval * 1000, () => {
         this.#pendingEnds.delete(clientId);
-        clearTimeout(pending.will);
+        pending.will?.cancel();
         this.#endSession(session);
         pending.publishWill?.();
-      }, session.expiryInterval * 1000);
+      });
     }
     const delay = will?.properties?.willDelayInterval ?? 0;
     if (publishWill && delay === 0) {
       publishWill();
       pending.publishWill = undefined;
     } else if (publishWill) {
-      pending.will = setTimeout(() => {
+      pending.will = new LongTimer(delay * 1000, () => {
         pending.publishWill = undefined;
         publishWill();
-      }, delay * 1000);
+      });
     }
     this.#pendingEnds.set(clientId, pending);
   }
@@ -297,8 +299,8 @@ export class Broker {
     const pending = this.#pendingEnds.get(clientId);
     if (!pending) return;
     this.#pendingEnds.delete(clientId);
-    clearTimeout(pending.expiry);
-    clearTimeout(pending.will);
+    pending.expiry?.cancel();
+    pending.will?.cancel();
     if (sendWill) pending.publishWill?.();
   }
 

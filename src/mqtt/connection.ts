@@ -81,6 +81,7 @@ export class Connection implements SessionLink {
   #readStopped = false;
   #sendWill = true;
   #accepted = false;
+  #released = false;
   #session: Session | undefined;
 
   constructor(socket: Duplex, remoteAddress: string, broker: Broker, options: ConnectionOptions) {
@@ -97,7 +98,16 @@ export class Connection implements SessionLink {
 
     this.#parser.on('packet', (packet: Packet) => {
       if (this.#status === 'closing' || this.#status === 'closed') return;
-      dispatch(this, packet);
+      try {
+        dispatch(this, packet);
+      } catch (error) {
+        // A bug must cost this client its connection, never the process.
+        this.log.error(
+          { err: error, cmd: packet.cmd, clientId: this.clientId },
+          'packet handling failed',
+        );
+        this.protocolViolation(ReasonCode.ImplementationSpecificError, 'internal error');
+      }
     });
     this.#parser.on('error', (error: Error) => {
       if (this.#status === 'awaiting-connect' && error.message === 'Invalid protocol version') {
@@ -152,7 +162,21 @@ export class Connection implements SessionLink {
   /** Writes one packet; silently dropped once the socket is gone. */
   send(packet: Packet): void {
     if (this.#status === 'closed' || this.#socket.writableEnded) return;
-    this.#socket.write(mqttPacket.generate(packet, { protocolVersion: this.protocolVersion }));
+    const bytes = this.#encode(packet);
+    if (bytes) this.#socket.write(bytes);
+  }
+
+  /** Encodes a packet; undefined (logged) when mqtt-packet cannot. */
+  #encode(packet: Packet): Buffer | undefined {
+    try {
+      return mqttPacket.generate(packet, { protocolVersion: this.protocolVersion });
+    } catch (error) {
+      this.log.error(
+        { err: error, cmd: packet.cmd, clientId: this.clientId },
+        'cannot encode packet',
+      );
+      return undefined;
+    }
   }
 
   /**
@@ -162,23 +186,26 @@ export class Connection implements SessionLink {
    */
   sendPublish(packet: IPublishPacket): boolean {
     if (this.#status === 'closed' || this.#socket.writableEnded) return true;
-    const outgoing = this.#withTopicAlias(packet);
-    const bytes = mqttPacket.generate(outgoing, { protocolVersion: this.protocolVersion });
-    if (bytes.length > this.maximumPacketSize) return false;
+    const { outgoing, newAlias } = this.#withTopicAlias(packet);
+    const bytes = this.#encode(outgoing);
+    if (!bytes || bytes.length > this.maximumPacketSize) return false;
+    // the alias exists for the client only once a packet carrying it was sent
+    if (newAlias !== undefined) this.#outboundAliases.set(packet.topic, newAlias);
     this.#socket.write(bytes);
     return true;
   }
 
-  #withTopicAlias(packet: IPublishPacket): IPublishPacket {
-    if (this.topicAliasMaximum === 0) return packet;
+  #withTopicAlias(packet: IPublishPacket): { outgoing: IPublishPacket; newAlias?: number } {
+    if (this.topicAliasMaximum === 0) return { outgoing: packet };
     const known = this.#outboundAliases.get(packet.topic);
     if (known !== undefined) {
-      return { ...packet, topic: '', properties: { ...packet.properties, topicAlias: known } };
+      const properties = { ...packet.properties, topicAlias: known };
+      return { outgoing: { ...packet, topic: '', properties } };
     }
-    if (this.#outboundAliases.size >= this.topicAliasMaximum) return packet;
-    const alias = this.#outboundAliases.size + 1;
-    this.#outboundAliases.set(packet.topic, alias);
-    return { ...packet, properties: { ...packet.properties, topicAlias: alias } };
+    if (this.#outboundAliases.size >= this.topicAliasMaximum) return { outgoing: packet };
+    const newAlias = this.#outboundAliases.size + 1;
+    const properties = { ...packet.properties, topicAlias: newAlias };
+    return { outgoing: { ...packet, properties }, newAlias };
   }
 
   /** A requested Session Expiry Interval, capped by the configured maximum. */
@@ -197,6 +224,7 @@ export class Connection implements SessionLink {
   /** Normal DISCONNECT from the client: no will [MQTT-3.1.2-10] unless 0x04 asks for it. */
   clientDisconnected(sendWill: boolean): void {
     this.#sendWill = sendWill;
+    if (!sendWill) this.will = undefined;
     this.close('client disconnected');
   }
 
@@ -235,6 +263,9 @@ export class Connection implements SessionLink {
       );
     }
     this.#socket.end();
+    // The broker lets go now, not when the socket is gone: a client reconnecting
+    // in between must find its session ended or detached, not taken over.
+    this.#release();
     // A client that never reads must not hold the socket open forever.
     setTimeout(() => this.#socket.destroy(), 5_000).unref();
   }
@@ -256,6 +287,7 @@ export class Connection implements SessionLink {
   #resumeIfDrained(): void {
     if (this.#readPaused && this.acks.pending <= this.options.receiveMaximum / 2) {
       this.#readPaused = false;
+      this.#lastReceivedAt = Date.now();
       if (!this.#readStopped && this.#status !== 'closed') this.#socket.resume();
     }
   }
@@ -280,8 +312,10 @@ export class Connection implements SessionLink {
 
   #armKeepAlive(delayMs: number): void {
     this.#timer = setTimeout(() => {
-      const silentFor = Date.now() - this.#lastReceivedAt;
       const limit = this.#keepAliveMs * 1.5;
+      // While the bridge itself does not read, the client's silence is not its fault.
+      if (this.#readPaused || this.#readStopped) this.#lastReceivedAt = Date.now();
+      const silentFor = Date.now() - this.#lastReceivedAt;
       if (silentFor >= limit) {
         // [MQTT-3.1.2-24] nothing received within one and a half keep-alive periods
         this.protocolViolation(ReasonCode.KeepAliveTimeout, 'keep alive timeout');
@@ -296,6 +330,13 @@ export class Connection implements SessionLink {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#parser.removeAllListeners();
+    this.#release();
+  }
+
+  /** Tells the broker, once, that this connection is over. */
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
     this.broker.connectionClosed(this, this.#accepted && this.#sendWill ? this.will : undefined);
   }
 }

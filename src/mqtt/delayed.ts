@@ -1,4 +1,5 @@
 import type { BrokerMessage } from './message.js';
+import { LongTimer } from './long-timer.js';
 import { topicNameProblem } from './topic-name.js';
 
 const PREFIX = '$delay/';
@@ -27,7 +28,7 @@ export function parseDelayedTopic(
  * waiting, more are refused. They are lost if the bridge stops before their time.
  */
 export class DelayedPublishes {
-  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #timers = new Set<LongTimer>();
   readonly #max: number;
   readonly #publish: (message: BrokerMessage) => void;
 
@@ -43,16 +44,16 @@ export class DelayedPublishes {
   /** Returns false when the limit is reached and the message was not taken. */
   schedule(message: BrokerMessage, seconds: number): boolean {
     if (this.#timers.size >= this.#max) return false;
-    const timer = setTimeout(() => {
+    const timer = new LongTimer(seconds * 1000, () => {
       this.#timers.delete(timer);
       this.#publish(message);
-    }, seconds * 1000);
+    });
     this.#timers.add(timer);
     return true;
   }
 
   clear(): void {
-    for (const timer of this.#timers) clearTimeout(timer);
+    for (const timer of this.#timers) timer.cancel();
     this.#timers.clear();
   }
 }

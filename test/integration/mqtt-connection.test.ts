@@ -407,3 +407,53 @@ describe('shutdown', () => {
     expect((await raw.next('disconnect')).reasonCode).toBe(0x8b);
   });
 });
+
+describe('input that once could crash the process', () => {
+  it.each([
+    ['an empty SUBSCRIBE (3.1.1)', 4, [0x82, 0x02, 0x00, 0x01]],
+    ['an empty SUBSCRIBE (5)', 5, [0x82, 0x03, 0x00, 0x01, 0x00]],
+    ['an empty UNSUBSCRIBE (5)', 5, [0xa2, 0x03, 0x00, 0x01, 0x00]],
+    [
+      'a PUBLISH with a user property cut short',
+      5,
+      [0x30, 0x07, 0x00, 0x01, 0x74, 0x03, 0x26, 0x00, 0x05],
+    ],
+  ] as const)('closes the connection on %s and keeps serving others', async (_, version, bytes) => {
+    const healthy = await connectClient(running.mqttPort, {
+      clientId: `healthy-${version}`,
+      protocolVersion: 5,
+    });
+    const raw = await RawClient.connect(running.mqttPort);
+    await raw.handshake({ clientId: `crasher-${version}`, protocolVersion: version });
+    raw.send(Buffer.from(bytes));
+    await raw.waitClosed();
+    await healthy.publishAsync('status/healthy', 'alive', { qos: 1 });
+    expect(healthy.connected).toBe(true);
+  });
+
+  it('does not send the will after a normal DISCONNECT even if the client reconnects at once', async () => {
+    const watcher = await connectClient(running.mqttPort, { clientId: 'will-watcher' });
+    const received: string[] = [];
+    watcher.on('message', (_topic, payload) => received.push(payload.toString()));
+    await watcher.subscribeAsync('status/quick', { qos: 1 });
+    const raw = await RawClient.connect(running.mqttPort);
+    raw.send({
+      cmd: 'connect',
+      protocolVersion: 4,
+      clientId: 'quick',
+      clean: true,
+      keepalive: 0,
+      will: { topic: 'status/quick', payload: Buffer.from('will'), qos: 1, retain: false },
+    });
+    await raw.next('connack');
+    // DISCONNECT and a new CONNECT in one write: the new connection arrives at once
+    const again = await RawClient.connect(running.mqttPort);
+    raw.send({ cmd: 'disconnect' });
+    await again.handshake({ clientId: 'quick', protocolVersion: 4 });
+    await connectClient(running.mqttPort, { clientId: 'quick-marker' }).then((client) =>
+      client.publishAsync('status/quick', 'marker', { qos: 1 }),
+    );
+    await waitFor(() => received.includes('marker'));
+    expect(received).toEqual(['marker']);
+  });
+});

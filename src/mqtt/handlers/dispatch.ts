@@ -1,5 +1,6 @@
 import type { Packet } from 'mqtt-packet';
 import type { Connection } from '../connection.js';
+import { packetProblem } from '../packet-checks.js';
 import { ReasonCode } from '../reason-codes.js';
 import { handlePuback, handlePubcomp, handlePubrec } from './acks.js';
 import { handleConnect } from './connect.js';
@@ -14,6 +15,12 @@ import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
  * allowed in the connection's current state.
  */
 export function dispatch(connection: Connection, packet: Packet): void {
+  const problem = packetProblem(packet);
+  if (problem) {
+    if (connection.status === 'awaiting-connect') connection.close(problem.reason);
+    else connection.protocolViolation(problem.reasonCode, problem.reason);
+    return;
+  }
   if (connection.status === 'awaiting-connect') {
     if (packet.cmd === 'connect') {
       handleConnect(connection, packet);

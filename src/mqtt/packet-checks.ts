@@ -1,0 +1,78 @@
+import type { Packet } from 'mqtt-packet';
+import { ReasonCode } from './reason-codes.js';
+
+export interface PacketProblem {
+  reasonCode: number;
+  reason: string;
+}
+
+/** MQTT 5 properties that may appear more than once in a packet from a client. */
+const REPEATABLE = new Set(['userProperties']);
+
+/**
+ * Checks mqtt-packet leaves to the receiver: a property repeated where the
+ * spec allows it once, or cut short (mqtt-packet then yields null), empty
+ * SUBSCRIBE/UNSUBSCRIBE, packet id 0, DUP on QoS 0, and server-only
+ * properties sent by a client. Returns the first problem found.
+ */
+export function packetProblem(packet: Packet): PacketProblem | undefined {
+  const properties = 'properties' in packet ? packet.properties : undefined;
+  const problem =
+    (properties && propertiesProblem(properties)) ??
+    (packet.cmd === 'connect' && packet.will?.properties
+      ? propertiesProblem(packet.will.properties)
+      : undefined);
+  if (problem) return problem;
+  switch (packet.cmd) {
+    case 'publish':
+      // [MQTT-3.3.1-2] DUP must be 0 for QoS 0
+      if (packet.qos === 0 && packet.dup) return malformed('DUP set on a QoS 0 PUBLISH');
+      if (packet.qos > 0 && !packet.messageId) return protocol('packet identifier 0'); // [MQTT-2.2.1-3]
+      // [MQTT-3.3.4-6] only the server sends Subscription Identifiers in PUBLISH
+      if (packet.properties?.subscriptionIdentifier !== undefined) {
+        return protocol('Subscription Identifier in a PUBLISH from a client');
+      }
+      return undefined;
+    case 'subscribe':
+      // [MQTT-3.8.3-2] at least one topic filter
+      if (packet.subscriptions.length === 0) return protocol('SUBSCRIBE without topic filters');
+      return packet.messageId ? undefined : protocol('packet identifier 0');
+    case 'unsubscribe':
+      // [MQTT-3.10.3-2] at least one topic filter
+      if (packet.unsubscriptions.length === 0) return protocol('UNSUBSCRIBE without topic filters');
+      return packet.messageId ? undefined : protocol('packet identifier 0');
+    case 'connect':
+      if (packet.will && (packet.will.qos ?? 0) > 2) return malformed('will QoS 3'); // [MQTT-3.1.2-14]
+      return undefined;
+    default:
+      return undefined;
+  }
+}
+
+function propertiesProblem(properties: object): PacketProblem | undefined {
+  for (const [name, value] of Object.entries(properties)) {
+    if (Array.isArray(value) && !REPEATABLE.has(name)) {
+      return protocol(`property ${name} more than once`);
+    }
+    if (!wellFormed(value)) return malformed(`property ${name} cut short`);
+  }
+  return undefined;
+}
+
+function wellFormed(value: unknown): boolean {
+  if (value === null || value === undefined) return false;
+  if (Array.isArray(value)) return value.every(wellFormed);
+  if (typeof value === 'object' && !Buffer.isBuffer(value)) {
+    return Object.entries(value).every(([key, item]) => key !== 'null' && wellFormed(item));
+  }
+  return true;
+}
+
+const malformed = (reason: string): PacketProblem => ({
+  reasonCode: ReasonCode.MalformedPacket,
+  reason,
+});
+const protocol = (reason: string): PacketProblem => ({
+  reasonCode: ReasonCode.ProtocolError,
+  reason,
+});

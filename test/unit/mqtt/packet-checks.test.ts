@@ -1,0 +1,79 @@
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import { describe, expect, it } from 'vitest';
+import { packetProblem } from '../../../src/mqtt/packet-checks.js';
+
+/** Parses raw bytes as an MQTT 5 connection would. */
+function parse5(bytes: number[]): Packet {
+  const parser = mqttPacket.parser({ protocolVersion: 5 });
+  let packet: Packet | undefined;
+  parser.on('packet', (parsed: Packet) => (packet = parsed));
+  parser.parse(Buffer.from(bytes));
+  if (!packet) throw new Error('not parsed');
+  return packet;
+}
+
+describe('packetProblem', () => {
+  it('accepts ordinary packets', () => {
+    expect(
+      packetProblem({
+        cmd: 'publish',
+        topic: 'a',
+        payload: Buffer.from('x'),
+        qos: 1,
+        messageId: 3,
+        dup: false,
+        retain: false,
+        properties: { userProperties: { a: ['1', '2'] }, contentType: 'text/plain' },
+      }),
+    ).toBeUndefined();
+  });
+
+  it('refuses a property that mqtt-packet could only read as null (cut short) with 0x81', () => {
+    // PUBLISH QoS 0, topic "t", properties length 3: user property (0x26) whose name claims 5 bytes
+    const packet = parse5([0x30, 0x07, 0x00, 0x01, 0x74, 0x03, 0x26, 0x00, 0x05]);
+    expect(packetProblem(packet)?.reasonCode).toBe(0x81);
+  });
+
+  it('refuses a property given twice with 0x82, user properties excepted', () => {
+    // PUBLISH QoS 0, topic "t", content type (0x03) "a" twice
+    const packet = parse5([
+      0x30, 0x0c, 0x00, 0x01, 0x74, 0x08, 0x03, 0x00, 0x01, 0x61, 0x03, 0x00, 0x01, 0x61,
+    ]);
+    expect(packetProblem(packet)).toMatchObject({ reasonCode: 0x82 });
+  });
+
+  it('refuses empty SUBSCRIBE and UNSUBSCRIBE, packet id 0 and DUP on QoS 0', () => {
+    expect(packetProblem({ cmd: 'subscribe', messageId: 1, subscriptions: [] })?.reasonCode).toBe(
+      0x82,
+    );
+    expect(
+      packetProblem({ cmd: 'unsubscribe', messageId: 1, unsubscriptions: [] })?.reasonCode,
+    ).toBe(0x82);
+    expect(
+      packetProblem({ cmd: 'subscribe', messageId: 0, subscriptions: [{ topic: 'a', qos: 0 }] })
+        ?.reasonCode,
+    ).toBe(0x82);
+    const publish = {
+      cmd: 'publish' as const,
+      topic: 'a',
+      payload: Buffer.alloc(0),
+      retain: false,
+    };
+    expect(packetProblem({ ...publish, qos: 0, dup: true })?.reasonCode).toBe(0x81);
+    expect(packetProblem({ ...publish, qos: 1, dup: false, messageId: 0 })?.reasonCode).toBe(0x82);
+  });
+
+  it('refuses a Subscription Identifier in a PUBLISH from a client', () => {
+    expect(
+      packetProblem({
+        cmd: 'publish',
+        topic: 'a',
+        payload: Buffer.alloc(0),
+        qos: 0,
+        dup: false,
+        retain: false,
+        properties: { subscriptionIdentifier: 4 },
+      })?.reasonCode,
+    ).toBe(0x82);
+  });
+});
