@@ -1,5 +1,6 @@
 import type { IPublishPacket, Packet, QoS } from 'mqtt-packet';
 import { isExpired, secondsToLive, type BrokerMessage } from './message.js';
+import type { UplinkOutcome } from './uplink-sink.js';
 
 /** Session Expiry Interval meaning "never" [MQTT-3.1.2-...]; also what 3.1.1 clean=0 gets. */
 export const NEVER_EXPIRES = 0xffffffff;
@@ -52,6 +53,11 @@ export class Session {
   readonly subscriptions = new Map<string, Subscription>();
   /** QoS 2 packet ids received and not yet released by PUBREL [MQTT-4.3.3-9]. */
   readonly qos2Received = new Map<number, 'producing' | 'stored'>();
+  /**
+   * Retransmissions of a QoS 2 publish that arrived while it was still being
+   * produced (possibly on a newer connection): each is answered when Kafka settles.
+   */
+  readonly qos2Waiting = new Map<number, Array<(outcome: UplinkOutcome) => void>>();
   /** Seconds the session outlives its connection; NEVER_EXPIRES for ever. */
   expiryInterval = 0;
   #link: SessionLink | undefined;
@@ -137,6 +143,7 @@ export class Session {
     this.#inflight.clear();
     this.#queue = [];
     this.qos2Received.clear();
+    this.qos2Waiting.clear();
     this.subscriptions.clear();
   }
 

@@ -750,3 +750,53 @@ describe('session expiry', () => {
     expect((await raw.next('disconnect')).reasonCode).toBe(0x82);
   });
 });
+
+describe('refused SUBSCRIBE and UNSUBSCRIBE', () => {
+  it('applies none of a SUBSCRIBE refused for No Local on a shared subscription [MQTT-3.8.3-4]', async () => {
+    const root = topicRoot();
+    const connect = {
+      cmd: 'connect' as const,
+      protocolVersion: 5 as const,
+      clientId: `${root}-half`,
+      clean: false,
+      keepalive: 0,
+      properties: { sessionExpiryInterval: 60 },
+    };
+    const raw = await RawClient.connect(port);
+    raw.expectVersion(5);
+    raw.send(connect, 5);
+    await raw.next('connack');
+    raw.send(
+      {
+        cmd: 'subscribe',
+        messageId: 1,
+        subscriptions: [
+          { topic: `${root}/fine`, qos: 1 },
+          { topic: `$share/g/${root}/x`, qos: 1, nl: true },
+        ],
+      },
+      5,
+    );
+    expect((await raw.next('disconnect')).reasonCode).toBe(0x82);
+    const again = await RawClient.connect(port);
+    again.expectVersion(5);
+    again.send(connect, 5);
+    expect((await again.next('connack')).sessionPresent).toBe(true);
+    again.send(
+      { cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: `${root}/marker`, qos: 1 }] },
+      5,
+    );
+    await again.next('suback');
+    const publisher = await connectClient(port, { clientId: `${root}-pub` });
+    await publisher.publishAsync(`${root}/fine`, 'must not arrive', { qos: 1 });
+    await publisher.publishAsync(`${root}/marker`, 'marker', { qos: 1 });
+    expect((await again.next('publish')).payload.toString()).toBe('marker');
+  });
+
+  it('answers an invalid filter in UNSUBSCRIBE with 0x8F on MQTT 5', async () => {
+    const raw = await RawClient.connect(port);
+    await raw.handshake({ clientId: 'unsub-invalid', protocolVersion: 5 });
+    raw.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['a/#/b'] }, 5);
+    expect((await raw.next('unsuback')).granted).toEqual([0x8f]);
+  });
+});

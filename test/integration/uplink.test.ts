@@ -236,3 +236,51 @@ describe('uplink', () => {
     expect(records[0]?.value?.toString()).toBe('two');
   });
 });
+
+describe('QoS 2 across a reconnect', () => {
+  it.runIf(canPauseKafka())(
+    'answers a DUP retransmission on the new connection once Kafka has the message, and produces it once',
+    async () => {
+      const connect = { clientId: 'qos2-reconnect', protocolVersion: 4 as const, clean: false };
+      const publish: IPublishPacket = {
+        cmd: 'publish',
+        topic: 'devices/q2r/telemetry',
+        payload: Buffer.from('once across reconnect'),
+        qos: 2,
+        messageId: 11,
+        dup: false,
+        retain: false,
+      };
+      const first = await RawClient.connect(running.mqttPort);
+      await first.handshake(connect);
+      const received = await running.metric('bridge_mqtt_publishes_received_total');
+      await pauseKafka();
+      try {
+        first.send(publish);
+        await waitFor(
+          async () => (await running.metric('bridge_mqtt_publishes_received_total')) > received,
+        );
+        first.destroy();
+        const second = await RawClient.connect(running.mqttPort);
+        expect((await second.handshake(connect)).sessionPresent).toBe(true);
+        second.send({ ...publish, dup: true });
+        await resumeKafka();
+        expect((await second.next('pubrec', 20_000)).messageId).toBe(11);
+        second.send({ cmd: 'pubrel', messageId: 11 });
+        await second.next('pubcomp');
+        second.send({ ...publish, messageId: 12, payload: Buffer.from('marker') });
+        await second.next('pubrec');
+      } finally {
+        await resumeKafka();
+      }
+      const records = await readRecords(telemetry, 2, {
+        timeoutMs: 20_000,
+        match: (record) => record.key?.toString() === 'q2r',
+      });
+      expect(records.map((record) => record.value?.toString())).toEqual([
+        'once across reconnect',
+        'marker',
+      ]);
+    },
+  );
+});

@@ -29,11 +29,21 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
     const state = session.qos2Received.get(id);
     if (state !== undefined) {
       // [MQTT-4.3.3-10] a retransmission before PUBREL is not delivered again.
-      // If Kafka already has it, repeat PUBREC; otherwise PUBREC is on its way.
+      // It is answered here, in its place: at once if Kafka has the message,
+      // else when Kafka settles (the first copy may have come on an older connection).
+      const reply = connection.acks.reserve();
       if (state === 'stored') {
-        connection.acks.reserve()(() => {
+        reply(() => {
           connection.send({ cmd: 'pubrec', messageId: id });
         });
+      } else {
+        const waiting = session.qos2Waiting.get(id) ?? [];
+        waiting.push((outcome) => {
+          reply(() => {
+            acknowledge(connection, 2, id, outcome);
+          });
+        });
+        session.qos2Waiting.set(id, waiting);
       }
       return;
     }
@@ -52,6 +62,11 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
     reply(() => {
       acknowledge(connection, qos, id, outcome);
     });
+    if (qos === 2) {
+      const waiting = session.qos2Waiting.get(id) ?? [];
+      session.qos2Waiting.delete(id);
+      for (const answer of waiting) answer(outcome);
+    }
   });
   connection.throttleIfBusy();
 }

@@ -29,18 +29,26 @@ export function handleSubscribe(connection: Connection, packet: ISubscribePacket
     connection.protocolViolation(ReasonCode.MalformedPacket, 'topic filter is not valid UTF-8');
     return;
   }
-  for (const request of packet.subscriptions) {
-    const parsed = parseTopicFilter(request.topic);
+  const requests = packet.subscriptions.map((request) => ({
+    request,
+    parsed: parseTopicFilter(request.topic),
+  }));
+  // Checked before anything is applied: a refused packet leaves the session as it was.
+  const sharedNoLocal = requests.some(
+    ({ request, parsed }) =>
+      !('problem' in parsed) && parsed.shareGroup !== undefined && request.nl,
+  );
+  if (sharedNoLocal) {
+    // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error
+    connection.protocolViolation(ReasonCode.ProtocolError, 'No Local on a shared subscription');
+    return;
+  }
+  for (const { request, parsed } of requests) {
     if ('problem' in parsed) {
       granted.push(v5 ? INVALID_FILTER.v5 : INVALID_FILTER.v3);
       continue;
     }
     const shared = parsed.shareGroup !== undefined;
-    if (shared && request.nl === true) {
-      // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error
-      connection.protocolViolation(ReasonCode.ProtocolError, 'No Local on a shared subscription');
-      return;
-    }
     const subscription: Subscription = {
       qos: request.qos,
       noLocal: request.nl ?? false,
@@ -86,6 +94,7 @@ function sendRetained(
 /** UNSUBSCRIBE: one reason code per filter on MQTT 5 [MQTT-3.11.3-1]. */
 export function handleUnsubscribe(connection: Connection, packet: IUnsubscribePacket): void {
   const codes = packet.unsubscriptions.map((filter) => {
+    if ('problem' in parseTopicFilter(filter)) return INVALID_FILTER.v5;
     const existed = connection.broker.subscriptions.unsubscribe(connection.clientId, filter);
     connection.session.subscriptions.delete(filter);
     return existed ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted;
