@@ -162,8 +162,12 @@ export class Connection implements SessionLink {
   /** Writes one packet; silently dropped once the socket is gone. */
   send(packet: Packet): void {
     if (this.#status === 'closed' || this.#socket.writableEnded) return;
-    const bytes = this.#encode(packet);
-    if (bytes) this.#socket.write(bytes);
+    let bytes = this.#encode(packet);
+    if (bytes && bytes.length > this.maximumPacketSize && 'properties' in packet) {
+      // [MQTT-3.1.2-24] too large for the client: reason string and user properties go first
+      bytes = this.#encode({ ...packet, properties: undefined });
+    }
+    if (bytes && bytes.length <= this.maximumPacketSize) this.#socket.write(bytes);
   }
 
   /** Encodes a packet; undefined (logged) when mqtt-packet cannot. */
@@ -248,19 +252,14 @@ export class Connection implements SessionLink {
     this.#status = 'closing';
     this.log.debug({ clientId: this.clientId, reason }, 'close');
     if (wasConnected && this.protocolVersion === 5 && disconnectReasonCode !== undefined) {
-      this.#socket.write(
-        mqttPacket.generate(
-          {
-            cmd: 'disconnect',
-            reasonCode: disconnectReasonCode,
-            properties: {
-              reasonString: reason,
-              ...(serverReference !== undefined ? { serverReference } : {}),
-            },
-          },
-          { protocolVersion: 5 },
-        ),
-      );
+      this.send({
+        cmd: 'disconnect',
+        reasonCode: disconnectReasonCode,
+        properties: {
+          reasonString: reason,
+          ...(serverReference !== undefined ? { serverReference } : {}),
+        },
+      });
     }
     this.#socket.end();
     // The broker lets go now, not when the socket is gone: a client reconnecting

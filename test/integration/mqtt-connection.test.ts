@@ -457,3 +457,52 @@ describe('input that once could crash the process', () => {
     expect(received).toEqual(['marker']);
   });
 });
+
+describe('packet identifiers and small clients', () => {
+  it('answers a QoS 1 publish reusing an open QoS 2 packet id with PUBACK 0x91', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    await raw.handshake({ clientId: 'id-reuse', protocolVersion: 5 });
+    const publish = {
+      cmd: 'publish' as const,
+      topic: 'status/id-reuse',
+      payload: Buffer.from('x'),
+      dup: false,
+      retain: false,
+    };
+    raw.send({ ...publish, qos: 2, messageId: 5 }, 5);
+    await raw.next('pubrec');
+    raw.send({ ...publish, qos: 1, messageId: 5 }, 5); // no PUBREL yet: 5 is in use
+    expect((await raw.next('puback')).reasonCode).toBe(0x91);
+  });
+
+  it('leaves the reason string out of a DISCONNECT too large for the client’s Maximum Packet Size', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    raw.expectVersion(5);
+    raw.send(
+      {
+        cmd: 'connect',
+        protocolVersion: 5,
+        clientId: 'tiny',
+        clean: true,
+        keepalive: 0,
+        properties: { maximumPacketSize: 20 },
+      },
+      5,
+    );
+    await raw.next('connack');
+    raw.send(
+      {
+        cmd: 'publish',
+        topic: 'status/+',
+        payload: Buffer.alloc(0),
+        qos: 0,
+        dup: false,
+        retain: false,
+      },
+      5,
+    );
+    const disconnect = await raw.next('disconnect');
+    expect(disconnect.reasonCode).toBe(0x90);
+    expect(disconnect.properties?.reasonString).toBeUndefined();
+  });
+});

@@ -25,6 +25,11 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
     connection.protocolViolation(ReasonCode.ReceiveMaximumExceeded, 'receive maximum exceeded');
     return;
   }
+  if (packet.qos === 1 && session.qos2Received.has(id)) {
+    // the id still belongs to an unfinished QoS 2 exchange [MQTT-2.2.1-3]
+    refuseInUse(connection, id);
+    return;
+  }
   if (packet.qos === 2) {
     const state = session.qos2Received.get(id);
     if (state !== undefined) {
@@ -69,6 +74,17 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
     }
   });
   connection.throttleIfBusy();
+}
+
+/** MQTT 5: PUBACK 0x91 (Packet Identifier in use); 3.1.1 has no way to say it: close. */
+function refuseInUse(connection: Connection, id: number): void {
+  if (connection.protocolVersion !== 5) {
+    connection.close(`packet identifier ${id} reused while its QoS 2 exchange is open`);
+    return;
+  }
+  connection.acks.reserve()(() => {
+    connection.send({ cmd: 'puback', messageId: id, reasonCode: ReasonCode.PacketIdentifierInUse });
+  });
 }
 
 function toMessage(connection: Connection, packet: IPublishPacket, topic: string): BrokerMessage {
