@@ -61,11 +61,6 @@ export class Broker {
     });
   }
 
-  /** Number of connections that completed CONNECT. */
-  get clientCount(): number {
-    return this.#clients.size;
-  }
-
   get subscriptions(): TopicTree<Subscription> {
     return this.#subscriptions;
   }
@@ -157,6 +152,7 @@ export class Broker {
    */
   deliverLocally(message: BrokerMessage): number {
     const { subscribers, shared } = this.#subscriptions.match(message.topic);
+    if (subscribers.length === 0 && shared.length === 0) return 0;
     const perSession = new Map<string, Delivery>();
     for (const { clientId, value } of subscribers) {
       // [MQTT-3.8.3-3] No Local: not back to the publisher

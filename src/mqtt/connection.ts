@@ -140,11 +140,6 @@ export class Connection implements SessionLink {
     return this.#session;
   }
 
-  /** The session this connection serves, or undefined before CONNECT is accepted. */
-  get sessionIfAny(): Session | undefined {
-    return this.#session;
-  }
-
   set session(session: Session) {
     this.#session = session;
   }

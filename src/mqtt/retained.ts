@@ -7,10 +7,6 @@ import { isExpired, type BrokerMessage } from './message.js';
 export class RetainedStore {
   readonly #messages = new Map<string, BrokerMessage>();
 
-  get size(): number {
-    return this.#messages.size;
-  }
-
   store(message: BrokerMessage): void {
     if (message.payload.length === 0) this.#messages.delete(message.topic);
     else this.#messages.set(message.topic, message);
@@ -30,7 +26,7 @@ export class RetainedStore {
 }
 
 /** Whether a topic name matches a filter already split into levels. */
-export function filterMatches(filterLevels: readonly string[], topic: string): boolean {
+function filterMatches(filterLevels: readonly string[], topic: string): boolean {
   // [MQTT-4.7.2-1] leading wildcards do not match $-topics
   if (topic.startsWith('$') && (filterLevels[0] === '+' || filterLevels[0] === '#')) return false;
   const topicLevels = topic.split('/');

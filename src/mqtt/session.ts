@@ -77,16 +77,6 @@ export class Session {
     return this.#link !== undefined;
   }
 
-  /** Messages waiting to be sent. */
-  get queued(): number {
-    return this.#queue.length;
-  }
-
-  /** QoS 1/2 messages sent and not yet fully acknowledged. */
-  get inflight(): number {
-    return this.#inflight.size;
-  }
-
   deliver(delivery: Delivery): void {
     if (isExpired(delivery.message, Date.now())) {
       this.#onDrop('expired'); // [MQTT-3.3.2-5]

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BridgeMetrics } from './metrics.js';
+import { closeServer, listenOn } from '../server-lifecycle.js';
 
 export interface HealthProbe {
   /** Ready to take traffic: listening for MQTT and connected to Kafka. */
@@ -39,23 +40,12 @@ export class HttpServer {
     });
   }
 
-  async listen(host: string, port: number): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    return this.#server.address() as AddressInfo;
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return listenOn(this.#server, host, port);
   }
 
   async close(): Promise<void> {
     this.#server.closeAllConnections();
-    await new Promise<void>((resolve) =>
-      this.#server.close(() => {
-        resolve();
-      }),
-    );
+    await closeServer(this.#server);
   }
 }

@@ -30,6 +30,11 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  /** The counter's children by QoS, bound once: no label lookup per publish. */
+  readonly mqttPublishesReceivedByQos = [0, 1, 2].map((qos) =>
+    this.mqttPublishesReceived.labels({ qos: String(qos) }),
+  );
+
   readonly mqttPublishesUnmapped = new Counter({
     name: 'bridge_mqtt_publishes_unmapped_total',
     help: 'PUBLISH packets that matched no uplink rule (not sent to Kafka).',

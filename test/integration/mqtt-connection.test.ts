@@ -283,19 +283,15 @@ describe('malformed and illegal input', () => {
 describe('MQTT 5 limits in CONNACK', () => {
   it('refuses an authentication method it does not support with 0x8C', async () => {
     const raw = await RawClient.connect(running.mqttPort);
-    raw.expectVersion(5);
-    raw.send(
-      {
-        cmd: 'connect',
-        protocolVersion: 5,
-        clientId: 'auth-method',
-        clean: true,
-        keepalive: 0,
-        properties: { authenticationMethod: 'SCRAM-SHA-1' },
-      },
-      5,
-    );
-    expect((await raw.next('connack')).reasonCode).toBe(0x8c);
+    expect(
+      (
+        await raw.handshake({
+          protocolVersion: 5,
+          clientId: 'auth-method',
+          properties: { authenticationMethod: 'SCRAM-SHA-1' },
+        })
+      ).reasonCode,
+    ).toBe(0x8c);
     await raw.waitClosed();
   });
 
@@ -339,7 +335,6 @@ describe('MQTT 5 limits in CONNACK', () => {
       const connack = await raw.handshake({
         clientId: 'forever',
         protocolVersion: 5,
-        keepalive: 0,
       });
       expect(connack.properties?.serverKeepAlive).toBe(1);
       expect((await raw.next('disconnect', 5000)).reasonCode).toBe(0x8d);
@@ -437,16 +432,12 @@ describe('input that once could crash the process', () => {
     watcher.on('message', (_topic, payload) => received.push(payload.toString()));
     await watcher.subscribeAsync('status/quick', { qos: 1 });
     const raw = await RawClient.connect(running.mqttPort);
-    raw.send({
-      cmd: 'connect',
+    await raw.handshake({
       protocolVersion: 4,
       clientId: 'quick',
-      clean: true,
-      keepalive: 0,
       will: { topic: 'status/quick', payload: Buffer.from('will'), qos: 1, retain: false },
     });
-    await raw.next('connack');
-    // DISCONNECT and a new CONNECT in one write: the new connection arrives at once
+    // the new connection's CONNECT follows the DISCONNECT at once
     const again = await RawClient.connect(running.mqttPort);
     raw.send({ cmd: 'disconnect' });
     await again.handshake({ clientId: 'quick', protocolVersion: 4 });
@@ -477,19 +468,11 @@ describe('packet identifiers and small clients', () => {
 
   it('leaves the reason string out of a DISCONNECT too large for the client’s Maximum Packet Size', async () => {
     const raw = await RawClient.connect(running.mqttPort);
-    raw.expectVersion(5);
-    raw.send(
-      {
-        cmd: 'connect',
-        protocolVersion: 5,
-        clientId: 'tiny',
-        clean: true,
-        keepalive: 0,
-        properties: { maximumPacketSize: 20 },
-      },
-      5,
-    );
-    await raw.next('connack');
+    await raw.handshake({
+      protocolVersion: 5,
+      clientId: 'tiny',
+      properties: { maximumPacketSize: 20 },
+    });
     raw.send(
       {
         cmd: 'publish',

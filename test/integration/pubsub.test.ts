@@ -120,8 +120,7 @@ describe('publish and subscribe', () => {
   it('gives UNSUBACK reason codes 0x00 and 0x11 (no subscription existed) on MQTT 5', async () => {
     const raw = await RawClient.connect(port);
     await raw.handshake({ clientId: 'unsub-codes', protocolVersion: 5 });
-    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'u/a', qos: 0 }] }, 5);
-    await raw.next('suback');
+    await raw.subscribe('u/a', 0);
     raw.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['u/a', 'u/never'] }, 5);
     expect((await raw.next('unsuback')).granted).toEqual([0x00, 0x11]);
   });
@@ -247,24 +246,12 @@ describe('sessions', () => {
     const root = topicRoot();
     const clientId = `${root}-v5`;
     const raw = await RawClient.connect(port);
-    raw.expectVersion(5);
-    raw.send(
-      {
-        cmd: 'connect',
-        protocolVersion: 5,
-        clientId,
-        clean: true,
-        keepalive: 0,
-        properties: { sessionExpiryInterval: 60 },
-      },
-      5,
-    );
-    await raw.next('connack');
-    raw.send(
-      { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `${root}/q`, qos: 1 }] },
-      5,
-    );
-    await raw.next('suback');
+    await raw.handshake({
+      protocolVersion: 5,
+      clientId,
+      properties: { sessionExpiryInterval: 60 },
+    });
+    await raw.subscribe(`${root}/q`, 1);
     const publisher = await connectClient(port, { clientId: `${root}-pub` });
     await publisher.publishAsync(`${root}/q`, 'unacked', { qos: 1 });
     const first = await raw.next('publish');
@@ -272,19 +259,16 @@ describe('sessions', () => {
     raw.destroy(); // no PUBACK
 
     const again = await RawClient.connect(port);
-    again.expectVersion(5);
-    again.send(
-      {
-        cmd: 'connect',
-        protocolVersion: 5,
-        clientId,
-        clean: false,
-        keepalive: 0,
-        properties: { sessionExpiryInterval: 60 },
-      },
-      5,
-    );
-    expect((await again.next('connack')).sessionPresent).toBe(true);
+    expect(
+      (
+        await again.handshake({
+          protocolVersion: 5,
+          clientId,
+          clean: false,
+          properties: { sessionExpiryInterval: 60 },
+        })
+      ).sessionPresent,
+    ).toBe(true);
     const resent = await again.next('publish');
     expect(resent).toMatchObject({ dup: true, messageId: first.messageId });
     expect(resent.payload.toString()).toBe('unacked');
@@ -293,24 +277,12 @@ describe('sessions', () => {
   it('does not send more QoS 1 messages than the client’s Receive Maximum [MQTT-3.3.4-7]', async () => {
     const root = topicRoot();
     const raw = await RawClient.connect(port);
-    raw.expectVersion(5);
-    raw.send(
-      {
-        cmd: 'connect',
-        protocolVersion: 5,
-        clientId: `${root}-rm`,
-        clean: true,
-        keepalive: 0,
-        properties: { receiveMaximum: 1 },
-      },
-      5,
-    );
-    await raw.next('connack');
-    raw.send(
-      { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `${root}/rm`, qos: 1 }] },
-      5,
-    );
-    await raw.next('suback');
+    await raw.handshake({
+      protocolVersion: 5,
+      clientId: `${root}-rm`,
+      properties: { receiveMaximum: 1 },
+    });
+    await raw.subscribe(`${root}/rm`, 1);
     const publisher = await connectClient(port, { clientId: `${root}-pub` });
     for (const payload of ['one', 'two', 'three'])
       await publisher.publishAsync(`${root}/rm`, payload, { qos: 1 });
@@ -343,19 +315,16 @@ describe('sessions', () => {
     await new Promise((resolve) => setTimeout(resolve, 1100));
     // a raw client: MQTT.js could emit the queued messages before a listener is attached
     const back = await RawClient.connect(port);
-    back.expectVersion(5);
-    back.send(
-      {
-        cmd: 'connect',
-        protocolVersion: 5,
-        clientId,
-        clean: false,
-        keepalive: 0,
-        properties: { sessionExpiryInterval: 60 },
-      },
-      5,
-    );
-    expect((await back.next('connack')).sessionPresent).toBe(true);
+    expect(
+      (
+        await back.handshake({
+          protocolVersion: 5,
+          clientId,
+          clean: false,
+          properties: { sessionExpiryInterval: 60 },
+        })
+      ).sessionPresent,
+    ).toBe(true);
     const publish = await back.next('publish');
     expect(publish.payload.toString()).toBe('stays');
     back.send({ cmd: 'puback', messageId: publish.messageId ?? 0 }, 5);
@@ -439,8 +408,7 @@ describe('outbound flow', () => {
     const root = topicRoot();
     const raw = await RawClient.connect(port);
     await raw.handshake({ clientId: `${root}-q2`, protocolVersion: 4 });
-    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `${root}/q2`, qos: 2 }] });
-    await raw.next('suback');
+    await raw.subscribe(`${root}/q2`, 2);
     const publisher = await connectClient(port, { clientId: `${root}-pub` });
     await publisher.publishAsync(`${root}/q2`, 'exactly once', { qos: 2 });
     const publish = await raw.next('publish');
@@ -456,24 +424,12 @@ describe('outbound flow', () => {
   it('uses topic aliases towards an MQTT 5 client that allows them', async () => {
     const root = topicRoot();
     const raw = await RawClient.connect(port);
-    raw.expectVersion(5);
-    raw.send(
-      {
-        cmd: 'connect',
-        protocolVersion: 5,
-        clientId: `${root}-alias`,
-        clean: true,
-        keepalive: 0,
-        properties: { topicAliasMaximum: 5 },
-      },
-      5,
-    );
-    await raw.next('connack');
-    raw.send(
-      { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `${root}/a`, qos: 0 }] },
-      5,
-    );
-    await raw.next('suback');
+    await raw.handshake({
+      protocolVersion: 5,
+      clientId: `${root}-alias`,
+      properties: { topicAliasMaximum: 5 },
+    });
+    await raw.subscribe(`${root}/a`, 0);
     const publisher = await connectClient(port, { clientId: `${root}-pub` });
     await publisher.publishAsync(`${root}/a`, 'first', { qos: 1 });
     await publisher.publishAsync(`${root}/a`, 'second', { qos: 1 });
@@ -486,24 +442,12 @@ describe('outbound flow', () => {
   it('drops a message larger than the client’s Maximum Packet Size [MQTT-3.1.2-25]', async () => {
     const root = topicRoot();
     const raw = await RawClient.connect(port);
-    raw.expectVersion(5);
-    raw.send(
-      {
-        cmd: 'connect',
-        protocolVersion: 5,
-        clientId: `${root}-small`,
-        clean: true,
-        keepalive: 0,
-        properties: { maximumPacketSize: 200 },
-      },
-      5,
-    );
-    await raw.next('connack');
-    raw.send(
-      { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `${root}/s`, qos: 1 }] },
-      5,
-    );
-    await raw.next('suback');
+    await raw.handshake({
+      protocolVersion: 5,
+      clientId: `${root}-small`,
+      properties: { maximumPacketSize: 200 },
+    });
+    await raw.subscribe(`${root}/s`, 1);
     const publisher = await connectClient(port, { clientId: `${root}-pub` });
     await publisher.publishAsync(`${root}/s`, Buffer.alloc(500), { qos: 1 });
     await publisher.publishAsync(`${root}/s`, 'fits', { qos: 1 });
@@ -573,39 +517,25 @@ describe('MQTT 5 properties end to end', () => {
 
   it('gives Response Information to a client that requests it', async () => {
     const raw = await RawClient.connect(port);
-    raw.expectVersion(5);
-    raw.send(
-      {
-        cmd: 'connect',
-        protocolVersion: 5,
-        clientId: 'asks-response-info',
-        clean: true,
-        keepalive: 0,
-        properties: { requestResponseInformation: true },
-      },
-      5,
-    );
-    expect((await raw.next('connack')).properties?.responseInformation).toBe(
-      'responses/asks-response-info',
-    );
+    expect(
+      (
+        await raw.handshake({
+          protocolVersion: 5,
+          clientId: 'asks-response-info',
+          properties: { requestResponseInformation: true },
+        })
+      ).properties?.responseInformation,
+    ).toBe('responses/asks-response-info');
   });
 
   it('leaves reason strings out for a client that asked for no problem information [MQTT-3.1.2-29]', async () => {
     for (const requestProblemInformation of [true, false]) {
       const raw = await RawClient.connect(port);
-      raw.expectVersion(5);
-      raw.send(
-        {
-          cmd: 'connect',
-          protocolVersion: 5,
-          clientId: `problem-info-${requestProblemInformation}`,
-          clean: true,
-          keepalive: 0,
-          properties: { requestProblemInformation },
-        },
-        5,
-      );
-      await raw.next('connack');
+      await raw.handshake({
+        protocolVersion: 5,
+        clientId: `problem-info-${requestProblemInformation}`,
+        properties: { requestProblemInformation },
+      });
       // not $delay/{seconds}/{topic}: refused with 0x90
       raw.send(
         {
@@ -714,30 +644,22 @@ describe('session expiry', () => {
     const bridge = await startBridge('uplink: []\n', { mqtt: { maxSessionExpiry: 1 } });
     try {
       const connect = {
-        cmd: 'connect' as const,
         protocolVersion: 5 as const,
         clientId: 'capped',
         clean: false,
-        keepalive: 0,
         properties: { sessionExpiryInterval: 3600 },
       };
       const first = await RawClient.connect(bridge.mqttPort);
-      first.expectVersion(5);
-      first.send(connect, 5);
-      expect((await first.next('connack')).properties?.sessionExpiryInterval).toBe(1);
+      expect((await first.handshake(connect)).properties?.sessionExpiryInterval).toBe(1);
       first.send({ cmd: 'disconnect', reasonCode: 0 }, 5);
       await first.waitClosed();
       const soon = await RawClient.connect(bridge.mqttPort);
-      soon.expectVersion(5);
-      soon.send(connect, 5);
-      expect((await soon.next('connack')).sessionPresent).toBe(true);
+      expect((await soon.handshake(connect)).sessionPresent).toBe(true);
       soon.send({ cmd: 'disconnect', reasonCode: 0 }, 5);
       await soon.waitClosed();
       await new Promise((resolve) => setTimeout(resolve, 1300));
       const late = await RawClient.connect(bridge.mqttPort);
-      late.expectVersion(5);
-      late.send(connect, 5);
-      expect((await late.next('connack')).sessionPresent).toBe(false);
+      expect((await late.handshake(connect)).sessionPresent).toBe(false);
     } finally {
       await bridge.stop();
     }
@@ -755,7 +677,6 @@ describe('refused SUBSCRIBE and UNSUBSCRIBE', () => {
   it('applies none of a SUBSCRIBE refused for No Local on a shared subscription [MQTT-3.8.3-4]', async () => {
     const root = topicRoot();
     const connect = {
-      cmd: 'connect' as const,
       protocolVersion: 5 as const,
       clientId: `${root}-half`,
       clean: false,
@@ -763,9 +684,7 @@ describe('refused SUBSCRIBE and UNSUBSCRIBE', () => {
       properties: { sessionExpiryInterval: 60 },
     };
     const raw = await RawClient.connect(port);
-    raw.expectVersion(5);
-    raw.send(connect, 5);
-    await raw.next('connack');
+    await raw.handshake(connect);
     raw.send(
       {
         cmd: 'subscribe',
@@ -779,14 +698,8 @@ describe('refused SUBSCRIBE and UNSUBSCRIBE', () => {
     );
     expect((await raw.next('disconnect')).reasonCode).toBe(0x82);
     const again = await RawClient.connect(port);
-    again.expectVersion(5);
-    again.send(connect, 5);
-    expect((await again.next('connack')).sessionPresent).toBe(true);
-    again.send(
-      { cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: `${root}/marker`, qos: 1 }] },
-      5,
-    );
-    await again.next('suback');
+    expect((await again.handshake(connect)).sessionPresent).toBe(true);
+    await again.subscribe(`${root}/marker`, 1);
     const publisher = await connectClient(port, { clientId: `${root}-pub` });
     await publisher.publishAsync(`${root}/fine`, 'must not arrive', { qos: 1 });
     await publisher.publishAsync(`${root}/marker`, 'marker', { qos: 1 });

@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import mqttPacket, { type Packet } from 'mqtt-packet';
+import mqttPacket, { type IConnectPacket, type Packet, type QoS } from 'mqtt-packet';
 import { onTestFinished } from 'vitest';
 import { waitFor } from './wait-for.js';
 
@@ -12,6 +12,8 @@ export class RawClient {
   closed = false;
   readonly #socket: Socket;
   #parser = mqttPacket.parser();
+  #version: 3 | 4 | 5 = 4;
+  #nextPacketId = 1;
 
   private constructor(socket: Socket) {
     this.#socket = socket;
@@ -43,6 +45,7 @@ export class RawClient {
 
   /** Tells the parser which version the server's packets use (after CONNECT). */
   expectVersion(protocolVersion: 3 | 4 | 5): void {
+    this.#version = protocolVersion;
     this.#parser = mqttPacket.parser({ protocolVersion });
     this.#parser.on('packet', (packet: Packet) => this.packets.push(packet));
     this.#socket.removeAllListeners('data');
@@ -64,6 +67,13 @@ export class RawClient {
     return packet as Extract<Packet, { cmd: C }>;
   }
 
+  /** SUBSCRIBE to one filter (in the version of the handshake) and wait for SUBACK. */
+  async subscribe(topic: string, qos: QoS): Promise<Extract<Packet, { cmd: 'suback' }>> {
+    const messageId = this.#nextPacketId++;
+    this.send({ cmd: 'subscribe', messageId, subscriptions: [{ topic, qos }] }, this.#version);
+    return this.next('suback');
+  }
+
   /** Drops the TCP connection without DISCONNECT. */
   destroy(): void {
     this.#socket.destroy();
@@ -73,22 +83,20 @@ export class RawClient {
     await waitFor(() => this.closed, { timeoutMs, what: 'the server to close the connection' });
   }
 
-  /** CONNECT and wait for CONNACK. */
-  async handshake(connect: {
-    clientId: string;
-    protocolVersion: 3 | 4 | 5;
-    keepalive?: number;
-    clean?: boolean;
-  }): Promise<Extract<Packet, { cmd: 'connack' }>> {
+  /** CONNECT and wait for CONNACK; clean defaults to true and keep alive to 0. */
+  async handshake(
+    connect: Pick<IConnectPacket, 'clientId' | 'keepalive' | 'clean' | 'properties' | 'will'> & {
+      protocolVersion: 3 | 4 | 5;
+    },
+  ): Promise<Extract<Packet, { cmd: 'connack' }>> {
     this.expectVersion(connect.protocolVersion);
     this.send(
       {
+        clean: true,
+        keepalive: 0,
+        ...connect,
         cmd: 'connect',
         protocolId: connect.protocolVersion === 3 ? 'MQIsdp' : 'MQTT',
-        protocolVersion: connect.protocolVersion,
-        clientId: connect.clientId,
-        clean: connect.clean ?? true,
-        keepalive: connect.keepalive ?? 0,
       },
       connect.protocolVersion,
     );

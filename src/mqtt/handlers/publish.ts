@@ -54,7 +54,7 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
     }
     session.qos2Received.set(id, 'producing');
   }
-  connection.broker.metrics.mqttPublishesReceived.inc({ qos: packet.qos });
+  connection.broker.metrics.mqttPublishesReceivedByQos[packet.qos]?.inc();
 
   const message = toMessage(connection, packet, topic);
   if (packet.qos === 0) {

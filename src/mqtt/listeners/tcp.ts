@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Broker } from '../broker.js';
+import { closeServer, listenOn } from '../../server-lifecycle.js';
 
 /** MQTT over plain TCP: each socket becomes a broker connection. */
 export class TcpListener {
@@ -12,23 +13,12 @@ export class TcpListener {
     });
   }
 
-  async listen(host: string, port: number): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    return this.#server.address() as AddressInfo;
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return listenOn(this.#server, host, port);
   }
 
   /** Stops accepting; open connections are left to the broker. */
   async close(): Promise<void> {
-    await new Promise<void>((resolve) =>
-      this.#server.close(() => {
-        resolve();
-      }),
-    );
+    await closeServer(this.#server);
   }
 }

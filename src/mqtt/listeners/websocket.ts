@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws';
 import type { Broker } from '../broker.js';
+import { closeServer, listenOn } from '../../server-lifecycle.js';
 
 export interface WebSocketListenerOptions {
   /** The only URL path served, e.g. `/mqtt`. */
@@ -53,25 +54,14 @@ export class WebSocketListener {
     });
   }
 
-  async listen(host: string, port: number): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    return this.#server.address() as AddressInfo;
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return listenOn(this.#server, host, port);
   }
 
   /** Stops accepting; open connections are left to the broker. */
   async close(): Promise<void> {
     this.#wss.close();
-    await new Promise<void>((resolve) =>
-      this.#server.close(() => {
-        resolve();
-      }),
-    );
+    await closeServer(this.#server);
   }
 }
 
