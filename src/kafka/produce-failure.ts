@@ -8,10 +8,11 @@ export interface ProduceFailure {
 
 /** Kafka error types (KafkaJS `error.type`) with a closer MQTT 5 reason code than 0x80. */
 const REASON_BY_KAFKA_ERROR: Record<string, number> = {
-  MESSAGE_TOO_LARGE: ReasonCode.PacketTooLarge,
-  RECORD_LIST_TOO_LARGE: ReasonCode.PacketTooLarge,
-  TOPIC_AUTHORIZATION_FAILED: 0x87, // Not authorized
-  CLUSTER_AUTHORIZATION_FAILED: 0x87,
+  // PUBACK has no "packet too large": the topic's size limit is a quota
+  MESSAGE_TOO_LARGE: ReasonCode.QuotaExceeded,
+  RECORD_LIST_TOO_LARGE: ReasonCode.QuotaExceeded,
+  TOPIC_AUTHORIZATION_FAILED: ReasonCode.NotAuthorized,
+  CLUSTER_AUTHORIZATION_FAILED: ReasonCode.NotAuthorized,
   POLICY_VIOLATION: ReasonCode.ImplementationSpecificError,
 };
 

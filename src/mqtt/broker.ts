@@ -123,8 +123,12 @@ export class Broker {
   }
 
   /**
-   * A publish from a client (or a will): to matching local subscribers now,
-   * and through the uplink to Kafka; `onSettled` reports the uplink's outcome.
+   * A publish from a client (or a will), through the uplink to Kafka and to
+   * matching local subscribers. A QoS 1/2 publish (one with `onSettled`) is
+   * accepted — retained, delivered locally, acknowledged — only once Kafka
+   * holds every record it maps to, so subscribers never see a message its
+   * publisher was told failed, nor a retransmission of it twice. QoS 0 is
+   * delivered at once.
    */
   publish(message: BrokerMessage, onSettled: ((outcome: UplinkOutcome) => void) | undefined): void {
     const delay = parseDelayedTopic(message.topic);
@@ -132,16 +136,27 @@ export class Broker {
       onSettled?.(this.#delay(message, delay));
       return;
     }
+    const uplink = toUplink(message);
+    if (onSettled === undefined) {
+      this.#accept(message);
+      this.#sink.send(uplink, undefined);
+      return;
+    }
+    this.#sink.send(uplink, (outcome) => {
+      if (outcome.kind === 'failed') {
+        onSettled(outcome);
+        return;
+      }
+      const delivered = this.#accept(message);
+      // "no matching subscribers" only when neither a rule nor a subscriber took it
+      onSettled(outcome.kind === 'unmatched' && delivered > 0 ? { kind: 'stored' } : outcome);
+    });
+  }
+
+  /** Retains and delivers an accepted publish; returns the number of sessions it went to. */
+  #accept(message: BrokerMessage): number {
     if (message.retain) this.#retained.store(message); // [MQTT-3.3.1-5]
-    const delivered = this.deliverLocally(message);
-    this.#sink.send(
-      toUplink(message),
-      onSettled &&
-        ((outcome) => {
-          // "no matching subscribers" only when neither a rule nor a subscriber took it
-          onSettled(outcome.kind === 'unmatched' && delivered > 0 ? { kind: 'stored' } : outcome);
-        }),
-    );
+    return this.#deliverLocally(message);
   }
 
   /**
@@ -150,7 +165,7 @@ export class Broker {
    * [MQTT-3.3.4-2, 3.3.4-3], and to one member of each shared group. Returns
    * the number of sessions it went to.
    */
-  deliverLocally(message: BrokerMessage): number {
+  #deliverLocally(message: BrokerMessage): number {
     const { subscribers, shared } = this.#subscriptions.match(message.topic);
     if (subscribers.length === 0 && shared.length === 0) return 0;
     const perSession = new Map<string, Delivery>();

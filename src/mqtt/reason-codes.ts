@@ -3,6 +3,8 @@ export const ReasonCode = {
   Success: 0x00,
   NormalDisconnection: 0x00,
   DisconnectWithWill: 0x04,
+  ContinueAuthentication: 0x18,
+  ReAuthenticate: 0x19,
   NoMatchingSubscribers: 0x10,
   NoSubscriptionExisted: 0x11,
   UnspecifiedError: 0x80,
@@ -11,6 +13,8 @@ export const ReasonCode = {
   ImplementationSpecificError: 0x83,
   UnsupportedProtocolVersion: 0x84,
   ClientIdentifierNotValid: 0x85,
+  BadUserNameOrPassword: 0x86,
+  NotAuthorized: 0x87,
   ServerUnavailable: 0x88,
   BadAuthenticationMethod: 0x8c,
   ServerShuttingDown: 0x8b,
@@ -25,8 +29,19 @@ export const ReasonCode = {
   TopicAliasInvalid: 0x94,
   PayloadFormatInvalid: 0x99,
   UseAnotherServer: 0x9c,
+  ServerMoved: 0x9d,
   SubscriptionIdentifiersNotSupported: 0xa1,
 } as const;
+
+/** The reason codes a PUBACK or PUBREC may carry (MQTT 5.0 §3.4.2.1, §3.5.2.1). */
+const PUBLISH_ACK_REASON_CODES: ReadonlySet<number> = new Set([
+  0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99,
+]);
+
+/** `code` if a PUBACK/PUBREC may carry it, else 0x80 (Unspecified error). */
+export function publishAckReasonCode(code: number): number {
+  return PUBLISH_ACK_REASON_CODES.has(code) ? code : ReasonCode.UnspecifiedError;
+}
 
 /** MQTT 3.1 / 3.1.1 CONNACK return codes (MQTT 3.1.1 §3.2.2.3). */
 export const ConnackReturnCode = {

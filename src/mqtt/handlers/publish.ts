@@ -1,7 +1,7 @@
 import type { IPublishPacket, Packet, QoS } from 'mqtt-packet';
 import type { Connection } from '../connection.js';
 import { expiryFrom, pickMessageProperties, type BrokerMessage } from '../message.js';
-import { ReasonCode } from '../reason-codes.js';
+import { ReasonCode, publishAckReasonCode } from '../reason-codes.js';
 import { hasMalformedUtf8, topicNameProblem } from '../topic-name.js';
 import type { UplinkOutcome } from '../uplink-sink.js';
 
@@ -155,7 +155,9 @@ function acknowledge(
     const details = connection.problemInformation
       ? { properties: { reasonString: outcome.reason } }
       : {};
-    connection.send(ack(qos, id, { reasonCode: outcome.reasonCode, ...details }));
+    connection.send(
+      ack(qos, id, { reasonCode: publishAckReasonCode(outcome.reasonCode), ...details }),
+    );
     return;
   }
   if (qos === 2) session.qos2Received.set(id, 'stored');

@@ -125,7 +125,7 @@ describe('ProducerPipeline', () => {
       );
     }
     await subject.idle();
-    expect(Object.fromEntries(outcomes)).toEqual({ good1: 'ok', bad: '0x95', good2: 'ok' });
+    expect(Object.fromEntries(outcomes)).toEqual({ good1: 'ok', bad: '0x97', good2: 'ok' });
   });
 
   it('waits for the linger time before sending when configured', async () => {
