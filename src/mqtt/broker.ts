@@ -10,7 +10,7 @@ import { LongTimer } from './long-timer.js';
 import { ReasonCode } from './reason-codes.js';
 import { RetainedStore } from './retained.js';
 import { NEVER_EXPIRES, Session, type Delivery, type Subscription } from './session.js';
-import { TopicTree, type Match } from './topic-tree.js';
+import { TopicTree, type Match, type SharedMatch } from './topic-tree.js';
 import type { UplinkOutcome, UplinkSink } from './uplink-sink.js';
 
 type Will = NonNullable<IConnectPacket['will']>;
@@ -46,8 +46,6 @@ export class Broker {
   readonly #pendingEnds = new Map<string, PendingEnd>();
   readonly #subscriptions = new TopicTree<Subscription>();
   readonly #retained = new RetainedStore();
-  /** Round-robin position per shared subscription group. */
-  readonly #sharedTurns = new Map<string, number>();
   readonly #delayed: DelayedPublishes;
 
   constructor(sink: UplinkSink, options: BrokerOptions, log: Logger, metrics: BridgeMetrics) {
@@ -193,18 +191,24 @@ export class Broker {
       count++;
     }
     for (const group of shared) {
-      const member = this.#pickSharedMember(group.group, group.filter, group.members);
-      const session = member && this.#sessions.get(member.clientId);
-      if (!member || !session) continue;
-      session.deliver({
-        message,
-        qos: Math.min(message.qos, member.value.qos) as Delivery['qos'],
-        retain: member.value.retainAsPublished && message.retain,
-        subscriptionIds: member.value.identifier !== undefined ? [member.value.identifier] : [],
-      });
-      count++;
+      if (this.#deliverShared(message, group)) count++;
     }
     return count;
+  }
+
+  /** To one member of a shared group; false when none could take it. */
+  #deliverShared(message: BrokerMessage, group: SharedMatch<Subscription>): boolean {
+    const member = this.#pickSharedMember(group);
+    const session = member && this.#sessions.get(member.clientId);
+    if (!member || !session) return false;
+    session.deliver({
+      message,
+      qos: Math.min(message.qos, member.value.qos) as Delivery['qos'],
+      retain: member.value.retainAsPublished && message.retain,
+      subscriptionIds: member.value.identifier !== undefined ? [member.value.identifier] : [],
+      shared: { group: group.group, filter: group.filter },
+    });
+    return true;
   }
 
   /** `$delay/{seconds}/{topic}`: taken now, published to `{topic}` later. */
@@ -248,18 +252,11 @@ export class Broker {
   }
 
   /** Round robin over the group, preferring members that are online. */
-  #pickSharedMember(
-    group: string,
-    filter: string,
-    members: Array<Match<Subscription>>,
-  ): Match<Subscription> | undefined {
-    const online = members.filter((member) => this.#sessions.get(member.clientId)?.online);
-    const candidates = online.length > 0 ? online : members;
+  #pickSharedMember(group: SharedMatch<Subscription>): Match<Subscription> | undefined {
+    const online = group.members.filter((member) => this.#sessions.get(member.clientId)?.online);
+    const candidates = online.length > 0 ? online : group.members;
     if (candidates.length === 0) return undefined;
-    const key = `${group}\u0000${filter}`;
-    const turn = this.#sharedTurns.get(key) ?? 0;
-    this.#sharedTurns.set(key, turn + 1);
-    return candidates[turn % candidates.length];
+    return candidates[group.cursor.turn++ % candidates.length];
   }
 
   /**
@@ -315,10 +312,21 @@ export class Broker {
     if (sendWill) pending.publishWill?.();
   }
 
+  /**
+   * The session is over. Messages it got through a shared subscription and
+   * never received go to another member of their group [MQTT-4.8.2-4 (5.0)].
+   */
   #endSession(session: Session): void {
     this.#subscriptions.unsubscribeAll(session.clientId);
+    const undelivered = session.undeliveredShared();
     session.clear();
     if (this.#sessions.get(session.clientId) === session) this.#sessions.delete(session.clientId);
+    for (const { message, shared } of undelivered) {
+      const group = this.#subscriptions
+        .match(message.topic)
+        .shared.find((match) => match.group === shared?.group && match.filter === shared.filter);
+      if (group) this.#deliverShared(message, group);
+    }
   }
 
   /** [MQTT-3.1.2-8] the will is published when the connection ends without DISCONNECT. */

@@ -21,6 +21,8 @@ export interface Delivery {
   qos: QoS;
   retain: boolean;
   subscriptionIds: number[];
+  /** The shared subscription it was chosen through, so it can go to another member. */
+  shared?: { group: string; filter: string };
 }
 
 /** Why a message for a session was not delivered. */
@@ -39,6 +41,8 @@ export interface SessionLink {
 interface Inflight {
   delivery: Delivery;
   awaiting: 'puback' | 'pubrec' | 'pubcomp';
+  /** Sent on the current connection (false: waiting for Receive Maximum room to be resent). */
+  sent: boolean;
 }
 
 /**
@@ -62,6 +66,8 @@ export class Session {
   expiryInterval = 0;
   #link: SessionLink | undefined;
   readonly #inflight = new Map<number, Inflight>();
+  /** In-flight entries not sent on the current connection. */
+  #unsent = 0;
   #queue: Delivery[] = [];
   #nextPacketId = 1;
   readonly #maxQueued: number;
@@ -95,14 +101,14 @@ export class Session {
   /**
    * A connection takes the session: unacknowledged PUBLISH packets are sent
    * again with DUP and PUBREL packets again, in their original order
-   * [MQTT-4.4.0-1], then the queue drains.
+   * [MQTT-4.4.0-1] — no more than the new connection's Receive Maximum
+   * [MQTT-3.3.4-7]; the rest follow as acknowledgements make room — then the
+   * queue drains.
    */
   attach(link: SessionLink): void {
     this.#link = link;
-    for (const [packetId, inflight] of this.#inflight) {
-      if (inflight.awaiting === 'pubcomp') link.send({ cmd: 'pubrel', messageId: packetId });
-      else this.#write(inflight.delivery, packetId, true);
-    }
+    this.#unsent = this.#inflight.size;
+    for (const inflight of this.#inflight.values()) inflight.sent = false;
     this.#drain();
   }
 
@@ -124,6 +130,7 @@ export class Session {
       return true;
     }
     this.#inflight.delete(packetId);
+    if (!inflight.sent) this.#unsent--;
     this.#drain();
     return true;
   }
@@ -131,17 +138,38 @@ export class Session {
   /** The session ends: nothing more is delivered. */
   clear(): void {
     this.#inflight.clear();
+    this.#unsent = 0;
     this.#queue = [];
     this.qos2Received.clear();
     this.qos2Waiting.clear();
     this.subscriptions.clear();
   }
 
+  /**
+   * Messages that came through a shared subscription and that the client has
+   * not received yet (queued, or unacknowledged before PUBREC): when the
+   * session ends they go to another member of the group [MQTT-4.8.2-4 (5.0)].
+   */
+  undeliveredShared(): Delivery[] {
+    const undelivered: Delivery[] = [];
+    for (const { delivery, awaiting } of this.#inflight.values()) {
+      if (delivery.shared && awaiting !== 'pubcomp') undelivered.push(delivery);
+    }
+    for (const delivery of this.#queue) if (delivery.shared) undelivered.push(delivery);
+    return undelivered;
+  }
+
+  /** QoS 1/2 packets sent and not yet acknowledged, which Receive Maximum limits. */
+  get #unacknowledged(): number {
+    return this.#inflight.size - this.#unsent;
+  }
+
   #canSend(): boolean {
     return (
       this.#link !== undefined &&
+      this.#unsent === 0 &&
       this.#queue.length === 0 &&
-      this.#inflight.size < this.#link.receiveMaximum
+      this.#unacknowledged < this.#link.receiveMaximum
     );
   }
 
@@ -156,7 +184,17 @@ export class Session {
   #drain(): void {
     const link = this.#link;
     if (!link) return;
-    while (this.#queue.length > 0 && this.#inflight.size < link.receiveMaximum) {
+    if (this.#unsent > 0) {
+      for (const [packetId, inflight] of this.#inflight) {
+        if (this.#unacknowledged >= link.receiveMaximum) return;
+        if (inflight.sent) continue;
+        inflight.sent = true;
+        this.#unsent--;
+        if (inflight.awaiting === 'pubcomp') link.send({ cmd: 'pubrel', messageId: packetId });
+        else this.#write(inflight.delivery, packetId, true);
+      }
+    }
+    while (this.#queue.length > 0 && this.#unacknowledged < link.receiveMaximum) {
       const delivery = this.#queue.shift() as Delivery;
       if (isExpired(delivery.message, Date.now())) this.#onDrop('expired');
       else this.#send(delivery);
@@ -168,6 +206,7 @@ export class Session {
     this.#inflight.set(packetId, {
       delivery,
       awaiting: delivery.qos === 1 ? 'puback' : 'pubrec',
+      sent: true,
     });
     // [MQTT-3.1.2-25] a message too large for the client is dropped as if delivered
     if (!this.#write(delivery, packetId, false)) this.#inflight.delete(packetId);

@@ -30,6 +30,8 @@ export interface SharedMatch<T> {
   group: string;
   filter: string;
   members: Array<Match<T>>;
+  /** The group's round-robin position; lives and dies with the group. */
+  cursor: { turn: number };
 }
 
 const SHARE_PREFIX = '$share/';
@@ -165,6 +167,8 @@ class Bucket<T> {
   plain: Members<T> | undefined = undefined;
   /** Group name → members, in the order the groups were created. */
   shared: Map<string, Members<T>> | undefined = undefined;
+  /** Group name → round-robin position. */
+  cursors: Map<string, { turn: number }> | undefined = undefined;
 
   constructor(readonly filter: string) {}
 
@@ -176,6 +180,8 @@ class Bucket<T> {
       return replaced;
     }
     this.shared ??= new Map();
+    this.cursors ??= new Map();
+    if (!this.cursors.has(group)) this.cursors.set(group, { turn: 0 });
     const members = this.shared.get(group);
     const replaced = hasMember(members, match.clientId);
     this.shared.set(group, withMember(members, match));
@@ -193,9 +199,14 @@ class Bucket<T> {
     if (!hasMember(members, clientId) || members === undefined) return false;
     const left = withoutMember(members, clientId);
     // A group with no members left is gone: match never returns an empty group.
-    if (left === undefined) this.shared?.delete(group);
-    else this.shared?.set(group, left);
-    if (this.shared?.size === 0) this.shared = undefined;
+    if (left === undefined) {
+      this.shared?.delete(group);
+      this.cursors?.delete(group);
+    } else this.shared?.set(group, left);
+    if (this.shared?.size === 0) {
+      this.shared = undefined;
+      this.cursors = undefined;
+    }
     return true;
   }
 
@@ -209,7 +220,8 @@ class Bucket<T> {
     else if (plain !== undefined) subscribers.push(plain);
     if (this.shared === undefined) return;
     for (const [group, members] of this.shared) {
-      shared.push({ group, filter: this.filter, members: memberList(members) });
+      const cursor = this.cursors?.get(group) ?? { turn: 0 };
+      shared.push({ group, filter: this.filter, members: memberList(members), cursor });
     }
   }
 }

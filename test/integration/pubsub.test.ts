@@ -295,6 +295,36 @@ describe('sessions', () => {
     expect((await raw.next('publish')).payload.toString()).toBe('two');
   });
 
+  it('resends unacknowledged messages on resume only within the new, smaller Receive Maximum', async () => {
+    const root = topicRoot();
+    const clientId = `${root}-shrink`;
+    const session = { protocolVersion: 5 as const, clientId, clean: false };
+    const raw = await RawClient.connect(port);
+    await raw.handshake({ ...session, clean: true, properties: { sessionExpiryInterval: 60 } });
+    await raw.subscribe(`${root}/s`, 1);
+    const publisher = await connectClient(port, { clientId: `${root}-pub` });
+    for (const payload of ['one', 'two', 'three'])
+      await publisher.publishAsync(`${root}/s`, payload, { qos: 1 });
+    await waitFor(() => raw.packets.filter((packet) => packet.cmd === 'publish').length === 3);
+    raw.destroy(); // none acknowledged
+
+    const again = await RawClient.connect(port);
+    await again.handshake({
+      ...session,
+      properties: { sessionExpiryInterval: 60, receiveMaximum: 1 },
+    });
+    const first = await again.next('publish');
+    expect(first).toMatchObject({ dup: true });
+    expect(first.payload.toString()).toBe('one');
+    // had the bridge resent all three, the others would be here before this round trip ends
+    await publisher.publishAsync(`${root}/other`, 'sync', { qos: 1 });
+    expect(again.packets.filter((packet) => packet.cmd === 'publish')).toHaveLength(0);
+    again.send({ cmd: 'puback', messageId: first.messageId ?? 0 }, 5);
+    const second = await again.next('publish');
+    expect(second).toMatchObject({ dup: true });
+    expect(second.payload.toString()).toBe('two');
+  });
+
   it('does not deliver queued messages whose expiry passed while the client was away', async () => {
     const root = topicRoot();
     const clientId = `${root}-exp`;
@@ -358,6 +388,30 @@ describe('shared subscriptions', () => {
     expect(received[0]).toHaveLength(3);
     expect(received[1]).toHaveLength(3);
     expect(queued.map((message) => message.payload)).toEqual(['j0', 'j1', 'j2', 'j3', 'j4', 'j5']);
+  });
+
+  it('hands a member’s unreceived messages to another member when its session ends [MQTT-4.8.2-4]', async () => {
+    const root = topicRoot();
+    const filter = `$share/g/${root}/jobs`;
+    const leaving = await RawClient.connect(port);
+    await leaving.handshake({
+      protocolVersion: 5,
+      clientId: `${root}-leaving`,
+      properties: { receiveMaximum: 1 },
+    });
+    await leaving.subscribe(filter, 1);
+    const publisher = await connectClient(port, { clientId: `${root}-pub` });
+    // The only member: it takes both, one in flight (never acknowledged) and one queued.
+    await publisher.publishAsync(`${root}/jobs`, 'first', { qos: 1 });
+    await publisher.publishAsync(`${root}/jobs`, 'second', { qos: 1 });
+    await leaving.next('publish');
+
+    const staying = await connectClient(port, { clientId: `${root}-staying`, protocolVersion: 5 });
+    const received = collect(staying);
+    await staying.subscribeAsync(filter, { qos: 1 });
+    leaving.destroy(); // session expiry 0: the session ends with the connection
+    await waitFor(() => received.length === 2);
+    expect(received.map((message) => message.payload)).toEqual(['first', 'second']);
   });
 });
 

@@ -312,7 +312,12 @@ describe('TopicTree matching', () => {
     tree.subscribe('c3', 'a', { qos: 2 });
     expect(before.subscribers).toEqual([{ clientId: 'c1', value: { qos: 1 } }]);
     expect(before.shared).toEqual([
-      { group: 'g', filter: 'a', members: [{ clientId: 'c2', value: { qos: 2 } }] },
+      {
+        group: 'g',
+        filter: 'a',
+        members: [{ clientId: 'c2', value: { qos: 2 } }],
+        cursor: { turn: 0 },
+      },
     ]);
 
     const after = tree.match('a');
@@ -357,10 +362,25 @@ describe('TopicTree shared subscriptions', () => {
           { clientId: 'c2', value: 2 },
           { clientId: 'c3', value: 3 },
         ],
+        cursor: { turn: 0 },
       },
     ]);
     expect(tree.match('jobs').shared).toEqual([]);
     expect(tree.size).toBe(3);
+  });
+
+  it('keeps one round-robin cursor per group while the group has members', () => {
+    const tree = new TopicTree<number>();
+    tree.subscribe('c1', '$share/g/jobs', 1);
+    const [first] = tree.match('jobs').shared;
+    if (first) first.cursor.turn = 5;
+    tree.subscribe('c2', '$share/g/jobs', 2);
+    expect(tree.match('jobs').shared[0]?.cursor.turn).toBe(5);
+    tree.unsubscribe('c1', '$share/g/jobs');
+    tree.unsubscribe('c2', '$share/g/jobs');
+    tree.subscribe('c3', '$share/g/jobs', 3);
+    // The group was gone; a new one starts from the beginning.
+    expect(tree.match('jobs').shared[0]?.cursor.turn).toBe(0);
   });
 
   it('returns each group on a filter separately', () => {
@@ -388,8 +408,18 @@ describe('TopicTree shared subscriptions', () => {
     expect(tree.subscribe('c1', '$share/g1/t', 'again')).toBe(true);
     expect(tree.size).toBe(2);
     expect(tree.match('t').shared).toEqual([
-      { group: 'g1', filter: 't', members: [{ clientId: 'c1', value: 'again' }] },
-      { group: 'g2', filter: 't', members: [{ clientId: 'c1', value: 'other group' }] },
+      {
+        group: 'g1',
+        filter: 't',
+        members: [{ clientId: 'c1', value: 'again' }],
+        cursor: { turn: 0 },
+      },
+      {
+        group: 'g2',
+        filter: 't',
+        members: [{ clientId: 'c1', value: 'other group' }],
+        cursor: { turn: 0 },
+      },
     ]);
   });
 
@@ -397,7 +427,12 @@ describe('TopicTree shared subscriptions', () => {
     const tree = new TopicTree<string>();
     tree.subscribe('c1', '$queue/t/+', 'queue');
     expect(tree.match('t/1').shared).toEqual([
-      { group: '$queue', filter: 't/+', members: [{ clientId: 'c1', value: 'queue' }] },
+      {
+        group: '$queue',
+        filter: 't/+',
+        members: [{ clientId: 'c1', value: 'queue' }],
+        cursor: { turn: 0 },
+      },
     ]);
     expect(tree.subscribe('c1', '$share/$queue/t/+', 'share')).toBe(true);
     expect(tree.size).toBe(1);
