@@ -1,0 +1,116 @@
+/*
+ * A set of allowed MQTT topic patterns (topic filters: `+` one level, `#` every remaining level,
+ * also none), stored as a trie over levels. It answers two questions:
+ *
+ *   matches(topic)  may a client publish to this topic name?
+ *   covers(filter)  is every topic the filter can match allowed, i.e. may a client subscribe?
+ *
+ * As MQTT says for subscriptions [MQTT-4.7.2-1], a pattern starting with `+` or `#` does not
+ * match topics starting with `$`: `#` allows neither publishing to nor subscribing to `$SYS/x`.
+ */
+
+class PatternNode {
+  readonly children = new Map<string, PatternNode>();
+  plus: PatternNode | undefined = undefined;
+  /** A pattern ends here. */
+  end = false;
+  /** A pattern `<this node's levels>/#` exists: this node and everything below is allowed. */
+  hash = false;
+}
+
+/** Allowed topic patterns; add valid topic filters (no `$share/` prefix). */
+export class TopicPatternSet {
+  private readonly root = new PatternNode();
+
+  add(pattern: string): void {
+    let node = this.root;
+    for (const level of pattern.split('/')) {
+      if (level === '#') {
+        node.hash = true;
+        return;
+      }
+      if (level === '+') {
+        node.plus ??= new PatternNode();
+        node = node.plus;
+      } else {
+        let child = node.children.get(level);
+        if (child === undefined) {
+          child = new PatternNode();
+          node.children.set(level, child);
+        }
+        node = child;
+      }
+    }
+    node.end = true;
+  }
+
+  /** Whether some pattern matches the topic name. */
+  matches(topic: string): boolean {
+    const levels = topic.split('/');
+    return matchFrom(this.root, levels, 0, levels[0]?.startsWith('$') === true);
+  }
+
+  /**
+   * Whether the patterns together match every topic the (valid, unshared) filter matches.
+   * `a/#` covers `a/+/b` and `a`; `a/+` and `a/+/#` together cover `a/+/#`, neither alone.
+   */
+  covers(filter: string): boolean {
+    const levels = filter.split('/');
+    return coveredFrom([this.root], levels, 0, levels[0]?.startsWith('$') === true);
+  }
+}
+
+/** Whether a topic whose first `index` levels led to `node` is matched. */
+function matchFrom(node: PatternNode, levels: string[], index: number, dollar: boolean): boolean {
+  // A leading `#` or `+` (at the root) does not match a `$` topic.
+  const wildcardsApply = index > 0 || !dollar;
+  if (node.hash && wildcardsApply) return true;
+  const level = levels[index];
+  if (level === undefined) return node.end;
+  const child = node.children.get(level);
+  if (child !== undefined && matchFrom(child, levels, index + 1, dollar)) return true;
+  return (
+    wildcardsApply && node.plus !== undefined && matchFrom(node.plus, levels, index + 1, dollar)
+  );
+}
+
+/*
+ * Coverage explores the filter's topics against the set of trie nodes they can be at. A
+ * wildcard level of the filter stands for any text; the hardest text to cover is one no pattern
+ * names (a literal only ever adds nodes), so a wildcard level follows only `+` branches.
+ */
+
+/** Whether every topic matching `levels[index..]`, having led to `nodes`, is matched. */
+function coveredFrom(
+  nodes: PatternNode[],
+  levels: string[],
+  index: number,
+  dollar: boolean,
+): boolean {
+  const wildcardsApply = index > 0 || !dollar;
+  if (wildcardsApply && nodes.some((node) => node.hash)) return true;
+  const level = levels[index];
+  if (level === undefined) return nodes.some((node) => node.end);
+  if (level === '+') return coveredFrom(plusChildren(nodes), levels, index + 1, dollar);
+  if (level === '#') {
+    // `#` matches its parent too (`a/#` matches `a`), except at the start of a filter.
+    if (index > 0 && !nodes.some((node) => node.end)) return false;
+    // One more level, then another …: each depth must be matched, until a `#` pattern is met.
+    for (let next = plusChildren(nodes); next.length > 0; next = plusChildren(next)) {
+      if (next.some((node) => node.hash)) return true;
+      if (!next.some((node) => node.end)) return false;
+    }
+    return false;
+  }
+  const next: PatternNode[] = [];
+  for (const node of nodes) {
+    const child = node.children.get(level);
+    if (child !== undefined) next.push(child);
+    if (wildcardsApply && node.plus !== undefined) next.push(node.plus);
+  }
+  return coveredFrom(next, levels, index + 1, dollar);
+}
+
+function plusChildren(nodes: PatternNode[]): PatternNode[] {
+  return nodes.flatMap((node) => (node.plus === undefined ? [] : [node.plus]));
+}
