@@ -3,6 +3,7 @@ import { Partitioners, type Producer } from 'kafkajs';
 import type { BridgeConfig } from './config/load.js';
 import { BridgeError } from './errors.js';
 import { createKafka } from './kafka/client.js';
+import { PartitionCounts } from './kafka/partition-counts.js';
 import { ProducerPipeline } from './kafka/producer-pipeline.js';
 import { KafkaUplink } from './kafka-uplink.js';
 import { Broker } from './mqtt/broker.js';
@@ -35,6 +36,7 @@ export class Bridge {
   readonly #log: Logger;
   readonly #producer: Producer;
   readonly #pipeline: ProducerPipeline;
+  readonly #uplink: KafkaUplink;
   readonly #broker: Broker;
   readonly #tcp: TcpListener;
   readonly #websocket: WebSocketListener | undefined;
@@ -47,6 +49,7 @@ export class Bridge {
     metrics: BridgeMetrics;
     producer: Producer;
     pipeline: ProducerPipeline;
+    uplink: KafkaUplink;
     broker: Broker;
     tcp: TcpListener;
     websocket: WebSocketListener | undefined;
@@ -58,6 +61,7 @@ export class Bridge {
     this.metrics = parts.metrics;
     this.#producer = parts.producer;
     this.#pipeline = parts.pipeline;
+    this.#uplink = parts.uplink;
     this.#broker = parts.broker;
     this.#tcp = parts.tcp;
     this.#websocket = parts.websocket;
@@ -87,8 +91,16 @@ export class Bridge {
     log.info({ brokers: config.kafka.brokers }, 'connected to Kafka');
 
     const pipeline = new ProducerPipeline(producer, config.kafka, log, metrics);
+    const uplink = new KafkaUplink(router, pipeline, metrics, new PartitionCounts(kafka.admin()));
+    try {
+      await uplink.checkFixedPartitions();
+    } catch (error) {
+      await uplink.close();
+      await producer.disconnect();
+      throw error;
+    }
     const broker = new Broker(
-      new KafkaUplink(router, pipeline, metrics),
+      uplink,
       {
         maxPacketSize: config.mqtt.maxPacketSize,
         maxQueuedMessages: config.mqtt.maxQueuedMessages,
@@ -128,6 +140,7 @@ export class Bridge {
         metrics,
         producer,
         pipeline,
+        uplink,
         broker,
         tcp,
         websocket,
@@ -142,6 +155,7 @@ export class Bridge {
       await http.close().catch(() => undefined);
       await tcp.close();
       await websocket?.close();
+      await uplink.close();
       await producer.disconnect();
       throw new BridgeError('LISTEN_FAILED', `cannot listen: ${(error as Error).message}`, {
         cause: error,
@@ -180,6 +194,7 @@ export class Bridge {
     }
     this.#broker.clearTimers();
     await listenerClosed;
+    await this.#uplink.close();
     await this.#producer.disconnect();
     await this.#http.close();
     this.#log.info('stopped');

@@ -16,7 +16,6 @@ export type Settle = (failure?: ProduceFailure) => void;
 
 interface Entry {
   records: KafkaRecord[];
-  timestamp: string;
   bytes: number;
   settle: Settle | undefined;
 }
@@ -48,7 +47,7 @@ export class ProducerPipeline {
   enqueue(records: KafkaRecord[], settle: Settle | undefined): void {
     let bytes = 0;
     for (const record of records) bytes += record.value.length;
-    this.#queue.push({ records, timestamp: Date.now().toString(), bytes, settle });
+    this.#queue.push({ records, bytes, settle });
     this.#metrics.kafkaPendingRecords.inc(records.length);
     this.#schedule();
   }
@@ -153,7 +152,7 @@ function toTopicMessages(batch: Entry[]): TopicMessages[] {
         key: record.key,
         value: record.value,
         headers: record.headers,
-        timestamp: entry.timestamp,
+        timestamp: String(record.timestamp),
         ...(record.partition !== undefined ? { partition: record.partition } : {}),
       });
     }

@@ -37,7 +37,13 @@ export class BridgeMetrics {
 
   readonly mqttPublishesUnmapped = new Counter({
     name: 'bridge_mqtt_publishes_unmapped_total',
-    help: 'PUBLISH packets that matched no uplink rule (not sent to Kafka).',
+    help: 'PUBLISH packets that matched no uplink rule (unmatched policy: dropped, rejected or forwarded).',
+    registers: [this.registry],
+  });
+
+  readonly uplinkInvalidPayloads = new Counter({
+    name: 'bridge_uplink_invalid_payloads_total',
+    help: 'PUBLISH packets a matching rule could not encode (MQTT 5: 0x99); dead-lettered when the mappings set deadLetter.',
     registers: [this.registry],
   });
 
@@ -51,6 +57,12 @@ export class BridgeMetrics {
   readonly mqttDelayedMessages = new Gauge({
     name: 'bridge_mqtt_delayed_messages',
     help: 'Messages published to $delay/{seconds}/{topic} waiting for their time.',
+    registers: [this.registry],
+  });
+
+  readonly mqttRetainedMessages = new Gauge({
+    name: 'bridge_mqtt_retained_messages',
+    help: 'Retained messages held by the broker.',
     registers: [this.registry],
   });
 

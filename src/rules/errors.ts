@@ -37,3 +37,11 @@ export class MappingError extends Error {
     this.issues = issues;
   }
 }
+
+/**
+ * A publish that a rule cannot turn into a record: its payload is not what the rule expects
+ * (not JSON, not valid for the Avro schema, a missing field…). The publish is dead-lettered.
+ */
+export class PayloadError extends Error {
+  override readonly name = 'PayloadError';
+}

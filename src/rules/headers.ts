@@ -3,18 +3,29 @@ import type { HeaderValue, UplinkPublish } from './types.js';
 
 /** What `mqttHeaders` can copy from a publish into Kafka headers. */
 export type MqttHeaderSource =
-  'topic' | 'clientId' | 'username' | 'qos' | 'retain' | 'userProperties';
+  | 'topic'
+  | 'clientId'
+  | 'username'
+  | 'qos'
+  | 'retain'
+  | 'contentType'
+  | 'responseTopic'
+  | 'correlationData'
+  | 'userProperties';
 
 /** The header each fixed source is written to, and how; absent value → header not set. */
 const FIXED_HEADERS: ReadonlyMap<
   MqttHeaderSource,
-  [string, (p: UplinkPublish) => string | undefined]
+  [string, (p: UplinkPublish) => string | Buffer | undefined]
 > = new Map([
   ['topic', ['mqtt-topic', (p: UplinkPublish) => p.topic]],
   ['clientId', ['mqtt-client-id', (p: UplinkPublish) => p.clientId]],
   ['username', ['mqtt-username', (p: UplinkPublish) => p.username]],
   ['qos', ['mqtt-qos', (p: UplinkPublish) => String(p.qos)]],
   ['retain', ['mqtt-retain', (p: UplinkPublish) => String(p.retain)]],
+  ['contentType', ['mqtt-content-type', (p: UplinkPublish) => p.contentType]],
+  ['responseTopic', ['mqtt-response-topic', (p: UplinkPublish) => p.responseTopic]],
+  ['correlationData', ['mqtt-correlation-data', (p: UplinkPublish) => p.correlationData]],
 ]);
 
 export const MQTT_HEADER_SOURCES: readonly MqttHeaderSource[] = [
@@ -32,7 +43,13 @@ export const DEFAULT_MQTT_HEADERS: readonly MqttHeaderSource[] = [
  * Header names the bridge writes itself. A user property with one of these names is dropped,
  * whatever `mqttHeaders` says, so a consumer can trust e.g. `mqtt-client-id`.
  */
-const RESERVED_NAMES: ReadonlySet<string> = new Set([...FIXED_HEADERS.values()].map(([n]) => n));
+/** Headers of a dead-letter record: the rules that failed and why, in the same order. */
+export const DEAD_LETTER_HEADERS = { rule: 'dead-letter-rule', error: 'dead-letter-error' };
+
+const RESERVED_HEADER_NAMES: ReadonlySet<string> = new Set([
+  ...[...FIXED_HEADERS.values()].map(([name]) => name),
+  ...Object.values(DEAD_LETTER_HEADERS),
+]);
 
 export interface HeaderSpec {
   mqttHeaders: readonly MqttHeaderSource[];
@@ -62,7 +79,7 @@ function addUserProperties(
   properties: UplinkPublish['userProperties'],
 ): void {
   for (const [name, value] of properties) {
-    if (RESERVED_NAMES.has(name)) continue;
+    if (RESERVED_HEADER_NAMES.has(name)) continue;
     const existing = headers[name];
     if (existing === undefined) headers[name] = value;
     else if (Array.isArray(existing)) existing.push(value);

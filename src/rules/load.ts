@@ -2,9 +2,11 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { MappingError, formatIssue, formatPosition } from './errors.js';
 import type { MappingIssue } from './errors.js';
-import type { UplinkRule } from './rule.js';
-import { Router } from './router.js';
+import { AvroSchemas } from './codecs/avro.js';
+import type { MappingFile, MappingSettings, UplinkRule } from './rule.js';
+import { DEFAULT_SETTINGS, Router } from './router.js';
 import { readMappingFile } from './schema.js';
+import type { SourcePosition } from './types.js';
 
 const MAPPING_EXTENSIONS = ['.yaml', '.yml'];
 
@@ -33,10 +35,18 @@ export async function loadMappings(path: string): Promise<Router> {
   return compileMappings(sources);
 }
 
-/** Compiles mapping texts, in the order given (rule order across files is fan-out order). */
-export function compileMappings(sources: readonly MappingSource[]): Router {
+/**
+ * Compiles mapping texts, in the order given (rule order across files is fan-out order).
+ * `schemas` reads the `.avsc` files rules name (the file system by default).
+ */
+export function compileMappings(
+  sources: readonly MappingSource[],
+  schemas: AvroSchemas = new AvroSchemas(),
+): Router {
   const issues: MappingIssue[] = [];
-  const rules = sources.flatMap((source) => readMappingFile(source.file, source.text, issues));
+  const files = sources.map((source) => readMappingFile(source.file, source.text, issues, schemas));
+  const rules = files.flatMap((file) => file.rules);
+  const settings = mergeSettings(files, issues);
   const first = new Map<string, UplinkRule>();
   for (const rule of rules) {
     const earlier = first.get(rule.name);
@@ -48,7 +58,36 @@ export function compileMappings(sources: readonly MappingSource[]): Router {
     }
   }
   if (issues.length > 0) throw new MappingError(inFileOrder(issues, sources));
-  return new Router(rules);
+  return new Router(rules, settings);
+}
+
+/** `unmatched` and `deadLetter` apply to all files: each may be written in one file only. */
+function mergeSettings(files: readonly MappingFile[], issues: MappingIssue[]): MappingSettings {
+  const settings = { ...DEFAULT_SETTINGS };
+  let unmatchedAt: SourcePosition | undefined;
+  let deadLetterAt: SourcePosition | undefined;
+  const twice = (name: string, at: SourcePosition, first: SourcePosition): void => {
+    issues.push({ ...at, message: `"${name}" is already set at ${formatPosition(first)}` });
+  };
+  for (const file of files) {
+    if (file.unmatched !== undefined) {
+      if (unmatchedAt === undefined) {
+        unmatchedAt = file.unmatched.position;
+        settings.unmatched = file.unmatched.policy;
+      } else {
+        twice('unmatched', file.unmatched.position, unmatchedAt);
+      }
+    }
+    if (file.deadLetter !== undefined) {
+      if (deadLetterAt === undefined) {
+        deadLetterAt = file.deadLetter.position;
+        settings.deadLetterTopic = file.deadLetter.topic;
+      } else {
+        twice('deadLetter', file.deadLetter.position, deadLetterAt);
+      }
+    }
+  }
+  return settings;
 }
 
 /** Issues by file (in source order), then position; without repeats (aliased nodes are read twice). */

@@ -1,13 +1,20 @@
 import { LineCounter, isScalar, isSeq, parseDocument } from 'yaml';
+import { AvroSchemas } from './codecs/avro.js';
 import type { MappingIssue } from './errors.js';
 import { parseFilter } from './filter.js';
 import type { TopicFilter } from './filter.js';
 import { DEFAULT_MQTT_HEADERS, MQTT_HEADER_SOURCES } from './headers.js';
 import type { MqttHeaderSource } from './headers.js';
-import type { UplinkRule } from './rule.js';
+import { MAX_PARTITION, type PartitionSpec } from './partition.js';
+import { FIELD_PATH_RULE, parseFieldPath } from './payload-json.js';
+import { readFixedKafkaTopic, readKafkaTopic, readTemplate } from './read-template.js';
+import { RAW_VALUE, readValue } from './read-value.js';
+import { readWhere } from './read-where.js';
+import type { MappingFile, UnmatchedPolicy, UplinkRule } from './rule.js';
 import { didYouMean } from './suggest.js';
-import { BUILTIN_VARIABLES, compileTemplate } from './templates.js';
+import { RESERVED_CAPTURE_NAMES } from './templates.js';
 import type { CaptureScope, Template } from './templates.js';
+import type { TimestampSpec } from './timestamp.js';
 import { NodeReader, isOneOf } from './yaml-nodes.js';
 import type { Field, Value } from './yaml-nodes.js';
 
@@ -16,20 +23,24 @@ import type { Field, Value } from './yaml-nodes.js';
  * Each reader returns undefined when its part is unusable, having reported why.
  */
 
-const FILE_FIELDS = ['uplink', 'downlink'] as const;
-const RULE_FIELDS = ['name', 'from', 'to', 'value'] as const;
-const TO_FIELDS = ['topic', 'key', 'partition', 'headers', 'mqttHeaders'] as const;
-const VALUE_FIELDS = ['format'] as const;
-const VALUE_FORMATS = ['raw'] as const;
+const FILE_FIELDS = ['uplink', 'downlink', 'unmatched', 'deadLetter'] as const;
+const RULE_FIELDS = ['name', 'from', 'where', 'final', 'to', 'value'] as const;
+const TO_FIELDS = ['topic', 'key', 'partition', 'timestamp', 'headers', 'mqttHeaders'] as const;
+const UNMATCHED_FIELDS = ['action', 'topic'] as const;
+const UNMATCHED_ACTIONS = ['drop', 'reject', 'forward'] as const;
+const PARTITIONERS = ['hash', 'round-robin'];
+const PAYLOAD_PREFIX = 'payload.';
 
-/** Kafka's limit on partition numbers (a signed 32-bit integer). */
-const MAX_PARTITION = 2 ** 31 - 1;
-/** Kafka topic names: these characters, at most 249 of them, not "." or "..". */
-const KAFKA_TOPIC_CHARS = /^[A-Za-z0-9._-]*$/;
-const MAX_KAFKA_TOPIC_LENGTH = 249;
-
-/** The `uplink` rules of one mapping file, in order; problems are appended to `issues`. */
-export function readMappingFile(file: string, text: string, issues: MappingIssue[]): UplinkRule[] {
+/**
+ * One mapping file: its `uplink` rules in order and its settings; problems are appended to
+ * `issues`. `.avsc` files named by rules are read through `schemas`, relative to `file`.
+ */
+export function readMappingFile(
+  file: string,
+  text: string,
+  issues: MappingIssue[],
+  schemas: AvroSchemas = new AvroSchemas(),
+): MappingFile {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -37,25 +48,73 @@ export function readMappingFile(file: string, text: string, issues: MappingIssue
       const { line, col } = lineCounter.linePos(error.pos[0]);
       issues.push({ file, line, column: col, message: error.message });
     }
-    return [];
+    return { rules: [] };
   }
 
   const reader = new NodeReader(file, text, lineCounter, doc, issues);
   const node = reader.resolve(doc.contents);
-  if (node === null || reader.isEmpty({ node, at: node })) return [];
+  if (node === null || reader.isEmpty({ node, at: node })) return { rules: [] };
   const root = reader.map({ node, at: node });
-  if (root === undefined) return [];
+  if (root === undefined) return { rules: [] };
   const fields = reader.fields(root, FILE_FIELDS);
   if (fields.downlink !== undefined) {
     reader.report(fields.downlink.key, 'downlink rules are not supported yet');
   }
+  const read: MappingFile = { rules: [] };
+  const unmatched = fields.unmatched && readUnmatched(reader, fields.unmatched);
+  if (fields.unmatched && unmatched) {
+    read.unmatched = { policy: unmatched, position: reader.position(fields.unmatched.key) };
+  }
+  const deadLetter = fields.deadLetter && readDeadLetter(reader, fields.deadLetter);
+  if (fields.deadLetter && deadLetter) {
+    read.deadLetter = { topic: deadLetter, position: reader.position(fields.deadLetter.key) };
+  }
   // `uplink:` with nothing under it (every rule commented out) is an empty list.
-  if (fields.uplink === undefined || reader.isEmpty(fields.uplink)) return [];
+  if (fields.uplink === undefined || reader.isEmpty(fields.uplink)) return read;
   const items = reader.list(fields.uplink) ?? [];
-  return items.flatMap((item) => readRule(reader, item) ?? []);
+  read.rules = items.flatMap((item) => readRule(reader, item, file, schemas) ?? []);
+  return read;
 }
 
-function readRule(reader: NodeReader, item: Value): UplinkRule | undefined {
+/** `unmatched: { action: drop | reject | forward, topic }`. */
+function readUnmatched(reader: NodeReader, field: Field): UnmatchedPolicy | undefined {
+  const map = reader.map(field);
+  if (map === undefined) return undefined;
+  const fields = reader.fields(map, UNMATCHED_FIELDS, ['action']);
+  const action = fields.action && reader.string(fields.action);
+  if (action === undefined) return undefined;
+  if (!isOneOf(action.text, UNMATCHED_ACTIONS)) {
+    const hint =
+      didYouMean(action.text, UNMATCHED_ACTIONS) || ` (one of: ${UNMATCHED_ACTIONS.join(', ')})`;
+    reader.report(action.node, `unknown action "${action.text}"${hint}`);
+    return undefined;
+  }
+  if (action.text !== 'forward') {
+    if (fields.topic) reader.report(fields.topic.key, '"topic" is only for action forward');
+    return fields.topic ? undefined : { action: action.text };
+  }
+  if (!fields.topic) {
+    reader.report(map, 'missing required field "topic" (where action forward sends publishes)');
+    return undefined;
+  }
+  const topic = readFixedKafkaTopic(reader, fields.topic);
+  return topic === undefined ? undefined : { action: 'forward', topic };
+}
+
+/** `deadLetter: { topic }`. */
+function readDeadLetter(reader: NodeReader, field: Field): string | undefined {
+  const map = reader.map(field);
+  if (map === undefined) return undefined;
+  const fields = reader.fields(map, ['topic'] as const, ['topic']);
+  return fields.topic && readFixedKafkaTopic(reader, fields.topic);
+}
+
+function readRule(
+  reader: NodeReader,
+  item: Value,
+  file: string,
+  schemas: AvroSchemas,
+): UplinkRule | undefined {
   const map = reader.map(item);
   if (map === undefined) return undefined;
   const before = reader.issueCount;
@@ -65,11 +124,23 @@ function readRule(reader: NodeReader, item: Value): UplinkRule | undefined {
   if (name?.text === '') reader.report(name.node, 'a rule name must not be empty');
   const filters = fields.from && readFilters(reader, fields.from);
   const scope = filters && captureScope(filters);
+  const conditions = fields.where ? readWhere(reader, fields.where) : [];
+  const final = fields.final ? readBoolean(reader, fields.final) : false;
   const to = fields.to && readTo(reader, fields.to, scope);
-  const value = fields.value ? readValue(reader, fields.value) : { format: 'raw' as const };
+  const value = fields.value ? readValue(reader, fields.value, file, schemas) : RAW_VALUE;
 
-  if (reader.issueCount > before || !name || !filters || !to || !value) return undefined;
-  return { name: name.text, position: reader.position(name.node), filters, to, value };
+  if (reader.issueCount > before || !name || !filters || !conditions || final === undefined) {
+    return undefined;
+  }
+  if (!to || !value) return undefined;
+  const position = reader.position(name.node);
+  return { name: name.text, position, filters, conditions, final, to, value };
+}
+
+function readBoolean(reader: NodeReader, field: Field): boolean | undefined {
+  if (isScalar(field.node) && typeof field.node.value === 'boolean') return field.node.value;
+  reader.report(reader.at(field), 'expected true or false');
+  return undefined;
 }
 
 /** `from`: one topic filter or a non-empty list of them. */
@@ -88,7 +159,7 @@ function readFilters(reader: NodeReader, field: Field): TopicFilter[] | undefine
       reader.reportIn(text, parsed.issues);
       continue;
     }
-    const reserved = parsed.value.captures.filter((c) => BUILTIN_VARIABLES.includes(c.name));
+    const reserved = parsed.value.captures.filter((c) => RESERVED_CAPTURE_NAMES.includes(c.name));
     reader.reportIn(
       text,
       reserved.map((c) => ({
@@ -120,63 +191,69 @@ function readTo(
   const before = reader.issueCount;
   const fields = reader.fields(map, TO_FIELDS, ['topic']);
 
-  const topic = fields.topic && readTemplate(reader, fields.topic, scope);
-  if (fields.topic && topic) checkKafkaTopic(reader, fields.topic, topic);
+  const topic = fields.topic && readKafkaTopic(reader, fields.topic, scope);
   const key = fields.key && readTemplate(reader, fields.key, scope);
-  const partition = fields.partition && readPartition(reader, fields.partition);
+  const partition: PartitionSpec | undefined = fields.partition
+    ? readPartition(reader, fields.partition, scope)
+    : { kind: 'hash' };
+  const timestamp: TimestampSpec | undefined = fields.timestamp
+    ? readTimestamp(reader, fields.timestamp)
+    : { kind: 'publish' };
   const headers = fields.headers ? readHeaders(reader, fields.headers, scope) : [];
   const mqttHeaders = fields.mqttHeaders
     ? readMqttHeaders(reader, fields.mqttHeaders)
     : DEFAULT_MQTT_HEADERS;
 
-  if (reader.issueCount > before || !topic || !headers || !mqttHeaders) return undefined;
-  return { topic, key, partition, headers, mqttHeaders };
+  if (reader.issueCount > before || !topic || !partition || !timestamp) return undefined;
+  if (!headers || !mqttHeaders) return undefined;
+  return { topic, key, partition, timestamp, headers, mqttHeaders };
 }
 
-function readTemplate(
+/** `hash`, `round-robin`, a partition number, or a template that renders one. */
+function readPartition(
   reader: NodeReader,
-  value: Value,
+  field: Field,
   scope: CaptureScope | undefined,
-): Template | undefined {
-  const text = reader.string(value);
-  if (text === undefined) return undefined;
-  const compiled = compileTemplate(text.text, scope);
-  if (compiled.ok) return compiled.value;
-  reader.reportIn(text, compiled.issues);
-  return undefined;
-}
-
-/** Catches at load time the topic names Kafka would refuse for every record. */
-function checkKafkaTopic(reader: NodeReader, field: Field, topic: Template): void {
-  const at = reader.at(field);
-  const literal = topic.parts.map((part) => ('text' in part ? part.text : '')).join('');
-  if (!KAFKA_TOPIC_CHARS.test(literal)) {
-    reader.report(at, 'a Kafka topic name may only contain letters, digits, ".", "_" and "-"');
-  } else if (topic.constant === '') {
-    reader.report(at, 'a Kafka topic name must not be empty');
-  } else if (topic.constant === '.' || topic.constant === '..') {
-    reader.report(at, `"${topic.constant}" is not a valid Kafka topic name`);
-  } else if (literal.length > MAX_KAFKA_TOPIC_LENGTH) {
-    reader.report(at, `a Kafka topic name is at most ${MAX_KAFKA_TOPIC_LENGTH} characters long`);
-  }
-}
-
-/** `hash` (the producer's partitioner: undefined) or a partition number. */
-function readPartition(reader: NodeReader, field: Field): number | undefined {
+): PartitionSpec | undefined {
   const node = field.node;
   if (isScalar(node)) {
-    if (node.value === 'hash') return undefined;
     const { value } = node;
+    if (value === 'hash') return { kind: 'hash' };
+    if (value === 'round-robin') return { kind: 'round-robin' };
     if (
       typeof value === 'number' &&
       Number.isInteger(value) &&
       value >= 0 &&
       value <= MAX_PARTITION
     ) {
-      return value;
+      return { kind: 'fixed', partition: value, position: reader.position(node) };
+    }
+    if (typeof value === 'string' && value.includes('{')) {
+      const template = readTemplate(reader, field, scope);
+      return template && { kind: 'template', template };
     }
   }
-  reader.report(reader.at(field), 'expected "hash" or a non-negative integer');
+  const text = isScalar(node) && typeof node.value === 'string' ? node.value : '';
+  reader.report(
+    reader.at(field),
+    `expected "hash", "round-robin", a partition number or a template${didYouMean(text, PARTITIONERS)}`,
+  );
+  return undefined;
+}
+
+/** `publish` (when the bridge received it) or `payload.<field>` (epoch ms or ISO 8601). */
+function readTimestamp(reader: NodeReader, field: Field): TimestampSpec | undefined {
+  const text = reader.string(field);
+  if (text === undefined) return undefined;
+  if (text.text === 'publish') return { kind: 'publish' };
+  if (text.text.startsWith(PAYLOAD_PREFIX)) {
+    const path = parseFieldPath(text.text.slice(PAYLOAD_PREFIX.length));
+    if (path !== undefined) return { kind: 'field', path };
+    reader.report(text.node, `invalid payload field "${text.text}" (${FIELD_PATH_RULE})`);
+    return undefined;
+  }
+  const hint = didYouMean(text.text, ['publish']);
+  reader.report(text.node, `expected "publish" or "payload.<field>"${hint}`);
   return undefined;
 }
 
@@ -215,18 +292,4 @@ function readMqttHeaders(reader: NodeReader, field: Field): MqttHeaderSource[] |
     }
   }
   return sources;
-}
-
-function readValue(reader: NodeReader, field: Field): UplinkRule['value'] | undefined {
-  const map = reader.map(field);
-  if (map === undefined) return undefined;
-  const fields = reader.fields(map, VALUE_FIELDS);
-  const format = fields.format ? reader.string(fields.format) : undefined;
-  if (format === undefined) return fields.format ? undefined : { format: 'raw' };
-  if (isOneOf(format.text, VALUE_FORMATS)) return { format: format.text };
-  reader.report(
-    format.node,
-    `unsupported value format "${format.text}" (only "raw" is supported in this version)`,
-  );
-  return undefined;
 }

@@ -1,13 +1,22 @@
 import type { OffsetIssue, ParseResult } from './errors.js';
 import { VARIABLE_NAME, VARIABLE_NAME_RULE } from './filter.js';
+import { FIELD_PATH_RULE, jsonText, parseFieldPath } from './payload-json.js';
+import type { PayloadJson } from './payload-json.js';
 import { didYouMean } from './suggest.js';
 import type { UplinkPublish } from './types.js';
 
-/** What a template is rendered against: the publish and the captures of the filter that matched. */
+/**
+ * What a template is rendered against: the publish, the captures of the filter that matched, and
+ * the payload read as JSON for `{payload.field}` variables.
+ */
 export interface TemplateScope {
   publish: UplinkPublish;
   captures: Readonly<Record<string, string>>;
+  json: PayloadJson;
 }
+
+/** `{payload.a.b}`: a field of the JSON payload. */
+const PAYLOAD_PREFIX = 'payload.';
 
 const QOS_TEXT = ['0', '1', '2'] as const;
 
@@ -18,8 +27,9 @@ const BUILTINS: ReadonlyMap<string, (scope: TemplateScope) => string> = new Map(
   ['qos', (scope: TemplateScope) => QOS_TEXT[scope.publish.qos]],
 ]);
 
-/** Variables every template can use; captures may not take these names. */
+/** Variables every template can use; captures may not take these names (nor `payload`). */
 export const BUILTIN_VARIABLES: readonly string[] = [...BUILTINS.keys()];
+export const RESERVED_CAPTURE_NAMES: readonly string[] = [...BUILTIN_VARIABLES, 'payload'];
 
 export type TemplatePart = { text: string } | { variable: string };
 
@@ -86,6 +96,12 @@ export function compileTemplate(source: string, scope?: CaptureScope): ParseResu
 }
 
 function checkVariable(name: string, scope: CaptureScope | undefined): string | undefined {
+  if (name.startsWith(PAYLOAD_PREFIX)) {
+    const path = name.slice(PAYLOAD_PREFIX.length);
+    return parseFieldPath(path) === undefined
+      ? `invalid payload field "${path}" (${FIELD_PATH_RULE})`
+      : undefined;
+  }
   if (!VARIABLE_NAME.test(name)) return `invalid variable name "${name}" (${VARIABLE_NAME_RULE})`;
   if (scope === undefined || BUILTIN_VARIABLES.includes(name) || scope.everywhere.includes(name)) {
     return undefined;
@@ -95,7 +111,8 @@ function checkVariable(name: string, scope: CaptureScope | undefined): string | 
   }
   const known = [...scope.everywhere, ...BUILTIN_VARIABLES];
   const hint = didYouMean(name, known);
-  return `unknown variable "${name}"${hint === '' ? ` (available: ${known.join(', ')})` : hint}`;
+  const available = ` (available: ${[...known, 'payload.<field>'].join(', ')})`;
+  return `unknown variable "${name}"${hint === '' ? available : hint}`;
 }
 
 function build(source: string, parts: TemplatePart[]): Template {
@@ -107,6 +124,10 @@ function build(source: string, parts: TemplatePart[]): Template {
     if ('text' in part) return () => part.text;
     const builtin = BUILTINS.get(part.variable);
     if (builtin !== undefined) return builtin;
+    const path = part.variable.startsWith(PAYLOAD_PREFIX)
+      ? parseFieldPath(part.variable.slice(PAYLOAD_PREFIX.length))
+      : undefined;
+    if (path !== undefined) return (scope) => jsonText(scope.json.requiredField(path));
     const name = part.variable;
     return (scope) => scope.captures[name] ?? '';
   });

@@ -14,6 +14,14 @@ export interface UplinkPublish {
   username: string | undefined;
   /** MQTT 5 user properties, in the order the client sent them. */
   userProperties: ReadonlyArray<readonly [name: string, value: string]>;
+  /** MQTT 5 Content Type; undefined when absent (and for MQTT 3.1.1). */
+  contentType?: string | undefined;
+  /** MQTT 5 Response Topic. */
+  responseTopic?: string | undefined;
+  /** MQTT 5 Correlation Data. */
+  correlationData?: Buffer | undefined;
+  /** MQTT 5 Payload Format Indicator: true when the client declared the payload UTF-8. */
+  payloadFormatIndicator?: boolean | undefined;
 }
 
 /** A Kafka header value; a repeated header is a list. */
@@ -25,12 +33,22 @@ export interface KafkaRecord {
   key: string | null;
   value: Buffer;
   partition: number | undefined;
+  /** Milliseconds since the epoch. */
+  timestamp: number;
   headers: Record<string, HeaderValue>;
 }
+
+/**
+ * How a record's partition is chosen: `hash` leaves `partition` undefined for the producer's
+ * murmur2 partitioner; `round-robin` is decided by the uplink, which knows partition counts;
+ * `explicit` carries a number the uplink checks against the topic's partition count.
+ */
+export type Partitioner = 'hash' | 'round-robin' | 'explicit';
 
 /** A record together with the rule that produced it (for `mappings test`, logs and metrics). */
 export interface RoutedRecord {
   rule: string;
+  partitioner: Partitioner;
   record: KafkaRecord;
 }
 

@@ -38,6 +38,7 @@ const record = (value: string, topic = 'telemetry'): KafkaRecord => ({
   key: 'k',
   value: Buffer.from(value),
   partition: undefined,
+  timestamp: 1_700_000_000_000,
   headers: {},
 });
 

@@ -4,7 +4,7 @@ import type { HeaderSpec, MqttHeaderSource } from '../../../src/rules/headers.js
 import { compileTemplate } from '../../../src/rules/templates.js';
 import type { Template } from '../../../src/rules/templates.js';
 import type { UplinkPublish } from '../../../src/rules/types.js';
-import { publish } from './fixtures.js';
+import { publish, scopeOf } from './fixtures.js';
 
 function template(source: string): Template {
   const compiled = compileTemplate(source, { everywhere: ['deviceId'], somewhere: new Set() });
@@ -17,10 +17,7 @@ function headers(
   from: UplinkPublish,
   templated: HeaderSpec['headers'] = [],
 ) {
-  return buildHeaders(
-    { mqttHeaders, headers: templated },
-    { publish: from, captures: { deviceId: 'd1' } },
-  );
+  return buildHeaders({ mqttHeaders, headers: templated }, scopeOf(from, { deviceId: 'd1' }));
 }
 
 describe('buildHeaders', () => {

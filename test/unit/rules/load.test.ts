@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MappingError } from '../../../src/rules/errors.js';
 import { compileMappings, loadMappings } from '../../../src/rules/load.js';
-import { publish, yaml } from './fixtures.js';
+import { publish, recordsOf, yaml } from './fixtures.js';
 
 function rule(name: string, from: string, topic: string): string {
   return `  - { name: ${name}, from: "${from}", to: { topic: ${topic} } }`;
@@ -116,7 +116,10 @@ describe('loadMappings', () => {
 
     const router = await loadMappings(folder);
     expect(router.ruleCount).toBe(2);
-    expect(router.route(publish({ topic: 'x' })).map((r) => r.rule)).toEqual(['from-a', 'from-b']);
+    expect(recordsOf(router.route(publish({ topic: 'x' }))).map((r) => r.rule)).toEqual([
+      'from-a',
+      'from-b',
+    ]);
   });
 
   it('loads a single file', async () => {
@@ -164,7 +167,7 @@ describe('loadMappings', () => {
     expect(router.ruleCount).toBeGreaterThanOrEqual(2);
     expect(router.kafkaTopics()).toEqual(expect.arrayContaining(['iot.events', 'iot.telemetry']));
 
-    const [telemetry] = router.route(publish({ topic: 'devices/d1/telemetry' }));
+    const [telemetry] = recordsOf(router.route(publish({ topic: 'devices/d1/telemetry' })));
     expect(telemetry?.rule).toBe('telemetry');
     expect(telemetry?.record).toMatchObject({
       topic: 'iot.telemetry',
@@ -173,7 +176,7 @@ describe('loadMappings', () => {
       headers: { source: 'mqtt', device: 'd1', 'mqtt-topic': 'devices/d1/telemetry' },
     });
 
-    const [event] = router.route(publish({ topic: 'devices/d1/events/door-open' }));
+    const [event] = recordsOf(router.route(publish({ topic: 'devices/d1/events/door-open' })));
     expect(event?.rule).toBe('events');
     expect(event?.record).toMatchObject({
       topic: 'iot.events',

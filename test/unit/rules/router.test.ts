@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileMappings } from '../../../src/rules/load.js';
 import type { Router } from '../../../src/rules/router.js';
-import { publish, yaml } from './fixtures.js';
+import { publish, recordsOf, yaml } from './fixtures.js';
 
 function router(...texts: string[]): Router {
   return compileMappings(texts.map((text, index) => ({ file: `m${index}.yaml`, text })));
@@ -25,14 +25,17 @@ describe('Router', () => {
       topic: 'devices/d1/telemetry/temp',
       userProperties: [['unit', 'C']],
     });
-    expect(router(telemetry).route(from)).toEqual([
+    const before = Date.now();
+    expect(recordsOf(router(telemetry).route(from))).toEqual([
       {
         rule: 'telemetry',
+        partitioner: 'hash',
         record: {
           topic: 'iot.telemetry',
           key: 'd1',
           value: from.payload,
           partition: undefined,
+          timestamp: expect.toSatisfy((t: number) => t >= before && t <= Date.now()) as number,
           headers: {
             'mqtt-topic': 'devices/d1/telemetry/temp',
             'mqtt-client-id': 'client-1',
@@ -47,17 +50,17 @@ describe('Router', () => {
 
   it('passes the payload through unchanged', () => {
     const from = publish({ payload: Buffer.from([0, 255, 1]) });
-    expect(router(telemetry).route(from)[0]?.record.value).toBe(from.payload);
+    expect(recordsOf(router(telemetry).route(from))[0]?.record.value).toBe(from.payload);
   });
 
   it('returns no record when nothing matches', () => {
-    expect(router(telemetry).route(publish({ topic: 'devices/d1/status' }))).toEqual([]);
-    expect(router('').route(publish())).toEqual([]);
+    expect(recordsOf(router(telemetry).route(publish({ topic: 'devices/d1/status' })))).toEqual([]);
+    expect(recordsOf(router('').route(publish()))).toEqual([]);
   });
 
   it('keys by the MQTT topic when the rule has no key', () => {
     const routes = router(yaml('uplink:', '  - { name: all, from: "#", to: { topic: t } }'));
-    expect(routes.route(publish({ topic: 'a/b' }))[0]?.record.key).toBe('a/b');
+    expect(recordsOf(routes.route(publish({ topic: 'a/b' })))[0]?.record.key).toBe('a/b');
   });
 
   it('uses the partition of the rule, or none for hash', () => {
@@ -68,10 +71,9 @@ describe('Router', () => {
         '  - { name: hashed, from: a, to: { topic: t, partition: hash } }',
       ),
     );
-    expect(routes.route(publish({ topic: 'a' })).map((r) => r.record.partition)).toEqual([
-      4,
-      undefined,
-    ]);
+    expect(recordsOf(routes.route(publish({ topic: 'a' }))).map((r) => r.record.partition)).toEqual(
+      [4, undefined],
+    );
   });
 
   it('renders templated topics, keys and headers from captures and built-ins', () => {
@@ -88,7 +90,7 @@ describe('Router', () => {
       ),
     );
     const from = publish({ topic: 'plant1/d7/events/door/open', qos: 0, username: 'bob' });
-    expect(routes.route(from)[0]?.record).toMatchObject({
+    expect(recordsOf(routes.route(from))[0]?.record).toMatchObject({
       topic: 'events.plant1',
       key: 'client-1/d7',
       headers: { path: 'door/open', qos: '0', user: 'bob', topic: 'plant1/d7/events/door/open' },
@@ -110,7 +112,10 @@ describe('Router', () => {
         ['tag', 'b'],
       ],
     });
-    expect(routes.route(from).map((r) => r.record.headers)).toEqual([{ tag: ['a', 'b'] }, {}]);
+    expect(recordsOf(routes.route(from)).map((r) => r.record.headers)).toEqual([
+      { tag: ['a', 'b'] },
+      {},
+    ]);
   });
 
   it('fans out to every matching rule in declaration order, across files', () => {
@@ -123,12 +128,15 @@ describe('Router', () => {
       yaml('uplink:', '  - { name: third, from: x/y, to: { topic: c } }'),
     );
     expect(routes.ruleCount).toBe(3);
-    expect(routes.route(publish({ topic: 'x/y' })).map((r) => r.rule)).toEqual([
+    expect(recordsOf(routes.route(publish({ topic: 'x/y' }))).map((r) => r.rule)).toEqual([
       'first',
       'second',
       'third',
     ]);
-    expect(routes.route(publish({ topic: 'x/z' })).map((r) => r.rule)).toEqual(['first', 'second']);
+    expect(recordsOf(routes.route(publish({ topic: 'x/z' }))).map((r) => r.rule)).toEqual([
+      'first',
+      'second',
+    ]);
   });
 
   it('produces one record per rule even if several of its filters match', () => {
@@ -140,12 +148,12 @@ describe('Router', () => {
         '    to: { topic: t, key: "{id}" }',
       ),
     );
-    expect(routes.route(publish({ topic: 'devices/d2/status' }))).toHaveLength(1);
+    expect(recordsOf(routes.route(publish({ topic: 'devices/d2/status' })))).toHaveLength(1);
   });
 
   it('does not route "$" topics through leading wildcards', () => {
     const routes = router(yaml('uplink:', '  - { name: all, from: "#", to: { topic: t } }'));
-    expect(routes.route(publish({ topic: '$SYS/broker/load' }))).toEqual([]);
+    expect(recordsOf(routes.route(publish({ topic: '$SYS/broker/load' })))).toEqual([]);
   });
 
   // Most of the time goes to parsing 10,000 rules of YAML.
@@ -158,11 +166,11 @@ describe('Router', () => {
     }
     const routes = router(yaml(...lines));
     expect(routes.ruleCount).toBe(10_000);
-    const routed = routes.route(publish({ topic: 'site7777/dev-1/temp' }));
+    const routed = recordsOf(routes.route(publish({ topic: 'site7777/dev-1/temp' })));
     expect(routed.map(({ rule, record }) => [rule, record.topic, record.key])).toEqual([
       ['r7777', 't7777', 'dev-1'],
     ]);
-    expect(routes.route(publish({ topic: 'site10000/dev-1' }))).toEqual([]);
+    expect(recordsOf(routes.route(publish({ topic: 'site10000/dev-1' })))).toEqual([]);
   });
 
   it('lists the Kafka topics that do not depend on the publish', () => {

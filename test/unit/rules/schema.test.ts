@@ -17,7 +17,7 @@ function rules(text: string) {
   const issues: MappingIssue[] = [];
   const result = readMappingFile(FILE, text, issues);
   expect(issues.map(formatIssue)).toEqual([]);
-  return result;
+  return result.rules;
 }
 
 /** A valid rule; `lines` replace or extend its `to` map. */
@@ -57,7 +57,11 @@ describe('readMappingFile: valid files', () => {
     expect(only?.filters.map((filter) => filter.text)).toEqual(['devices/{deviceId}/telemetry/#']);
     expect(only?.to.topic.constant).toBe('iot.telemetry');
     expect(only?.to.key?.source).toBe('{deviceId}');
-    expect(only?.to.partition).toBe(3);
+    expect(only?.to.partition).toEqual({
+      kind: 'fixed',
+      partition: 3,
+      position: { file: FILE, line: 7, column: 18 },
+    });
     expect(only?.to.headers.map(([name, value]) => [name, value.source])).toEqual([
       ['source', 'mqtt'],
       ['device', '{deviceId}'],
@@ -69,7 +73,7 @@ describe('readMappingFile: valid files', () => {
   it('applies the defaults', () => {
     const [only] = rules(rule());
     expect(only?.to.key).toBeUndefined();
-    expect(only?.to.partition).toBeUndefined();
+    expect(only?.to.partition).toEqual({ kind: 'hash' });
     expect(only?.to.headers).toEqual([]);
     expect(only?.to.mqttHeaders).toEqual(['topic', 'clientId', 'userProperties']);
     expect(only?.value).toEqual({ format: 'raw' });
@@ -77,7 +81,7 @@ describe('readMappingFile: valid files', () => {
 
   it('reads partition: hash as the producer partitioner and mqttHeaders: [] as none', () => {
     const [only] = rules(rule('      partition: hash', '      mqttHeaders: []'));
-    expect(only?.to.partition).toBeUndefined();
+    expect(only?.to.partition).toEqual({ kind: 'hash' });
     expect(only?.to.mqttHeaders).toEqual([]);
   });
 
@@ -190,17 +194,17 @@ describe('readMappingFile: problems', () => {
     [
       'a valid partition',
       rule('      partition: -1'),
-      '6:18: expected "hash" or a non-negative integer',
+      '6:18: expected "hash", "round-robin", a partition number or a template',
     ],
     [
       'an integer partition',
       rule('      partition: 1.5'),
-      '6:18: expected "hash" or a non-negative integer',
+      '6:18: expected "hash", "round-robin", a partition number or a template',
     ],
     [
       'a partition at all',
       rule('      partition:'),
-      '6:7: expected "hash" or a non-negative integer',
+      '6:7: expected "hash", "round-robin", a partition number or a template',
     ],
     ['a map of headers', rule('      headers: [a]'), '6:16: expected a map'],
     [
@@ -217,7 +221,7 @@ describe('readMappingFile: problems', () => {
     [
       'known mqttHeaders entries (no suggestion)',
       rule('      mqttHeaders: [payload]'),
-      '6:21: unknown mqttHeaders entry "payload" (one of: topic, clientId, username, qos, retain, userProperties)',
+      '6:21: unknown mqttHeaders entry "payload" (one of: topic, clientId, username, qos, retain, contentType, responseTopic, correlationData, userProperties)',
     ],
     [
       'mqttHeaders entries once',
@@ -236,9 +240,9 @@ describe('readMappingFile: problems', () => {
         '  - name: x',
         '    from: a',
         '    to: { topic: t }',
-        '    value: { format: json }',
+        '    value: { format: jsn }',
       ),
-      '5:22: unsupported value format "json" (only "raw" is supported in this version)',
+      '5:22: unknown value format "jsn" (did you mean "json"?)',
     ],
   ])('expects %s', (_, text, problem) => {
     expect(problems(text)).toEqual([`${FILE}:${problem}`]);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileTemplate } from '../../../src/rules/templates.js';
 import type { CaptureScope, Template } from '../../../src/rules/templates.js';
-import { publish } from './fixtures.js';
+import { publish, scopeOf } from './fixtures.js';
 
 const scope: CaptureScope = { everywhere: ['deviceId', 'rest'], somewhere: new Set(['site']) };
 
@@ -22,7 +22,7 @@ describe('compileTemplate', () => {
   it('compiles text without variables to a constant', () => {
     const template = compile('iot.telemetry');
     expect(template.constant).toBe('iot.telemetry');
-    expect(template.render({ publish: publish(), captures })).toBe('iot.telemetry');
+    expect(template.render(scopeOf(publish(), captures))).toBe('iot.telemetry');
     expect(compile('').constant).toBe('');
   });
 
@@ -36,21 +36,21 @@ describe('compileTemplate', () => {
       { variable: 'rest' },
       { text: '!' },
     ]);
-    expect(template.render({ publish: publish(), captures })).toBe('dev-d1/a/b!');
+    expect(template.render(scopeOf(publish(), captures))).toBe('dev-d1/a/b!');
   });
 
   it('substitutes the built-in variables', () => {
     const template = compile('{clientId}|{username}|{topic}|{qos}');
-    const scoped = { captures, publish: publish({ topic: 'x/y', qos: 2, username: 'alice' }) };
+    const scoped = scopeOf(publish({ topic: 'x/y', qos: 2, username: 'alice' }), captures);
     expect(template.render(scoped)).toBe('client-1|alice|x/y|2');
-    expect(template.render({ captures, publish: publish({ username: undefined, qos: 0 }) })).toBe(
+    expect(template.render(scopeOf(publish({ username: undefined, qos: 0 }), captures))).toBe(
       'client-1||devices/d1/telemetry|0',
     );
   });
 
   it('reads "{{" and "}}" as literal braces', () => {
     expect(compile('{{deviceId}}').constant).toBe('{deviceId}');
-    expect(compile('{{{deviceId}}}').render({ publish: publish(), captures })).toBe('{d1}');
+    expect(compile('{{{deviceId}}}').render(scopeOf(publish(), captures))).toBe('{d1}');
     expect(compile('a}}b{{c').constant).toBe('a}b{c');
   });
 
@@ -68,7 +68,7 @@ describe('compileTemplate', () => {
       {
         offset: 0,
         message:
-          'unknown variable "serial" (available: deviceId, rest, clientId, username, topic, qos)',
+          'unknown variable "serial" (available: deviceId, rest, clientId, username, topic, qos, payload.<field>)',
       },
     ]);
   });

@@ -1,0 +1,83 @@
+import type { Admin } from 'kafkajs';
+
+/** How long a topic's partition count is trusted before it is fetched again (in the background). */
+const DEFAULT_TTL_MS = 60_000;
+
+interface Entry {
+  /** Null: the last lookup failed (no such topic, Kafka unreachable); `error` says why. */
+  count: number | null;
+  error: string | undefined;
+  fetchedAt: number;
+}
+
+/**
+ * Partition counts of Kafka topics, from the admin client's metadata, cached. A count older than
+ * the TTL is still answered while a fresh one is fetched, so only a topic's first lookup waits.
+ */
+export class PartitionCounts {
+  readonly #admin: Admin;
+  readonly #ttlMs: number;
+  readonly #entries = new Map<string, Entry>();
+  readonly #fetching = new Map<string, Promise<void>>();
+  #connected: Promise<void> | undefined;
+
+  constructor(admin: Admin, ttlMs = DEFAULT_TTL_MS) {
+    this.#admin = admin;
+    this.#ttlMs = ttlMs;
+  }
+
+  /**
+   * The partition count of `topic` if known (null when its last lookup failed), or undefined
+   * when it was never looked up: then `fetch` it.
+   */
+  cached(topic: string): number | null | undefined {
+    const entry = this.#entries.get(topic);
+    if (entry === undefined) return undefined;
+    if (Date.now() - entry.fetchedAt > this.#ttlMs) void this.fetch(topic);
+    return entry.count;
+  }
+
+  /** Why the last lookup of `topic` failed. */
+  error(topic: string): string | undefined {
+    return this.#entries.get(topic)?.error;
+  }
+
+  /** Looks `topic` up (once at a time); never rejects: a failure is cached as a null count. */
+  fetch(topic: string): Promise<void> {
+    let fetching = this.#fetching.get(topic);
+    if (fetching === undefined) {
+      fetching = this.#lookUp(topic).finally(() => this.#fetching.delete(topic));
+      this.#fetching.set(topic, fetching);
+    }
+    return fetching;
+  }
+
+  async close(): Promise<void> {
+    if (this.#connected === undefined) return;
+    await this.#connected.catch(() => undefined);
+    await this.#admin.disconnect();
+  }
+
+  /** Connects the admin client on first use; a failed attempt is retried by the next lookup. */
+  #connect(): Promise<void> {
+    this.#connected ??= this.#admin.connect().catch((error: unknown) => {
+      this.#connected = undefined;
+      throw error;
+    });
+    return this.#connected;
+  }
+
+  async #lookUp(topic: string): Promise<void> {
+    const fetchedAt = Date.now();
+    try {
+      await this.#connect();
+      const { topics } = await this.#admin.fetchTopicMetadata({ topics: [topic] });
+      const count = topics.find((found) => found.name === topic)?.partitions.length ?? 0;
+      if (count === 0) throw new Error('no partitions in its metadata');
+      this.#entries.set(topic, { count, error: undefined, fetchedAt });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#entries.set(topic, { count: null, error: message, fetchedAt });
+    }
+  }
+}

@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import avro from 'avsc';
+import type { Schema, Type } from 'avsc';
+import { PayloadError } from '../errors.js';
+
+/** Confluent wire format: magic byte 0, then the 4-byte big-endian schema id, then Avro. */
+const CONFLUENT_MAGIC = 0;
+const CONFLUENT_HEADER_BYTES = 5;
+
+/**
+ * Avro schemas (`.avsc` files) read while compiling mapping files, each file parsed once.
+ * `readText` is the file system unless a test replaces it.
+ */
+export class AvroSchemas {
+  readonly #readText: (path: string) => string;
+  readonly #types = new Map<string, { type: Type } | { error: string }>();
+
+  constructor(readText: (path: string) => string = (path) => readFileSync(path, 'utf8')) {
+    this.#readText = readText;
+  }
+
+  /** The Avro type in the file at `path`, or why there is none. */
+  load(path: string): { type: Type } | { error: string } {
+    let loaded = this.#types.get(path);
+    if (loaded === undefined) {
+      loaded = this.#read(path);
+      this.#types.set(path, loaded);
+    }
+    return loaded;
+  }
+
+  #read(path: string): { type: Type } | { error: string } {
+    let text: string;
+    try {
+      text = this.#readText(path);
+    } catch (error) {
+      const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+      return { error: missing ? 'no such file' : (error as Error).message };
+    }
+    let schema: unknown;
+    try {
+      schema = JSON.parse(text);
+    } catch (error) {
+      return { error: `not JSON: ${(error as Error).message}` };
+    }
+    try {
+      return { type: avro.Type.forSchema(schema as Schema) };
+    } catch (error) {
+      return { error: `not a valid Avro schema: ${(error as Error).message}` };
+    }
+  }
+}
+
+/** A JSON value as Avro binary (missing fields take their defaults), optionally Confluent-framed. */
+export function encodeAvro(type: Type, value: unknown, schemaId: number | undefined): Buffer {
+  let avroValue: unknown;
+  try {
+    avroValue = type.clone(value, { coerceBuffers: true });
+  } catch {
+    throw new PayloadError(`payload does not match the Avro schema: ${avroMismatch(type, value)}`);
+  }
+  const body = type.toBuffer(avroValue);
+  if (schemaId === undefined) return body;
+  const framed = Buffer.allocUnsafe(CONFLUENT_HEADER_BYTES + body.length);
+  framed.writeUInt8(CONFLUENT_MAGIC, 0);
+  framed.writeUInt32BE(schemaId, 1);
+  body.copy(framed, CONFLUENT_HEADER_BYTES);
+  return framed;
+}
+
+/** Where a value first departs from its Avro type, as `field "a.b": expected "long", got "x"`. */
+function avroMismatch(type: Type, value: unknown): string {
+  let found: string | undefined;
+  type.isValid(value, {
+    errorHook: (path, bad, badType) => {
+      if (found !== undefined) return;
+      const expected = badType.name ?? badType.typeName;
+      const where = path.length > 0 ? `field "${path.join('.')}"` : 'the payload';
+      found = `${where}: expected ${expected}, got ${bad === undefined ? 'nothing' : JSON.stringify(bad)}`;
+    },
+  });
+  return found ?? 'the value cannot be encoded';
+}

@@ -1,0 +1,163 @@
+import { isAbsolute, join, dirname } from 'node:path';
+import type { Type } from 'avsc';
+import { isMap, isScalar } from 'yaml';
+import type { AvroSchemas } from './codecs/avro.js';
+import { ENVELOPE_FIELDS, type EnvelopeField, type FieldProjection } from './codecs/json.js';
+import type { ValueSpec } from './codecs/value.js';
+import { FIELD_PATH_RULE, parseFieldPath, type FieldPath } from './payload-json.js';
+import { didYouMean } from './suggest.js';
+import { isOneOf, type Field, type NodeReader, type Value } from './yaml-nodes.js';
+
+const VALUE_FIELDS = ['format', 'fields', 'envelope', 'schema', 'schemaId'] as const;
+const VALUE_FORMATS = ['raw', 'json', 'avro'] as const;
+/** Which value fields each format takes besides `format`. */
+const FORMAT_FIELDS: Record<(typeof VALUE_FORMATS)[number], readonly string[]> = {
+  raw: [],
+  json: ['fields', 'envelope'],
+  avro: ['fields', 'schema', 'schemaId'],
+};
+/** Confluent schema ids are unsigned 32-bit integers on the wire. */
+const MAX_SCHEMA_ID = 2 ** 32 - 1;
+
+export const RAW_VALUE: ValueSpec = { format: 'raw' };
+
+/** `value:`; `file` locates `.avsc` schema files, which are relative to the mapping file. */
+export function readValue(
+  reader: NodeReader,
+  field: Field,
+  file: string,
+  schemas: AvroSchemas,
+): ValueSpec | undefined {
+  const map = reader.map(field);
+  if (map === undefined) return undefined;
+  const before = reader.issueCount;
+  const fields = reader.fields(map, VALUE_FIELDS);
+  const formatText = fields.format ? reader.string(fields.format) : undefined;
+  if (fields.format !== undefined && formatText === undefined) return undefined;
+  const format = formatText?.text ?? 'raw';
+  if (!isOneOf(format, VALUE_FORMATS)) {
+    const hint = didYouMean(format, VALUE_FORMATS) || ` (one of: ${VALUE_FORMATS.join(', ')})`;
+    reader.report(formatText?.node ?? map, `unknown value format "${format}"${hint}`);
+    return undefined;
+  }
+  for (const [name, value] of Object.entries<Field | undefined>(fields)) {
+    if (value && name !== 'format' && !FORMAT_FIELDS[format].includes(name)) {
+      reader.report(value.key, `"${name}" does not apply to format ${format}`);
+    }
+  }
+  if (format === 'avro' && fields.schema === undefined) {
+    reader.report(map, 'missing required field "schema" (the .avsc file, relative to this file)');
+  }
+  const avroFormat = format === 'avro';
+  const projection = fields.fields && readProjection(reader, fields.fields);
+  const envelope = fields.envelope && !avroFormat && readEnvelope(reader, fields.envelope);
+  const type = fields.schema && avroFormat && readSchema(reader, fields.schema, file, schemas);
+  const schemaId = fields.schemaId && avroFormat && readSchemaId(reader, fields.schemaId);
+  if (reader.issueCount > before) return undefined;
+
+  switch (format) {
+    case 'raw':
+      return RAW_VALUE;
+    case 'json':
+      return {
+        format,
+        ...(projection && { fields: projection }),
+        ...(envelope && { envelope }),
+      };
+    case 'avro':
+      if (!type) return undefined;
+      return {
+        format,
+        schemaFile: type.path,
+        type: type.type,
+        ...(schemaId !== undefined && schemaId !== false && { schemaId }),
+        ...(projection && { fields: projection }),
+      };
+  }
+}
+
+/**
+ * `fields:` — a list of payload fields to keep (`[a, b.c]`, named after their last part) or a
+ * map of output name → payload field (`{ temperature: t, unit: meta.unit }`).
+ */
+function readProjection(reader: NodeReader, field: Field): FieldProjection | undefined {
+  const before = reader.issueCount;
+  const pairs: Array<[string, FieldPath]> = [];
+  /** `name` undefined: the path's last part. */
+  const add = (name: string | undefined, pathValue: Value, at: Value['at']): void => {
+    const text = reader.string(pathValue);
+    if (text === undefined) return;
+    const path = parseFieldPath(text.text);
+    if (path === undefined) {
+      reader.report(text.node, `invalid payload field "${text.text}" (${FIELD_PATH_RULE})`);
+      return;
+    }
+    const output = name ?? path.segments[path.segments.length - 1] ?? text.text;
+    if (pairs.some(([existing]) => existing === output)) {
+      reader.report(at, `output field "${output}" is picked twice`);
+    } else {
+      pairs.push([output, path]);
+    }
+  };
+  if (isMap(field.node)) {
+    for (const entry of reader.entries(field.node)) add(entry.name, entry, entry.key);
+  } else {
+    const items = reader.list(field);
+    if (items === undefined) return undefined;
+    for (const item of items) add(undefined, item, reader.at(item));
+  }
+  if (pairs.length === 0 && reader.issueCount === before) {
+    reader.report(reader.at(field), 'expected at least one field');
+  }
+  return reader.issueCount > before ? undefined : pairs;
+}
+
+/** `envelope:` — the metadata to wrap around the payload, e.g. `[topic, clientId, timestamp]`. */
+function readEnvelope(reader: NodeReader, field: Field): EnvelopeField[] | undefined {
+  const items = reader.list(field);
+  if (items === undefined) return undefined;
+  const envelope: EnvelopeField[] = [];
+  for (const item of items) {
+    const entry = reader.string(item);
+    if (entry === undefined) continue;
+    if (!isOneOf(entry.text, ENVELOPE_FIELDS)) {
+      const hint =
+        didYouMean(entry.text, ENVELOPE_FIELDS) || ` (one of: ${ENVELOPE_FIELDS.join(', ')})`;
+      reader.report(entry.node, `unknown envelope field "${entry.text}"${hint}`);
+    } else if (envelope.includes(entry.text)) {
+      reader.report(entry.node, `"${entry.text}" is listed twice`);
+    } else {
+      envelope.push(entry.text);
+    }
+  }
+  return envelope;
+}
+
+function readSchema(
+  reader: NodeReader,
+  field: Field,
+  file: string,
+  schemas: AvroSchemas,
+): { path: string; type: Type } | undefined {
+  const text = reader.string(field);
+  if (text === undefined) return undefined;
+  const path = isAbsolute(text.text) ? text.text : join(dirname(file), text.text);
+  const loaded = schemas.load(path);
+  if ('error' in loaded) {
+    reader.report(text.node, `Avro schema "${text.text}" (${path}): ${loaded.error}`);
+    return undefined;
+  }
+  return { path, type: loaded.type };
+}
+
+function readSchemaId(reader: NodeReader, field: Field): number | undefined {
+  const { node } = field;
+  if (isScalar(node) && typeof node.value === 'number' && Number.isInteger(node.value)) {
+    if (node.value >= 0 && node.value <= MAX_SCHEMA_ID) return node.value;
+  }
+  reader.report(
+    reader.at(field),
+    `expected a schema registry id (an integer from 0 to ${MAX_SCHEMA_ID})`,
+  );
+  return undefined;
+}
