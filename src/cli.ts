@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { parseIterations, passwdCommand } from './auth/passwd-command.js';
 import { Bridge } from './bridge.js';
 import { loadConfig, type ConfigOverrides } from './config/load.js';
 import { BridgeError } from './errors.js';
@@ -65,5 +66,11 @@ program
   .option('-c, --config <file>', 'configuration file (.json, .yaml or .yml)')
   .option('-m, --mappings <path>', 'mapping file or folder (overrides BRIDGE_MAPPINGS)')
   .action((options: StartOptions) => start(options).catch(fail));
+
+program
+  .command('passwd')
+  .description('read a password from stdin and print its verifier line for the auth file')
+  .option('-i, --iterations <n>', 'PBKDF2 iterations (4096 to 10000000)', parseIterations, 4096)
+  .action((options: { iterations: number }) => passwdCommand(options).catch(fail));
 
 program.parseAsync().catch(fail);

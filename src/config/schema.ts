@@ -146,6 +146,14 @@ export const configSchema = {
     default: 'mappings',
     env: 'BRIDGE_MAPPINGS',
   },
+  auth: {
+    file: {
+      doc: 'Users and ACLs: a YAML file (see Authentication and ACLs). Empty: no authentication; every client may connect, publish and subscribe.',
+      format: String,
+      default: '',
+      env: 'BRIDGE_AUTH_FILE',
+    },
+  },
   http: {
     host: {
       doc: 'Address of the HTTP server for /health/live, /health/ready and /metrics.',
