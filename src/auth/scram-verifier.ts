@@ -30,7 +30,7 @@ export interface ScramVerifier {
 }
 
 /** PBKDF2-HMAC-SHA-256 of the password (RFC 5802 Hi()), on the libuv thread pool. */
-export function saltedPassword(
+function saltedPassword(
   password: string | Buffer,
   salt: Buffer,
   iterations: number,
@@ -38,16 +38,18 @@ export function saltedPassword(
   return pbkdf2Async(password, salt, iterations, KEY_BYTES, 'sha256');
 }
 
+/** HMAC-SHA-256 (RFC 5802 HMAC()). */
 export function hmac(key: Buffer, data: string | Buffer): Buffer {
   return createHmac('sha256', key).update(data).digest();
 }
 
+/** SHA-256 (RFC 5802 H()). */
 export function sha256(data: Buffer): Buffer {
   return createHash('sha256').update(data).digest();
 }
 
 /** ClientKey = HMAC(SaltedPassword, "Client Key"). */
-export function clientKeyOf(salted: Buffer): Buffer {
+function clientKeyOf(salted: Buffer): Buffer {
   return hmac(salted, 'Client Key');
 }
 
