@@ -15,6 +15,9 @@ import type { UplinkOutcome, UplinkSink } from './uplink-sink.js';
 
 type Will = NonNullable<IConnectPacket['will']>;
 
+/** How often expired retained messages are purged. */
+const RETAINED_SWEEP_MS = 60_000;
+
 export interface BrokerOptions extends ConnectionOptions {
   /** Messages a session keeps while its client is offline or beyond its Receive Maximum. */
   maxQueuedMessages: number;
@@ -47,6 +50,8 @@ export class Broker {
   readonly #subscriptions = new TopicTree<Subscription>();
   readonly #retained = new RetainedStore();
   readonly #delayed: DelayedPublishes;
+  /** Removes expired retained messages nobody asked for. */
+  readonly #retainedSweep: NodeJS.Timeout;
 
   constructor(sink: UplinkSink, options: BrokerOptions, log: Logger, metrics: BridgeMetrics) {
     this.#sink = sink;
@@ -57,6 +62,10 @@ export class Broker {
       this.metrics.mqttDelayedMessages.set(this.#delayed.size);
       this.publish(message, undefined);
     });
+    this.#retainedSweep = setInterval(() => {
+      this.#retained.purgeExpired(Date.now());
+      this.metrics.mqttRetainedMessages.set(this.#retained.size);
+    }, RETAINED_SWEEP_MS).unref();
   }
 
   get subscriptions(): TopicTree<Subscription> {
@@ -153,7 +162,10 @@ export class Broker {
 
   /** Retains and delivers an accepted publish; returns the number of sessions it went to. */
   #accept(message: BrokerMessage): number {
-    if (message.retain) this.#retained.store(message); // [MQTT-3.3.1-5]
+    if (message.retain) {
+      this.#retained.store(message); // [MQTT-3.3.1-5]
+      this.metrics.mqttRetainedMessages.set(this.#retained.size);
+    }
     return this.#deliverLocally(message);
   }
 
@@ -243,6 +255,7 @@ export class Broker {
 
   /** Stops every timer (session expiry, delayed wills) so the process can exit. */
   clearTimers(): void {
+    clearInterval(this.#retainedSweep);
     this.#delayed.clear();
     for (const pending of this.#pendingEnds.values()) {
       pending.expiry?.cancel();

@@ -3,6 +3,7 @@ import mqttPacket, { type IConnectPacket, type IPublishPacket, type Packet } fro
 import type { Logger } from '../observability/logger.js';
 import { FrameScanner, type FrameProblem } from './frame-scanner.js';
 import { OrderedAcks } from './ordered-acks.js';
+import { strictUtf8Parser } from './strict-utf8-parser.js';
 import { ReasonCode } from './reason-codes.js';
 import { dispatch } from './handlers/dispatch.js';
 import type { Broker } from './broker.js';
@@ -72,7 +73,7 @@ export class Connection implements SessionLink {
 
   #status: ConnectionStatus = 'awaiting-connect';
   readonly #socket: Duplex;
-  readonly #parser = mqttPacket.parser();
+  readonly #parser = strictUtf8Parser();
   readonly #scanner: FrameScanner;
   #keepAliveMs = 0;
   #lastReceivedAt = Date.now();

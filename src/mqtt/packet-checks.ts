@@ -1,4 +1,4 @@
-import type { Packet } from 'mqtt-packet';
+import type { IConnectPacket, Packet } from 'mqtt-packet';
 import { ReasonCode } from './reason-codes.js';
 
 export interface PacketProblem {
@@ -25,6 +25,7 @@ export function packetProblem(packet: Packet): PacketProblem | undefined {
   if (problem) return problem;
   switch (packet.cmd) {
     case 'publish':
+      if (hasWildcard(packet.properties?.responseTopic)) return responseTopicWildcard();
       // [MQTT-3.3.1-2] DUP must be 0 for QoS 0
       if (packet.qos === 0 && packet.dup) return malformed('DUP set on a QoS 0 PUBLISH');
       if (packet.qos > 0 && !packet.messageId) return protocol('packet identifier 0'); // [MQTT-2.2.1-3]
@@ -42,12 +43,32 @@ export function packetProblem(packet: Packet): PacketProblem | undefined {
       if (packet.unsubscriptions.length === 0) return protocol('UNSUBSCRIBE without topic filters');
       return packet.messageId ? undefined : protocol('packet identifier 0');
     case 'connect':
-      if (packet.will && (packet.will.qos ?? 0) > 2) return malformed('will QoS 3'); // [MQTT-3.1.2-14]
-      return undefined;
+      return connectProblem(packet);
     default:
       return undefined;
   }
 }
+
+function connectProblem(packet: IConnectPacket): PacketProblem | undefined {
+  if (packet.will && (packet.will.qos ?? 0) > 2) return malformed('will QoS 3'); // [MQTT-3.1.2-14]
+  if (hasWildcard(packet.will?.properties?.responseTopic)) return responseTopicWildcard();
+  // [MQTT-3.1.2-22] (3.1.1) a password needs a user name; MQTT 5 allows one alone
+  if (
+    packet.protocolVersion !== 5 &&
+    packet.password !== undefined &&
+    packet.username === undefined
+  ) {
+    return protocol('password without user name');
+  }
+  return undefined;
+}
+
+/** [MQTT-3.3.2-14] (5.0) a Response Topic is a topic name: no wildcards. */
+function hasWildcard(topic: string | undefined): boolean {
+  return topic !== undefined && (topic.includes('+') || topic.includes('#'));
+}
+
+const responseTopicWildcard = (): PacketProblem => protocol('wildcard in Response Topic');
 
 function propertiesProblem(properties: object): PacketProblem | undefined {
   for (const [name, value] of Object.entries(properties)) {

@@ -1,40 +1,127 @@
 import { isExpired, type BrokerMessage } from './message.js';
 
+/** One topic level of the store: the message retained at this topic, and deeper levels. */
+interface LevelNode {
+  message: BrokerMessage | undefined;
+  children: Map<string, LevelNode>;
+}
+
+const newNode = (): LevelNode => ({ message: undefined, children: new Map() });
+
 /**
  * Retained messages by topic [MQTT-3.3.1-5]: a retained publish replaces the
  * topic's message; one with an empty payload deletes it [MQTT-3.3.1-10].
+ *
+ * Stored in a trie over topic levels, so a subscription costs what its filter
+ * matches (a filter without wildcards is one walk down), not the number of
+ * retained topics. Emptied branches are pruned; expired messages are removed
+ * when a match meets them and by {@link purgeExpired}.
  */
 export class RetainedStore {
-  readonly #messages = new Map<string, BrokerMessage>();
+  readonly #root = newNode();
+  #size = 0;
+
+  /** Number of retained messages (expired ones not yet purged included). */
+  get size(): number {
+    return this.#size;
+  }
 
   store(message: BrokerMessage): void {
-    if (message.payload.length === 0) this.#messages.delete(message.topic);
-    else this.#messages.set(message.topic, message);
+    const levels = message.topic.split('/');
+    if (message.payload.length === 0) {
+      this.#delete(levels);
+      return;
+    }
+    let node = this.#root;
+    for (const level of levels) {
+      let child = node.children.get(level);
+      if (!child) {
+        child = newNode();
+        node.children.set(level, child);
+      }
+      node = child;
+    }
+    if (node.message === undefined) this.#size++;
+    node.message = message;
   }
 
   /** Unexpired retained messages whose topic matches `filter`; expired ones are dropped. */
   match(filter: string, now: number): BrokerMessage[] {
-    const levels = filter.split('/');
     const found: BrokerMessage[] = [];
-    for (const [topic, message] of this.#messages) {
-      if (!filterMatches(levels, topic)) continue;
-      if (isExpired(message, now)) this.#messages.delete(topic);
+    const expired: BrokerMessage[] = [];
+    const collect = (node: LevelNode): void => {
+      const { message } = node;
+      if (message === undefined) return;
+      if (isExpired(message, now)) expired.push(message);
       else found.push(message);
+    };
+    const levels = filter.split('/');
+    // Explicit stack: filters may have thousands of levels.
+    const stack: Array<{ node: LevelNode; depth: number }> = [{ node: this.#root, depth: 0 }];
+    for (let entry = stack.pop(); entry !== undefined; entry = stack.pop()) {
+      const { node, depth } = entry;
+      if (depth === levels.length) {
+        collect(node);
+        continue;
+      }
+      const level = levels[depth] as string;
+      if (level !== '+' && level !== '#') {
+        const child = node.children.get(level);
+        if (child) stack.push({ node: child, depth: depth + 1 });
+        continue;
+      }
+      const children: LevelNode[] = [];
+      for (const [name, child] of node.children) {
+        // [MQTT-4.7.2-1] leading wildcards do not match $-topics
+        if (depth > 0 || !name.startsWith('$')) children.push(child);
+      }
+      if (level === '+') {
+        for (const child of children) stack.push({ node: child, depth: depth + 1 });
+      } else {
+        // [MQTT-4.7.1-2] "#" also matches the parent level (the root holds no message)
+        collect(node);
+        this.#collectAll(children, collect);
+      }
     }
+    for (const message of expired) this.#delete(message.topic.split('/'));
     return found;
   }
-}
 
-/** Whether a topic name matches a filter already split into levels. */
-function filterMatches(filterLevels: readonly string[], topic: string): boolean {
-  // [MQTT-4.7.2-1] leading wildcards do not match $-topics
-  if (topic.startsWith('$') && (filterLevels[0] === '+' || filterLevels[0] === '#')) return false;
-  const topicLevels = topic.split('/');
-  for (let index = 0; index < filterLevels.length; index++) {
-    const level = filterLevels[index];
-    if (level === '#') return true; // also matches the parent level [MQTT-4.7.1-2]
-    if (index >= topicLevels.length) return false;
-    if (level !== '+' && level !== topicLevels[index]) return false;
+  /** Removes every expired message; returns how many. */
+  purgeExpired(now: number): number {
+    const expired: BrokerMessage[] = [];
+    this.#collectAll([this.#root], (node) => {
+      if (node.message !== undefined && isExpired(node.message, now)) expired.push(node.message);
+    });
+    for (const message of expired) this.#delete(message.topic.split('/'));
+    return expired.length;
   }
-  return filterLevels.length === topicLevels.length;
+
+  /** Visits `nodes` and everything below them. */
+  #collectAll(nodes: LevelNode[], visit: (node: LevelNode) => void): void {
+    const stack = [...nodes];
+    for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+      visit(node);
+      for (const child of node.children.values()) stack.push(child);
+    }
+  }
+
+  /** Deletes the message at a topic and prunes the branch it leaves empty. */
+  #delete(levels: string[]): void {
+    const path: LevelNode[] = [this.#root];
+    for (const level of levels) {
+      const child = path[path.length - 1]?.children.get(level);
+      if (!child) return;
+      path.push(child);
+    }
+    const target = path[path.length - 1] as LevelNode;
+    if (target.message === undefined) return;
+    target.message = undefined;
+    this.#size--;
+    for (let depth = levels.length; depth > 0; depth--) {
+      const node = path[depth] as LevelNode;
+      if (node.message !== undefined || node.children.size > 0) return;
+      path[depth - 1]?.children.delete(levels[depth - 1] as string);
+    }
+  }
 }

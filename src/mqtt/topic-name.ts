@@ -11,12 +11,3 @@ export function topicNameProblem(topic: string): string | undefined {
   if (topic.includes('\u0000')) return 'null character in topic name';
   return undefined;
 }
-
-/**
- * mqtt-packet decodes strings leniently, turning bytes that are not UTF-8 into
- * U+FFFD. Such a string is taken as malformed UTF-8 [MQTT-1.5.4-1] (so a
- * correctly encoded U+FFFD in a topic is refused too).
- */
-export function hasMalformedUtf8(text: string): boolean {
-  return text.includes('\uFFFD');
-}

@@ -173,6 +173,19 @@ describe('DISCONNECT and will', () => {
     expect(record?.key?.toString()).toBe('will-asking');
     expect(record?.value?.toString()).toBe('asked');
   });
+
+  it('sends the will on an MQTT 5 DISCONNECT with an error reason code [MQTT-3.1.2-10]', async () => {
+    const failing = await connectClient(running.mqttPort, {
+      protocolVersion: 5,
+      clientId: 'will-error',
+      will: { topic: 'status/will-error', payload: Buffer.from('erred'), qos: 1, retain: false },
+    });
+    await failing.endAsync(false, { reasonCode: 0x80 });
+    const [record] = await readRecords(wills, 1, {
+      match: (r) => r.key?.toString() === 'will-error',
+    });
+    expect(record?.value?.toString()).toBe('erred');
+  });
 });
 
 describe('malformed and illegal input', () => {
@@ -351,6 +364,90 @@ describe('more malformed input', () => {
     // PUBLISH QoS 0, topic of 2 bytes 0xC3 0x28 (invalid UTF-8), empty properties, payload "x"
     raw.send(Buffer.from([0x30, 0x06, 0x00, 0x02, 0xc3, 0x28, 0x00, 0x78]));
     expect((await raw.next('disconnect')).reasonCode).toBe(0x81);
+  });
+
+  it('closes with 0x81 on an encoded surrogate (ill-formed UTF-8) in a user property [MQTT-1.5.4-1]', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    await raw.handshake({ clientId: 'bad-surrogate', protocolVersion: 5 });
+    // PUBLISH QoS 0, topic "a", properties: user property ("k", ED A0 80 = U+D800), payload "x"
+    raw.send(
+      Buffer.from([
+        0x30, 0x0e, 0x00, 0x01, 0x61, 0x09, 0x26, 0x00, 0x01, 0x6b, 0x00, 0x03, 0xed, 0xa0, 0x80,
+        0x78,
+      ]),
+    );
+    expect((await raw.next('disconnect')).reasonCode).toBe(0x81);
+  });
+
+  it('closes the connection on U+0000 in a client id [MQTT-1.5.4-2]', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    // CONNECT 3.1.1, clean session, keep alive 0, client id "a\0"
+    raw.send(
+      Buffer.from([
+        0x10, 0x0e, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x02, 0x00, 0x00, 0x00, 0x02, 0x61,
+        0x00,
+      ]),
+    );
+    await raw.waitClosed();
+    expect(raw.packets).toEqual([]);
+  });
+
+  it('accepts a correctly encoded U+FFFD in a topic', async () => {
+    const subscriber = await connectClient(running.mqttPort, { clientId: 'fffd-sub' });
+    const received: string[] = [];
+    subscriber.on('message', (topic) => received.push(topic));
+    await subscriber.subscribeAsync('odd/+', { qos: 1 });
+    const publisher = await connectClient(running.mqttPort, { clientId: 'fffd-pub' });
+    await publisher.publishAsync('odd/\uFFFD', 'x', { qos: 1 });
+    await waitFor(() => received.length === 1);
+    expect(received).toEqual(['odd/\uFFFD']);
+  });
+
+  it('refuses a protocol name that does not go with the level (MQIsdp level 4) with CONNACK 0x01', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    raw.send(
+      mqttPacket.generate({
+        cmd: 'connect',
+        protocolId: 'MQIsdp',
+        protocolVersion: 4,
+        clientId: 'mismatch',
+        clean: true,
+        keepalive: 0,
+      }),
+    );
+    expect((await raw.next('connack')).returnCode).toBe(1);
+    await raw.waitClosed();
+  });
+
+  it('closes a 3.1.1 connection whose CONNECT has a password but no user name [MQTT-3.1.2-22]', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    // CONNECT 3.1.1, flags: password + clean session, keep alive 0, client id "p", password "pw"
+    raw.send(
+      Buffer.from([
+        0x10, 0x11, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x42, 0x00, 0x00, 0x00, 0x01, 0x70,
+        0x00, 0x02, 0x70, 0x77,
+      ]),
+    );
+    await raw.waitClosed();
+    expect(raw.packets).toEqual([]);
+  });
+
+  it('closes with 0x82 on a wildcard in a Response Topic [MQTT-3.3.2-14]', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    await raw.handshake({ clientId: 'bad-response-topic', protocolVersion: 5 });
+    raw.send(
+      {
+        cmd: 'publish',
+        topic: 'req/x',
+        payload: Buffer.from('x'),
+        qos: 0,
+        dup: false,
+        retain: false,
+        properties: { responseTopic: 'replies/+' },
+      },
+      5,
+    );
+    expect((await raw.next('disconnect')).reasonCode).toBe(0x82);
   });
 
   it('closes with 0x81 on reserved flag bits that are set [MQTT-2.2.2-2]', async () => {

@@ -16,7 +16,8 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
   const version = packet.protocolVersion ?? 4;
   connection.protocolVersion = version;
 
-  const refusal = checkWill(packet) ?? checkClientId(packet, version);
+  const refusal =
+    checkProtocolName(packet, version) ?? checkWill(packet) ?? checkClientId(packet, version);
   if (refusal) {
     refuse(connection, refusal);
     return;
@@ -107,6 +108,19 @@ function responseInformation(
 function sessionExpiryOf(packet: IConnectPacket, version: ProtocolVersion, clean: boolean): number {
   if (version === 5) return packet.properties?.sessionExpiryInterval ?? 0;
   return clean ? 0 : NEVER_EXPIRES;
+}
+
+/**
+ * MQTT 3.1 is "MQIsdp" level 3; 3.1.1 and 5.0 are "MQTT" levels 4 and 5. A
+ * mismatch is refused as an unsupported version, as Mosquitto does [MQTT-3.1.2-1, 3.1.2-2].
+ */
+function checkProtocolName(packet: IConnectPacket, version: ProtocolVersion): Refusal | undefined {
+  if ((packet.protocolId === 'MQIsdp') === (version === 3)) return undefined;
+  return {
+    v3: ConnackReturnCode.UnacceptableProtocolVersion,
+    v5: ReasonCode.UnsupportedProtocolVersion,
+    reason: `protocol name "${packet.protocolId}" does not go with protocol level ${version}`,
+  };
 }
 
 function checkWill(packet: IConnectPacket): Refusal | undefined {

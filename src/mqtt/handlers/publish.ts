@@ -2,7 +2,7 @@ import type { IPublishPacket, Packet, QoS } from 'mqtt-packet';
 import type { Connection } from '../connection.js';
 import { expiryFrom, pickMessageProperties, type BrokerMessage } from '../message.js';
 import { ReasonCode, publishAckReasonCode } from '../reason-codes.js';
-import { hasMalformedUtf8, topicNameProblem } from '../topic-name.js';
+import { topicNameProblem } from '../topic-name.js';
 import type { UplinkOutcome } from '../uplink-sink.js';
 
 /**
@@ -122,10 +122,6 @@ function resolveTopic(connection: Connection, packet: IPublishPacket): string | 
     } else {
       connection.topicAliases.set(alias, topic);
     }
-  }
-  if (hasMalformedUtf8(topic)) {
-    connection.protocolViolation(ReasonCode.MalformedPacket, 'topic name is not valid UTF-8');
-    return undefined;
   }
   const problem = topicNameProblem(topic);
   if (problem !== undefined) {

@@ -3,7 +3,6 @@ import type { Broker } from '../broker.js';
 import type { Connection } from '../connection.js';
 import { ReasonCode } from '../reason-codes.js';
 import type { Delivery, Subscription } from '../session.js';
-import { hasMalformedUtf8 } from '../topic-name.js';
 import { parseTopicFilter } from '../topic-tree.js';
 
 /** SUBACK failure code: 0x80 on 3.1.1 [MQTT-3.9.3-2], Topic Filter invalid (0x8F) on MQTT 5. */
@@ -25,10 +24,6 @@ export function handleSubscribe(connection: Connection, packet: ISubscribePacket
   }
   const granted: number[] = [];
   const retainedToSend: Array<{ filter: string; subscription: Subscription }> = [];
-  if (packet.subscriptions.some((request) => hasMalformedUtf8(request.topic))) {
-    connection.protocolViolation(ReasonCode.MalformedPacket, 'topic filter is not valid UTF-8');
-    return;
-  }
   const requests = packet.subscriptions.map((request) => ({
     request,
     parsed: parseTopicFilter(request.topic),

@@ -76,4 +76,36 @@ describe('packetProblem', () => {
       })?.reasonCode,
     ).toBe(0x82);
   });
+
+  it('refuses a wildcard in a Response Topic, in PUBLISH and in a will, with 0x82', () => {
+    const connect = {
+      cmd: 'connect' as const,
+      protocolId: 'MQTT' as const,
+      protocolVersion: 5 as const,
+      clientId: 'c',
+      clean: true,
+      keepalive: 0,
+    };
+    const will = { topic: 'w', payload: Buffer.from('x'), qos: 0 as const, retain: false };
+    expect(
+      packetProblem({ ...connect, will: { ...will, properties: { responseTopic: 'r/#' } } })
+        ?.reasonCode,
+    ).toBe(0x82);
+    expect(
+      packetProblem({ ...connect, will: { ...will, properties: { responseTopic: 'r/1' } } }),
+    ).toBeUndefined();
+  });
+
+  it('refuses a password without a user name on 3.1.1 only [MQTT-3.1.2-22]', () => {
+    const connect = {
+      cmd: 'connect' as const,
+      protocolId: 'MQTT' as const,
+      clientId: 'c',
+      clean: true,
+      keepalive: 0,
+      password: Buffer.from('pw'),
+    };
+    expect(packetProblem({ ...connect, protocolVersion: 4 })?.reasonCode).toBe(0x82);
+    expect(packetProblem({ ...connect, protocolVersion: 5 })).toBeUndefined();
+  });
 });
