@@ -7,6 +7,13 @@ import { loadConfig, type ConfigOverrides } from './config/load.js';
 import { BridgeError } from './errors.js';
 import { createLogger } from './observability/logger.js';
 import { MappingError } from './rules/errors.js';
+import {
+  collectUserProperty,
+  parseQos,
+  testMapping,
+  validateMappings,
+  type TestOptions,
+} from './rules/mappings-command.js';
 
 const { version } = JSON.parse(
   readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
@@ -72,5 +79,38 @@ program
   .description('read a password from stdin and print its verifier line for the auth file')
   .option('-i, --iterations <n>', 'PBKDF2 iterations (4096 to 10000000)', parseIterations, 4096)
   .action((options: { iterations: number }) => passwdCommand(options).catch(fail));
+
+/** The mappings the commands read: --mappings, else BRIDGE_MAPPINGS, else `mappings`. */
+const defaultMappings = process.env.BRIDGE_MAPPINGS ?? 'mappings';
+const mappings = program.command('mappings').description('check mapping rules without running');
+
+mappings
+  .command('validate')
+  .description('check mapping files; prints each problem as file:line:column: message, exit 1')
+  .argument('[path]', 'mapping file or folder (default: BRIDGE_MAPPINGS, else mappings)')
+  .action(async (path: string | undefined) => {
+    process.exitCode = await validateMappings(path ?? defaultMappings).catch(fail);
+  });
+
+mappings
+  .command('test')
+  .description('print, as JSON, the Kafka records a publish becomes and the rule of each')
+  .requiredOption('-t, --topic <topic>', 'MQTT topic of the publish')
+  .requiredOption('-p, --payload <text>', 'payload of the publish')
+  .option('-m, --mappings <path>', 'mapping file or folder', defaultMappings)
+  .option('--client-id <id>', 'client id of the publisher', 'mappings-test')
+  .option('--username <name>', 'username of the publisher')
+  .option('--qos <n>', 'QoS 0, 1 or 2', parseQos, 0)
+  .option('--retain', 'the retain flag')
+  .option('--content-type <type>', 'MQTT 5 content type')
+  .option(
+    '--user-property <name=value>',
+    'MQTT 5 user property (repeatable)',
+    collectUserProperty,
+    [],
+  )
+  .action(async (options: TestOptions) => {
+    process.exitCode = await testMapping(options).catch(fail);
+  });
 
 program.parseAsync().catch(fail);
