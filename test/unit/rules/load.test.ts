@@ -185,3 +185,30 @@ describe('loadMappings', () => {
     });
   });
 });
+
+describe('the shipped examples', () => {
+  it('fan events out, stop at final rules and encode Avro with the shipped schema', async () => {
+    const router = await loadMappings('mappings');
+    const event = publish({
+      topic: 'machines/m-4/events/overheat',
+      payload: Buffer.from('{"severity": "critical", "temp": 97, "extra": 1}'),
+    });
+    const routed = recordsOf(router.route(event));
+    expect(routed.map((r) => [r.rule, r.record.topic])).toEqual([
+      ['machine-events', 'iot.machine-events'],
+      ['critical-alerts', 'iot.alerts'],
+      ['event-audit', 'iot.event-audit'],
+    ]);
+    expect(routed[1]?.record.value.toString()).toBe('{"severity":"critical","temp":97}');
+    const lab = recordsOf(router.route({ ...event, clientId: 'lab-tester-2' }));
+    expect(lab.map((r) => r.rule)).toEqual(['machine-events', 'critical-alerts', 'lab-tests']);
+
+    const [reading] = recordsOf(
+      router.route(
+        publish({ topic: 'sensors/s-1/reading', payload: Buffer.from('{"id":"s-1","temp":20}') }),
+      ),
+    );
+    expect(reading?.record.value.subarray(0, 5)).toEqual(Buffer.from([0, 0, 0, 0, 1]));
+    expect(router.settings.deadLetterTopic).toBe('iot.dead-letter');
+  });
+});
