@@ -6,6 +6,7 @@ import { createKafka } from './kafka/client.js';
 import { PartitionCounts } from './kafka/partition-counts.js';
 import { ProducerPipeline } from './kafka/producer-pipeline.js';
 import { KafkaUplink } from './kafka-uplink.js';
+import { loadAuth } from './auth/authenticator.js';
 import { Broker } from './mqtt/broker.js';
 import { TcpListener } from './mqtt/listeners/tcp.js';
 import { WebSocketListener } from './mqtt/listeners/websocket.js';
@@ -71,6 +72,8 @@ export class Bridge {
 
   static async start(config: BridgeConfig, log: Logger): Promise<Bridge> {
     const router = await loadMappings(config.mappings);
+    const authenticator = await loadAuth(config.auth.file);
+    if (authenticator.enabled) log.info({ file: config.auth.file }, 'users and ACLs loaded');
     log.info(
       { mappings: config.mappings, rules: router.ruleCount, kafkaTopics: router.kafkaTopics() },
       'mappings loaded',
@@ -108,6 +111,9 @@ export class Bridge {
         maxKeepAlive: config.mqtt.maxKeepAlive,
         maxSessionExpiry: config.mqtt.maxSessionExpiry,
         responseTopicPrefix: config.mqtt.responseTopicPrefix,
+        serverReference: config.mqtt.serverReference,
+        redirect: config.mqtt.redirect,
+        authenticator,
         connectTimeoutMs: config.mqtt.connectTimeoutMs,
         topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
         receiveMaximum: config.mqtt.receiveMaximum,

@@ -15,6 +15,7 @@ export interface BridgeConfig {
     maxSessionExpiry: number;
     responseTopicPrefix: string;
     serverReference: string;
+    redirect: 'none' | 'use-another-server' | 'server-moved';
     connectTimeoutMs: number;
   };
   websocket: { enabled: boolean; host: string; port: number; path: string };
@@ -27,6 +28,7 @@ export interface BridgeConfig {
     connectTimeoutMs: number;
   };
   mappings: string;
+  auth: { file: string };
   http: { host: string; port: number };
   log: { level: string; pretty: boolean };
   shutdownGraceMs: number;
@@ -142,5 +144,11 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
       },
     );
   }
-  return config.getProperties() as unknown as BridgeConfig;
+  const loaded = config.getProperties() as unknown as BridgeConfig;
+  if (loaded.mqtt.redirect !== 'none' && loaded.mqtt.serverReference === '') {
+    throw new ConfigError(
+      `mqtt.redirect (env BRIDGE_MQTT_REDIRECT) is "${loaded.mqtt.redirect}" but mqtt.serverReference (env BRIDGE_MQTT_SERVER_REFERENCE) is empty: set where clients should go`,
+    );
+  }
+  return loaded;
 }

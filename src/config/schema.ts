@@ -65,6 +65,12 @@ export const configSchema = {
       default: '',
       env: 'BRIDGE_MQTT_SERVER_REFERENCE',
     },
+    redirect: {
+      doc: 'Refuse every CONNECT and send clients to mqtt.serverReference (which must be set): MQTT 5 clients get CONNACK 0x9C (use-another-server) or 0x9D (server-moved) with the Server Reference, MQTT 3.1.1 clients 0x03 (server unavailable). none: serve clients.',
+      format: ['none', 'use-another-server', 'server-moved'],
+      default: 'none',
+      env: 'BRIDGE_MQTT_REDIRECT',
+    },
     connectTimeoutMs: {
       doc: 'Time a new connection has to send CONNECT before it is closed.',
       format: 'positive-int',

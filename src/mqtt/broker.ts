@@ -374,6 +374,10 @@ function toUplink(message: BrokerMessage): UplinkPublish {
     clientId: message.origin.clientId,
     username: message.origin.username,
     userProperties: userPropertyList(message.properties.userProperties),
+    contentType: message.properties.contentType,
+    responseTopic: message.properties.responseTopic,
+    correlationData: message.properties.correlationData,
+    payloadFormatIndicator: message.properties.payloadFormatIndicator,
   };
 }
 

@@ -1,5 +1,7 @@
 import type { Duplex } from 'node:stream';
 import mqttPacket, { type IConnectPacket, type IPublishPacket, type Packet } from 'mqtt-packet';
+import type { Authenticator } from '../auth/authenticator.js';
+import { ALLOW_ALL, type Permissions } from '../auth/permissions.js';
 import type { Logger } from '../observability/logger.js';
 import { FrameScanner, type FrameProblem } from './frame-scanner.js';
 import { OrderedAcks } from './ordered-acks.js';
@@ -7,12 +9,15 @@ import { strictUtf8Parser } from './strict-utf8-parser.js';
 import { ReasonCode } from './reason-codes.js';
 import { dispatch } from './handlers/dispatch.js';
 import type { Broker } from './broker.js';
+import type { AuthExchange } from './handlers/auth.js';
 import type { Session, SessionLink } from './session.js';
 
 /** The life of a connection, one field with explicit transitions. */
 export type ConnectionStatus =
   /** Socket open, waiting for CONNECT. */
   | 'awaiting-connect'
+  /** CONNECT received; its credentials are being checked (password or an AUTH exchange). */
+  | 'authenticating'
   /** CONNACK sent; packets flow. */
   | 'connected'
   /** We decided to close; remaining writes are flushed, nothing more is read. */
@@ -37,6 +42,12 @@ export interface ConnectionOptions {
   maxSessionExpiry: number;
   /** Prefix of the Response Information given to MQTT 5 clients that request it; '' for none. */
   responseTopicPrefix: string;
+  /** Where MQTT 5 clients are sent: at shutdown, and at CONNECT when `redirect` is set. */
+  serverReference: string;
+  /** Refuse every CONNECT, pointing MQTT 5 clients to `serverReference` (0x9C or 0x9D). */
+  redirect: 'none' | 'use-another-server' | 'server-moved';
+  /** Users and ACLs. */
+  authenticator: Authenticator;
 }
 
 type Will = NonNullable<IConnectPacket['will']>;
@@ -69,6 +80,12 @@ export class Connection implements SessionLink {
   problemInformation = true;
   /** Server → client topic aliases the client accepts. */
   topicAliasMaximum = 0;
+  /** What the client may publish and subscribe to; set when CONNECT is accepted. */
+  permissions: Permissions = ALLOW_ALL;
+  /** MQTT 5 Authentication Method of CONNECT (enhanced authentication), if any. */
+  authMethod: string | undefined;
+  /** An AUTH exchange in progress (at CONNECT or re-authentication). */
+  authExchange: AuthExchange | undefined;
   readonly #outboundAliases = new Map<string, number>();
 
   #status: ConnectionStatus = 'awaiting-connect';
@@ -80,6 +97,8 @@ export class Connection implements SessionLink {
   #timer: NodeJS.Timeout | undefined;
   #readPaused = false;
   #readStopped = false;
+  /** Packets that arrived while a password was being checked; handled once CONNECT is accepted. */
+  #held: Packet[] | undefined;
   #sendWill = true;
   #accepted = false;
   #released = false;
@@ -99,16 +118,11 @@ export class Connection implements SessionLink {
 
     this.#parser.on('packet', (packet: Packet) => {
       if (this.#status === 'closing' || this.#status === 'closed') return;
-      try {
-        dispatch(this, packet);
-      } catch (error) {
-        // A bug must cost this client its connection, never the process.
-        this.log.error(
-          { err: error, cmd: packet.cmd, clientId: this.clientId },
-          'packet handling failed',
-        );
-        this.protocolViolation(ReasonCode.ImplementationSpecificError, 'internal error');
+      if (this.#held) {
+        this.#held.push(packet);
+        return;
       }
+      this.#handle(packet);
     });
     this.#parser.on('error', (error: Error) => {
       if (this.#status === 'awaiting-connect' && error.message === 'Invalid protocol version') {
@@ -135,6 +149,32 @@ export class Connection implements SessionLink {
     return this.#status;
   }
 
+  #handle(packet: Packet): void {
+    try {
+      dispatch(this, packet);
+    } catch (error) {
+      // A bug must cost this client its connection, never the process.
+      this.log.error(
+        { err: error, cmd: packet.cmd, clientId: this.clientId },
+        'packet handling failed',
+      );
+      this.protocolViolation(ReasonCode.ImplementationSpecificError, 'internal error');
+    }
+  }
+
+  /**
+   * CONNECT is being authenticated. A password check holds the packets that
+   * follow CONNECT (a client need not wait for CONNACK) and stops reading; an
+   * AUTH exchange keeps reading, since the client answers with AUTH packets.
+   */
+  startAuthenticating({ hold }: { hold: boolean }): void {
+    this.#status = 'authenticating';
+    if (hold) {
+      this.#held = [];
+      this.#socket.pause();
+    }
+  }
+
   /** The client's session; handlers only run once CONNECT gave it one. */
   get session(): Session {
     if (!this.#session) throw new Error('no session before CONNECT is accepted');
@@ -153,6 +193,20 @@ export class Connection implements SessionLink {
     this.#timer = undefined;
     this.#keepAliveMs = keepAliveSeconds * 1000;
     if (this.#keepAliveMs > 0) this.#armKeepAlive(this.#keepAliveMs * 1.5);
+  }
+
+  /** After CONNACK: the packets held during a password check are handled, and reading goes on. */
+  releaseHeld(): void {
+    const held = this.#held;
+    if (!held) return;
+    this.#held = undefined;
+    for (const packet of held) {
+      if (this.#status !== 'connected') return;
+      this.#handle(packet);
+    }
+    if (!this.#readPaused && !this.#readStopped && this.#status === 'connected') {
+      this.#socket.resume();
+    }
   }
 
   /** Writes one packet; silently dropped once the socket is gone. */

@@ -49,4 +49,6 @@ export const ConnackReturnCode = {
   UnacceptableProtocolVersion: 1,
   IdentifierRejected: 2,
   ServerUnavailable: 3,
+  BadUserNameOrPassword: 4,
+  NotAuthorized: 5,
 } as const;

@@ -60,6 +60,24 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly mqttPublishesDenied = new Counter({
+    name: 'bridge_mqtt_publishes_denied_total',
+    help: 'Publishes dropped because the ACL does not allow the client to publish to the topic.',
+    registers: [this.registry],
+  });
+
+  readonly mqttSubscriptionsDenied = new Counter({
+    name: 'bridge_mqtt_subscriptions_denied_total',
+    help: 'Topic filters refused because the ACL does not allow the client to subscribe to them.',
+    registers: [this.registry],
+  });
+
+  readonly mqttAuthenticationFailures = new Counter({
+    name: 'bridge_mqtt_authentication_failures_total',
+    help: 'CONNECTs and re-authentications refused for bad credentials or missing authorization.',
+    registers: [this.registry],
+  });
+
   readonly mqttRetainedMessages = new Gauge({
     name: 'bridge_mqtt_retained_messages',
     help: 'Retained messages held by the broker.',

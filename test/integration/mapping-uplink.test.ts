@@ -210,6 +210,23 @@ describe('dead letters', () => {
   );
 });
 
+describe('dead letters for MQTT 3.1.1', () => {
+  it('acknowledges an invalid payload once it is dead-lettered, and keeps the connection', async () => {
+    const client = await connectClient(running.mqttPort, { clientId: 'dead-v3' });
+    // 3.1.1 cannot be told 0x99; retransmitting would not make the payload valid
+    await client.publishAsync('json/d3', 'not json', { qos: 1 });
+    await client.publishAsync('json/d3', 'still not json', { qos: 2 });
+    const records = await readRecords(topics.dead ?? '', 2, {
+      match: (r) => r.headers['mqtt-client-id'] === 'dead-v3',
+    });
+    expect(records.map((record) => record.value?.toString())).toEqual([
+      'not json',
+      'still not json',
+    ]);
+    expect(client.connected).toBe(true);
+  });
+});
+
 describe('matching', () => {
   it('where: conditions on client id, username, QoS and payload fields pick the rules', async () => {
     const vip = await connectClient(running.mqttPort, { clientId: 'vip-1' });

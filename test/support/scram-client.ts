@@ -1,5 +1,5 @@
 import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
-import type { ScramVerifier } from '../../../src/auth/scram-verifier.js';
+import type { ScramVerifier } from '../../src/auth/scram-verifier.js';
 
 /*
  * The client side of SCRAM-SHA-256 (RFC 5802), written out here from the RFC so that the

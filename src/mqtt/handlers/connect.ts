@@ -1,56 +1,107 @@
 import { randomBytes } from 'node:crypto';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import type { Connection, ProtocolVersion } from '../connection.js';
+import type { Principal } from '../../auth/authenticator.js';
+import { ALLOW_ALL } from '../../auth/permissions.js';
 import { ConnackReturnCode, ReasonCode } from '../reason-codes.js';
 import { NEVER_EXPIRES } from '../session.js';
 import { topicNameProblem } from '../topic-name.js';
+import { startEnhancedAuthentication } from './auth.js';
+import { authenticationRefusal, refuse, type Refusal } from './connack-refusal.js';
 
 /** MQTT 3.1 limits client ids to 23 characters. */
 const MQTT_3_1_MAX_CLIENT_ID = 23;
-
-/** How a CONNECT is refused; without a v3 code, a 3.1/3.1.1 client is just disconnected. */
-type Refusal = { v3: number | undefined; v5: number; reason: string };
 
 /** CONNECT, as a list of named steps; the first refusal ends it with a CONNACK. */
 export function handleConnect(connection: Connection, packet: IConnectPacket): void {
   const version = packet.protocolVersion ?? 4;
   connection.protocolVersion = version;
 
+  const properties = packet.properties ?? {};
   const refusal =
-    checkProtocolName(packet, version) ?? checkWill(packet) ?? checkClientId(packet, version);
+    checkProtocolName(packet, version) ??
+    checkWill(packet) ??
+    checkClientId(packet, version) ??
+    checkLimits(properties) ??
+    checkRedirect(connection);
   if (refusal) {
     refuse(connection, refusal);
-    return;
-  }
-
-  const properties = packet.properties ?? {};
-  if (properties.authenticationMethod !== undefined) {
-    // [MQTT-4.12.0-1] no enhanced authentication method is supported
-    refuse(connection, {
-      v3: undefined,
-      v5: ReasonCode.BadAuthenticationMethod,
-      reason: `authentication method "${properties.authenticationMethod}" is not supported`,
-    });
-    return;
-  }
-  if (properties.receiveMaximum === 0 || properties.maximumPacketSize === 0) {
-    // [MQTT-3.1.2-...] Receive Maximum and Maximum Packet Size of 0 are protocol errors
-    refuse(connection, {
-      v3: undefined,
-      v5: ReasonCode.ProtocolError,
-      reason: 'zero limit in CONNECT',
-    });
     return;
   }
   connection.receiveMaximum = properties.receiveMaximum ?? 65_535;
   connection.maximumPacketSize = properties.maximumPacketSize ?? Number.POSITIVE_INFINITY;
   connection.topicAliasMaximum = properties.topicAliasMaximum ?? 0;
   connection.problemInformation = properties.requestProblemInformation ?? true;
-
   const assigned = packet.clientId === '' ? `auto-${randomBytes(8).toString('hex')}` : undefined;
   connection.clientId = assigned ?? packet.clientId;
   connection.username = packet.username;
   connection.will = packet.will;
+  const accepted: Accepted = { packet, assigned, extraProperties: {} };
+
+  const { authenticator } = connection.options;
+  if (properties.authenticationMethod !== undefined) {
+    startEnhancedAuthentication(
+      connection,
+      properties.authenticationMethod,
+      properties.authenticationData,
+      (principal, extraProperties) => {
+        accept(connection, principal, { ...accepted, extraProperties });
+      },
+    );
+    return;
+  }
+  if (!authenticator.enabled) {
+    accept(connection, ALLOW_EVERYTHING(connection), accepted);
+    return;
+  }
+  connection.startAuthenticating({ hold: true });
+  authenticator.authenticatePassword(packet.username, packet.password, connection.clientId).then(
+    (result) => {
+      if (connection.status !== 'authenticating') return; // closed meanwhile
+      if (result.ok) accept(connection, result.principal, accepted);
+      else refuse(connection, authenticationRefusal(result.reason));
+    },
+    (error: unknown) => {
+      connection.log.error({ err: error }, 'authentication failed');
+      refuse(connection, {
+        v3: ConnackReturnCode.ServerUnavailable,
+        v5: ReasonCode.UnspecifiedError,
+        reason: 'authentication failed',
+      });
+    },
+  );
+}
+
+/** What CONNECT asked for, carried to where it is accepted. */
+interface Accepted {
+  packet: IConnectPacket;
+  /** The client id the server assigned, when the client sent none. */
+  assigned: string | undefined;
+  /** CONNACK properties from the authentication (method, data). */
+  extraProperties: IConnackPacket['properties'];
+}
+
+const ALLOW_EVERYTHING = (connection: Connection): Principal => ({
+  username: connection.username,
+  clientId: connection.clientId,
+  permissions: ALLOW_ALL,
+});
+
+/** CONNECT is authenticated: the session is set up and CONNACK sent. */
+function accept(connection: Connection, principal: Principal, accepted: Accepted): void {
+  const { packet, assigned } = accepted;
+  const version = connection.protocolVersion;
+  const will = packet.will;
+  if (will && !principal.permissions.canPublish(will.topic)) {
+    // As Mosquitto: a will the client may not publish refuses the connection.
+    refuse(connection, {
+      v3: ConnackReturnCode.NotAuthorized,
+      v5: ReasonCode.NotAuthorized,
+      reason: `not authorized to publish the will to "${will.topic}"`,
+    });
+    return;
+  }
+  connection.permissions = principal.permissions;
   const cleanStart = packet.clean ?? true;
   const requestedExpiry = sessionExpiryOf(packet, version, cleanStart);
   const expiry = connection.limitSessionExpiry(requestedExpiry);
@@ -73,9 +124,10 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
       ...(serverKeepAlive !== undefined ? { serverKeepAlive } : {}),
       // [MQTT-3.2.2-...] the client is told when it gets less than it asked for
       ...(expiry !== requestedExpiry ? { sessionExpiryInterval: expiry } : {}),
-      ...responseInformation(connection, properties.requestResponseInformation === true),
+      ...responseInformation(connection, packet.properties?.requestResponseInformation === true),
       // [MQTT-3.2.2-16] the server tells the client the id it assigned
       ...(assigned !== undefined ? { assignedClientIdentifier: assigned } : {}),
+      ...accepted.extraProperties,
     };
   } else {
     connack.returnCode = ConnackReturnCode.Accepted;
@@ -84,7 +136,11 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
   connection.markConnected(serverKeepAlive ?? keepAlive);
   // [MQTT-4.4.0-1] unacknowledged messages are sent again, then the queue
   connection.session.attach(connection);
-  connection.log.debug({ clientId: connection.clientId, version, sessionPresent }, 'connected');
+  connection.log.debug(
+    { clientId: connection.clientId, version, sessionPresent, username: principal.username },
+    'connected',
+  );
+  connection.releaseHeld();
 }
 
 /**
@@ -123,6 +179,24 @@ function checkProtocolName(packet: IConnectPacket, version: ProtocolVersion): Re
   };
 }
 
+/** [MQTT-3.1.2-...] Receive Maximum and Maximum Packet Size of 0 are protocol errors. */
+function checkLimits(properties: NonNullable<IConnectPacket['properties']>): Refusal | undefined {
+  if (properties.receiveMaximum !== 0 && properties.maximumPacketSize !== 0) return undefined;
+  return { v3: undefined, v5: ReasonCode.ProtocolError, reason: 'zero limit in CONNECT' };
+}
+
+/** `mqtt.redirect`: every client is sent elsewhere; 3.1.1 can only be told "unavailable". */
+function checkRedirect(connection: Connection): Refusal | undefined {
+  const { redirect, serverReference } = connection.options;
+  if (redirect === 'none') return undefined;
+  return {
+    v3: ConnackReturnCode.ServerUnavailable,
+    v5: redirect === 'server-moved' ? ReasonCode.ServerMoved : ReasonCode.UseAnotherServer,
+    reason: `use ${serverReference}`,
+    serverReference,
+  };
+}
+
 function checkWill(packet: IConnectPacket): Refusal | undefined {
   if (!packet.will) return undefined;
   const problem = topicNameProblem(packet.will.topic);
@@ -149,22 +223,4 @@ function checkClientId(packet: IConnectPacket, version: ProtocolVersion): Refusa
     };
   }
   return undefined;
-}
-
-/** [MQTT-3.2.2-5] a refused CONNECT gets a CONNACK with the reason, then the connection closes. */
-function refuse(connection: Connection, refusal: Refusal): void {
-  const v5 = connection.protocolVersion === 5;
-  if (!v5 && refusal.v3 === undefined) {
-    connection.close(refusal.reason);
-    return;
-  }
-  connection.send({
-    cmd: 'connack',
-    sessionPresent: false,
-    ...(v5
-      ? { reasonCode: refusal.v5, properties: { reasonString: refusal.reason } }
-      : { returnCode: refusal.v3 }),
-  });
-  connection.log.info({ clientId: connection.clientId, reason: refusal.reason }, 'CONNECT refused');
-  connection.close(refusal.reason);
 }

@@ -3,6 +3,7 @@ import type { Connection } from '../connection.js';
 import { packetProblem } from '../packet-checks.js';
 import { ReasonCode } from '../reason-codes.js';
 import { handlePuback, handlePubcomp, handlePubrec } from './acks.js';
+import { handleAuth } from './auth.js';
 import { handleConnect } from './connect.js';
 import { handleDisconnect } from './disconnect.js';
 import { handlePingreq } from './pingreq.js';
@@ -28,6 +29,14 @@ export function dispatch(connection: Connection, packet: Packet): void {
       // [MQTT-3.1.0-1] the first packet must be CONNECT
       connection.close(`${packet.cmd} before CONNECT`);
     }
+    return;
+  }
+  if (connection.status === 'authenticating') {
+    // [MQTT-3.1.2-30] during an AUTH exchange only AUTH and DISCONNECT
+    if (packet.cmd === 'auth') handleAuth(connection, packet);
+    else if (packet.cmd === 'disconnect')
+      connection.close('client disconnected while authenticating');
+    else connection.close(`${packet.cmd} during authentication`);
     return;
   }
   switch (packet.cmd) {
@@ -63,11 +72,7 @@ export function dispatch(connection: Connection, packet: Packet): void {
       connection.protocolViolation(ReasonCode.ProtocolError, 'second CONNECT');
       return;
     case 'auth':
-      // [MQTT-4.12.0-1] AUTH without an authentication method in CONNECT
-      connection.protocolViolation(
-        ReasonCode.ProtocolError,
-        'AUTH without enhanced authentication',
-      );
+      handleAuth(connection, packet);
       return;
     default:
       // CONNACK, SUBACK, UNSUBACK and PINGRESP only travel server → client.

@@ -1,6 +1,7 @@
 import type { IPublishPacket, Packet, QoS } from 'mqtt-packet';
 import type { Connection } from '../connection.js';
 import { expiryFrom, pickMessageProperties, type BrokerMessage } from '../message.js';
+import { parseDelayedTopic } from '../delayed.js';
 import { ReasonCode, publishAckReasonCode } from '../reason-codes.js';
 import { topicNameProblem } from '../topic-name.js';
 import type { UplinkOutcome } from '../uplink-sink.js';
@@ -28,6 +29,10 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
   if (packet.qos === 1 && session.qos2Received.has(id)) {
     // the id still belongs to an unfinished QoS 2 exchange [MQTT-2.2.1-3]
     refuseInUse(connection, id);
+    return;
+  }
+  if (!connection.permissions.canPublish(aclTopic(topic)) && !session.qos2Received.has(id)) {
+    refuseUnauthorized(connection, packet.qos, id, topic);
     return;
   }
   if (packet.qos === 2) {
@@ -74,6 +79,39 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
     }
   });
   connection.throttleIfBusy();
+}
+
+/**
+ * Refusals that retrying cannot change: not authorized, rejected by the
+ * unmatched policy, payload invalid (already on the dead-letter topic).
+ */
+const SETTLED_REFUSALS: ReadonlySet<number> = new Set([
+  ReasonCode.NotAuthorized,
+  ReasonCode.TopicNameInvalid,
+  ReasonCode.PayloadFormatInvalid,
+]);
+
+/** The topic the ACL judges: a `$delay/{seconds}/{topic}` publish is one to `{topic}`. */
+function aclTopic(topic: string): string {
+  const delayed = parseDelayedTopic(topic);
+  return delayed !== undefined && 'topic' in delayed ? delayed.topic : topic;
+}
+
+/**
+ * A publish the ACL does not allow is not delivered. MQTT 5 says so with 0x87
+ * on PUBACK/PUBREC; MQTT 3.1.1 has no way to, so it is acknowledged as usual
+ * and dropped, as Mosquitto does [MQTT-3.3.5-2].
+ */
+function refuseUnauthorized(connection: Connection, qos: QoS, id: number, topic: string): void {
+  connection.broker.metrics.mqttPublishesDenied.inc();
+  connection.log.debug({ clientId: connection.clientId, topic }, 'publish not authorized');
+  if (qos === 0) return;
+  const v5 = connection.protocolVersion === 5;
+  // On 3.1.1 the QoS 2 exchange goes on to PUBREL/PUBCOMP like any other.
+  if (qos === 2 && !v5) connection.session.qos2Received.set(id, 'stored');
+  connection.acks.reserve()(() => {
+    connection.send(ack(qos, id, v5 ? { reasonCode: ReasonCode.NotAuthorized } : {}));
+  });
 }
 
 /** MQTT 5: PUBACK 0x91 (Packet Identifier in use); 3.1.1 has no way to say it: close. */
@@ -139,6 +177,14 @@ function acknowledge(
 ): void {
   const v5 = connection.protocolVersion === 5;
   const session = connection.session;
+  if (outcome.kind === 'failed' && !v5 && SETTLED_REFUSALS.has(outcome.reasonCode)) {
+    // A decision, not a Kafka failure: 3.1.1 cannot be told, and a retransmission
+    // would meet the same fate, so the publish is acknowledged (and was dropped,
+    // or stored on the dead-letter topic) [MQTT-3.3.5-2].
+    if (qos === 2) session.qos2Received.set(id, 'stored');
+    connection.send(ack(qos, id, {}));
+    return;
+  }
   if (outcome.kind === 'failed') {
     if (qos === 2) session.qos2Received.delete(id);
     if (!v5) {

@@ -43,6 +43,11 @@ export function handleSubscribe(connection: Connection, packet: ISubscribePacket
       granted.push(v5 ? INVALID_FILTER.v5 : INVALID_FILTER.v3);
       continue;
     }
+    if (!connection.permissions.canSubscribe(request.topic)) {
+      broker.metrics.mqttSubscriptionsDenied.inc();
+      granted.push(v5 ? ReasonCode.NotAuthorized : INVALID_FILTER.v3);
+      continue;
+    }
     const shared = parsed.shareGroup !== undefined;
     const subscription: Subscription = {
       qos: request.qos,

@@ -3,7 +3,7 @@ import { readAuthFile } from '../../../src/auth/auth-file.js';
 import { formatVerifier } from '../../../src/auth/scram-verifier.js';
 import { formatIssue } from '../../../src/rules/errors.js';
 import type { MappingIssue } from '../../../src/rules/errors.js';
-import { verifierFor } from './scram-client.js';
+import { verifierFor } from '../../support/scram-client.js';
 
 const FILE = 'auth.yaml';
 const VERIFIER = formatVerifier(verifierFor('pencil', Buffer.from('salt')));

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { AuthFileError, loadAuth } from '../../../src/auth/authenticator.js';
 import type { AuthResult, Principal } from '../../../src/auth/authenticator.js';
 import { hashPassword } from '../../../src/auth/scram-verifier.js';
-import { ScramClient } from './scram-client.js';
+import { ScramClient } from '../../support/scram-client.js';
 
 async function authFile(text: string): Promise<string> {
   const path = join(await mkdtemp(join(tmpdir(), 'auth-')), 'auth.yaml');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ScramServerConversation } from '../../../src/auth/scram-server.js';
 import type { ScramServerOptions } from '../../../src/auth/scram-server.js';
 import type { ScramVerifier } from '../../../src/auth/scram-verifier.js';
-import { ScramClient, verifierFor } from './scram-client.js';
+import { ScramClient, verifierFor } from '../../support/scram-client.js';
 
 const SECRET = Buffer.alloc(32, 7);
 const users = new Map<string, ScramVerifier>([

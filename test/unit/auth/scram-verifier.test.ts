@@ -5,7 +5,7 @@ import {
   parseVerifier,
   verifyPassword,
 } from '../../../src/auth/scram-verifier.js';
-import { verifierFor } from './scram-client.js';
+import { verifierFor } from '../../support/scram-client.js';
 
 /** RFC 7677's example: user "user", password "pencil". */
 const RFC_7677 = formatVerifier(
