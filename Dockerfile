@@ -16,7 +16,7 @@ COPY package.json ./
 COPY mappings ./mappings
 USER node
 # MQTT over TCP, MQTT over WebSocket, HTTP (health, metrics)
-EXPOSE 1883 8083 9080
+EXPOSE 1883 8083 8883 8084 9080
 HEALTHCHECK --interval=10s --timeout=3s \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9080/health/ready').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "dist/cli.js"]

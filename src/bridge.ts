@@ -6,10 +6,10 @@ import { createKafka } from './kafka/client.js';
 import { PartitionCounts } from './kafka/partition-counts.js';
 import { ProducerPipeline } from './kafka/producer-pipeline.js';
 import { KafkaUplink } from './kafka-uplink.js';
+import { MappingsReloader, type ReloadResult } from './mappings-reloader.js';
 import { loadAuth } from './auth/authenticator.js';
 import { Broker } from './mqtt/broker.js';
-import { TcpListener } from './mqtt/listeners/tcp.js';
-import { WebSocketListener } from './mqtt/listeners/websocket.js';
+import { ListenerSet, type ListenerAddresses } from './mqtt/listeners/listener-set.js';
 import { ReasonCode } from './mqtt/reason-codes.js';
 import { HttpServer } from './observability/http-server.js';
 import type { Logger } from './observability/logger.js';
@@ -19,10 +19,10 @@ import { loadMappings } from './rules/load.js';
 /** Topic aliases an MQTT 5 client may define (CONNACK Topic Alias Maximum). */
 const TOPIC_ALIAS_MAXIMUM = 64;
 
-export interface BridgeAddresses {
-  mqtt: AddressInfo;
-  /** Absent when `websocket.enabled` is false. */
-  websocket?: AddressInfo;
+/** What the mapping files compile to. */
+type Mappings = Awaited<ReturnType<typeof loadMappings>>;
+
+export interface BridgeAddresses extends ListenerAddresses {
   http: AddressInfo;
 }
 
@@ -38,9 +38,9 @@ export class Bridge {
   readonly #producer: Producer;
   readonly #pipeline: ProducerPipeline;
   readonly #uplink: KafkaUplink;
+  readonly #reloader: MappingsReloader<Mappings>;
   readonly #broker: Broker;
-  readonly #tcp: TcpListener;
-  readonly #websocket: WebSocketListener | undefined;
+  readonly #listeners: ListenerSet;
   readonly #http: HttpServer;
   #stopping: Promise<void> | undefined;
 
@@ -51,9 +51,9 @@ export class Bridge {
     producer: Producer;
     pipeline: ProducerPipeline;
     uplink: KafkaUplink;
+    reloader: MappingsReloader<Mappings>;
     broker: Broker;
-    tcp: TcpListener;
-    websocket: WebSocketListener | undefined;
+    listeners: ListenerSet;
     http: HttpServer;
     addresses: BridgeAddresses;
   }) {
@@ -63,9 +63,9 @@ export class Bridge {
     this.#producer = parts.producer;
     this.#pipeline = parts.pipeline;
     this.#uplink = parts.uplink;
+    this.#reloader = parts.reloader;
     this.#broker = parts.broker;
-    this.#tcp = parts.tcp;
-    this.#websocket = parts.websocket;
+    this.#listeners = parts.listeners;
     this.#http = parts.http;
     this.addresses = parts.addresses;
   }
@@ -80,6 +80,7 @@ export class Bridge {
     );
 
     const metrics = new BridgeMetrics();
+    metrics.mappingsRules.set(router.ruleCount);
     const kafka = createKafka(config.kafka, log);
     const producer = kafka.producer({
       idempotent: true,
@@ -121,25 +122,13 @@ export class Bridge {
       log.child({ component: 'mqtt' }),
       metrics,
     );
-    const tcp = new TcpListener(broker);
-    const websocket = config.websocket.enabled
-      ? new WebSocketListener(broker, {
-          path: config.websocket.path,
-          maxPacketSize: config.mqtt.maxPacketSize,
-        })
-      : undefined;
     const http = new HttpServer(metrics, { ready: () => kafkaConnected });
     try {
+      const listeners = new ListenerSet(broker, config);
       const httpAddress = await http.listen(config.http.host, config.http.port);
-      const mqttAddress = await tcp.listen(config.mqtt.host, config.mqtt.port);
-      const websocketAddress = await websocket?.listen(
-        config.websocket.host,
-        config.websocket.port,
-      );
-      log.info(
-        { mqtt: mqttAddress, websocket: websocketAddress, http: httpAddress },
-        'bridge listening',
-      );
+      const mqttAddresses = await listeners.listen();
+      log.info({ ...mqttAddresses, http: httpAddress }, 'bridge listening');
+      const reloader = watchMappings(config, uplink, log, metrics);
       return new Bridge({
         config,
         log,
@@ -147,26 +136,26 @@ export class Bridge {
         producer,
         pipeline,
         uplink,
+        reloader,
         broker,
-        tcp,
-        websocket,
+        listeners,
         http,
-        addresses: {
-          mqtt: mqttAddress,
-          ...(websocketAddress && { websocket: websocketAddress }),
-          http: httpAddress,
-        },
+        addresses: { ...mqttAddresses, http: httpAddress },
       });
     } catch (error) {
       await http.close().catch(() => undefined);
-      await tcp.close();
-      await websocket?.close();
       await uplink.close();
       await producer.disconnect();
+      if (error instanceof BridgeError) throw error;
       throw new BridgeError('LISTEN_FAILED', `cannot listen: ${(error as Error).message}`, {
         cause: error,
       });
     }
+  }
+
+  /** Reloads the mapping rules now, as SIGHUP does: all or nothing, connections kept. */
+  reloadMappings(): Promise<ReloadResult> {
+    return this.#reloader.reload();
   }
 
   /**
@@ -181,7 +170,7 @@ export class Bridge {
 
   async #stop(): Promise<void> {
     this.#log.info('stopping');
-    const listenerClosed = Promise.all([this.#tcp.close(), this.#websocket?.close()]);
+    const listenerClosed = this.#listeners.close();
     this.#broker.stopReading();
     const drained = await Promise.race([
       this.#pipeline.idle().then(() => true),
@@ -200,11 +189,37 @@ export class Bridge {
     }
     this.#broker.clearTimers();
     await listenerClosed;
+    await this.#reloader.close();
     await this.#uplink.close();
     await this.#producer.disconnect();
     await this.#http.close();
     this.#log.info('stopped');
   }
+}
+
+/**
+ * Hot reload of the mappings (file changes when `mappingsWatch`, and `reloadMappings()`): a new
+ * version is checked like at start (fixed partitions against Kafka), then swapped into the uplink.
+ */
+function watchMappings(
+  config: BridgeConfig,
+  uplink: KafkaUplink,
+  log: Logger,
+  metrics: BridgeMetrics,
+): MappingsReloader<Mappings> {
+  const reloader = new MappingsReloader<Mappings>({
+    path: config.mappings,
+    watch: config.mappingsWatch,
+    load: loadMappings,
+    check: (mappings) => uplink.checkFixedPartitions(mappings),
+    ruleCount: (mappings) => mappings.ruleCount,
+    log,
+    metrics,
+  });
+  reloader.onReloaded((mappings) => {
+    uplink.replaceRouter(mappings);
+  });
+  return reloader;
 }
 
 async function connectProducer(producer: Producer, config: BridgeConfig): Promise<void> {

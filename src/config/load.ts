@@ -19,6 +19,9 @@ export interface BridgeConfig {
     connectTimeoutMs: number;
   };
   websocket: { enabled: boolean; host: string; port: number; path: string };
+  mqtts: { enabled: boolean; host: string; port: number };
+  wss: { enabled: boolean; host: string; port: number };
+  tls: { certFile: string; keyFile: string; caFile: string; requireClientCert: boolean };
   kafka: {
     brokers: string[];
     clientId: string;
@@ -28,6 +31,7 @@ export interface BridgeConfig {
     connectTimeoutMs: number;
   };
   mappings: string;
+  mappingsWatch: boolean;
   auth: { file: string };
   http: { host: string; port: number };
   log: { level: string; pretty: boolean };
@@ -145,6 +149,13 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
     );
   }
   const loaded = config.getProperties() as unknown as BridgeConfig;
+  const secure = [loaded.mqtts.enabled && 'mqtts.enabled', loaded.wss.enabled && 'wss.enabled'];
+  const needsCertificate = secure.find((option) => option !== false);
+  if (needsCertificate && (loaded.tls.certFile === '' || loaded.tls.keyFile === '')) {
+    throw new ConfigError(
+      `${needsCertificate} is true but tls.certFile (env BRIDGE_TLS_CERT_FILE) and tls.keyFile (env BRIDGE_TLS_KEY_FILE) are not both set`,
+    );
+  }
   if (loaded.mqtt.redirect !== 'none' && loaded.mqtt.serverReference === '') {
     throw new ConfigError(
       `mqtt.redirect (env BRIDGE_MQTT_REDIRECT) is "${loaded.mqtt.redirect}" but mqtt.serverReference (env BRIDGE_MQTT_SERVER_REFERENCE) is empty: set where clients should go`,

@@ -78,6 +78,72 @@ export const configSchema = {
       env: 'BRIDGE_MQTT_CONNECT_TIMEOUT_MS',
     },
   },
+  mqtts: {
+    enabled: {
+      doc: 'Whether to run the MQTT over TLS listener (needs tls.certFile and tls.keyFile).',
+      format: Boolean,
+      default: false,
+      env: 'BRIDGE_MQTTS_ENABLED',
+    },
+    host: {
+      doc: 'Address the MQTT over TLS listener binds to.',
+      format: String,
+      default: '0.0.0.0',
+      env: 'BRIDGE_MQTTS_HOST',
+    },
+    port: {
+      doc: 'Port of the MQTT over TLS listener (0 picks a free port).',
+      format: 'port',
+      default: 8883,
+      env: 'BRIDGE_MQTTS_PORT',
+    },
+  },
+  wss: {
+    enabled: {
+      doc: 'Whether to run the MQTT over secure WebSocket listener (path websocket.path; needs tls.certFile and tls.keyFile).',
+      format: Boolean,
+      default: false,
+      env: 'BRIDGE_WSS_ENABLED',
+    },
+    host: {
+      doc: 'Address the MQTT secure WebSocket listener binds to.',
+      format: String,
+      default: '0.0.0.0',
+      env: 'BRIDGE_WSS_HOST',
+    },
+    port: {
+      doc: 'Port of the MQTT secure WebSocket listener (0 picks a free port).',
+      format: 'port',
+      default: 8084,
+      env: 'BRIDGE_WSS_PORT',
+    },
+  },
+  tls: {
+    certFile: {
+      doc: 'PEM certificate chain of the TLS and secure WebSocket listeners.',
+      format: String,
+      default: '',
+      env: 'BRIDGE_TLS_CERT_FILE',
+    },
+    keyFile: {
+      doc: 'PEM private key of that certificate.',
+      format: String,
+      default: '',
+      env: 'BRIDGE_TLS_KEY_FILE',
+    },
+    caFile: {
+      doc: 'PEM certificates of the CAs client certificates are checked against. Empty: the system CAs.',
+      format: String,
+      default: '',
+      env: 'BRIDGE_TLS_CA_FILE',
+    },
+    requireClientCert: {
+      doc: 'Whether TLS clients must present a certificate signed by tls.caFile (mutual TLS).',
+      format: Boolean,
+      default: false,
+      env: 'BRIDGE_TLS_REQUIRE_CLIENT_CERT',
+    },
+  },
   websocket: {
     enabled: {
       doc: 'Whether to run the MQTT over WebSocket listener.',
@@ -151,6 +217,12 @@ export const configSchema = {
     format: String,
     default: 'mappings',
     env: 'BRIDGE_MAPPINGS',
+  },
+  mappingsWatch: {
+    doc: 'Reload the mapping rules when their files change (SIGHUP always reloads them); an invalid new version is refused and the old one keeps running.',
+    format: Boolean,
+    default: true,
+    env: 'BRIDGE_MAPPINGS_WATCH',
   },
   auth: {
     file: {

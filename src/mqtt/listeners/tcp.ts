@@ -1,16 +1,26 @@
-import { createServer, type Server } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { Broker } from '../broker.js';
 import { closeServer, listenOn } from '../../server-lifecycle.js';
 
-/** MQTT over plain TCP: each socket becomes a broker connection. */
+/** MQTT over TCP, or over TLS when `tls` is given: each socket becomes a broker connection. */
 export class TcpListener {
   readonly #server: Server;
 
-  constructor(broker: Broker) {
-    this.#server = createServer({ noDelay: true }, (socket) => {
+  constructor(broker: Broker, tls?: TlsOptions) {
+    const accept = (socket: Socket): void => {
       broker.accept(socket, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`);
-    });
+    };
+    if (tls) {
+      const server = createTlsServer({ ...tls, noDelay: true }, accept);
+      // a failed handshake (bad certificate, plain MQTT on the TLS port) concerns that client only
+      server.on('tlsClientError', (error) => {
+        broker.log.debug({ err: error }, 'TLS handshake failed');
+      });
+      this.#server = server;
+    } else {
+      this.#server = createServer({ noDelay: true }, accept);
+    }
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {

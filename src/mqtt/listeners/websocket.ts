@@ -1,6 +1,8 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TlsOptions } from 'node:tls';
 import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws';
 import type { Broker } from '../broker.js';
 import { closeServer, listenOn } from '../../server-lifecycle.js';
@@ -10,6 +12,8 @@ export interface WebSocketListenerOptions {
   path: string;
   /** The broker's largest MQTT packet; WebSocket messages may be a little larger. */
   maxPacketSize: number;
+  /** Certificate and key: secure WebSocket (wss). */
+  tls?: TlsOptions;
 }
 
 /** Subprotocols accepted, preferred first: MQTT 3.1.1 / 5, and `mqttv3.1` for old clients. */
@@ -18,8 +22,9 @@ const SUBPROTOCOLS = ['mqtt', 'mqttv3.1'];
 const MESSAGE_SLACK = 1024;
 
 /**
- * MQTT over WebSocket [MQTT-6.0.0]: binary messages on one path, with the
- * `mqtt` subprotocol (or none); each WebSocket becomes a broker connection.
+ * MQTT over WebSocket [MQTT-6.0.0], or secure WebSocket with `tls`: binary
+ * messages on one path, with the `mqtt` subprotocol (or none); each WebSocket
+ * becomes a broker connection.
  */
 export class WebSocketListener {
   readonly #server: Server;
@@ -31,10 +36,16 @@ export class WebSocketListener {
       maxPayload: options.maxPacketSize + MESSAGE_SLACK,
       handleProtocols: (offered) => SUBPROTOCOLS.find((protocol) => offered.has(protocol)) ?? false,
     });
-    this.#server = createServer((request, response) => {
+    const plainRequest: RequestListener = (request, response) => {
       // plain HTTP: only upgrades are served
       response.writeHead(pathOf(request) === options.path ? 426 : 404, { Connection: 'close' });
       response.end();
+    };
+    this.#server = options.tls
+      ? createHttpsServer(options.tls, plainRequest)
+      : createServer(plainRequest);
+    this.#server.on('tlsClientError', (error: Error) => {
+      broker.log.debug({ err: error }, 'TLS handshake failed');
     });
     this.#server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (pathOf(request) !== options.path) {

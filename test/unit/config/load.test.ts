@@ -83,6 +83,18 @@ describe('loadConfig', () => {
     );
   });
 
+  it('names both options when a listener needs what another option lacks', () => {
+    expect(() => loadConfig({ env: { BRIDGE_MQTTS_ENABLED: 'true' } })).toThrow(
+      /mqtts\.enabled is true but tls\.certFile \(env BRIDGE_TLS_CERT_FILE\) and tls\.keyFile \(env BRIDGE_TLS_KEY_FILE\)/,
+    );
+    expect(() => loadConfig({ env: { BRIDGE_MQTT_REDIRECT: 'server-moved' } })).toThrow(
+      /mqtt\.redirect \(env BRIDGE_MQTT_REDIRECT\) is "server-moved" but mqtt\.serverReference \(env BRIDGE_MQTT_SERVER_REFERENCE\) is empty/,
+    );
+    expect(() => loadConfig({ env: { BRIDGE_MQTT_REDIRECT: 'elsewhere' } })).toThrow(
+      /mqtt\.redirect \(env BRIDGE_MQTT_REDIRECT\)/,
+    );
+  });
+
   it('maps option names to environment variables', () => {
     expect(envVarOf('kafka.brokers')).toBe('BRIDGE_KAFKA_BROKERS');
     expect(envVarOf('nope.nothing')).toBeUndefined();
