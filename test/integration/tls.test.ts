@@ -28,7 +28,9 @@ async function connect(url: string, options: IClientOptions): Promise<MqttClient
     await client.endAsync(true);
   });
   await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve());
+    client.once('connect', () => {
+      resolve();
+    });
     client.once('error', reject);
   });
   return client;
