@@ -87,7 +87,9 @@ function tlsOptions(tls: BridgeConfig['tls']): TlsOptions {
   return {
     cert: readOption(tls.certFile, 'tls.certFile', 'BRIDGE_TLS_CERT_FILE'),
     key: readOption(tls.keyFile, 'tls.keyFile', 'BRIDGE_TLS_KEY_FILE'),
-    ...(tls.caFile !== '' ? { ca: readOption(tls.caFile, 'tls.caFile', 'BRIDGE_TLS_CA_FILE') } : {}),
+    ...(tls.caFile !== ''
+      ? { ca: readOption(tls.caFile, 'tls.caFile', 'BRIDGE_TLS_CA_FILE') }
+      : {}),
     requestCert: tls.requireClientCert,
     rejectUnauthorized: tls.requireClientCert,
   };
