@@ -160,24 +160,38 @@ export class Broker {
     });
   }
 
+  /**
+   * A message from Kafka (downlink) for the sessions subscribed to its topic:
+   * retained if it says so, delivered like a publish, and not sent to the
+   * uplink. `settle` is called once every session it went to is done with it
+   * (acknowledged, written at QoS 0, or dropped) — at once when none matched.
+   * Returns the number of sessions it went to.
+   */
+  publishDownlink(message: BrokerMessage, settle: () => void): number {
+    return this.#accept(message, settle);
+  }
+
   /** Retains and delivers an accepted publish; returns the number of sessions it went to. */
-  #accept(message: BrokerMessage): number {
+  #accept(message: BrokerMessage, settle?: () => void): number {
     if (message.retain) {
       this.#retained.store(message); // [MQTT-3.3.1-5]
       this.metrics.mqttRetainedMessages.set(this.#retained.size);
     }
-    return this.#deliverLocally(message);
+    return this.#deliverLocally(message, settle);
   }
 
   /**
    * Hands a message to every session with a matching subscription: once per
    * session at the highest granted QoS with every subscription identifier
    * [MQTT-3.3.4-2, 3.3.4-3], and to one member of each shared group. Returns
-   * the number of sessions it went to.
+   * the number of sessions it went to; `settle` runs once all are done with it.
    */
-  #deliverLocally(message: BrokerMessage): number {
+  #deliverLocally(message: BrokerMessage, settle?: () => void): number {
     const { subscribers, shared } = this.#subscriptions.match(message.topic);
-    if (subscribers.length === 0 && shared.length === 0) return 0;
+    if (subscribers.length === 0 && shared.length === 0) {
+      settle?.();
+      return 0;
+    }
     const perSession = new Map<string, Delivery>();
     for (const { clientId, value } of subscribers) {
       // [MQTT-3.8.3-3] No Local: not back to the publisher
@@ -195,32 +209,38 @@ export class Broker {
         perSession.set(clientId, { message, qos, retain, subscriptionIds: ids });
       }
     }
-    let count = 0;
+    const targets: Array<[Session, Delivery]> = [];
     for (const [clientId, delivery] of perSession) {
       const session = this.#sessions.get(clientId);
-      if (!session) continue;
-      session.deliver(delivery);
-      count++;
+      if (session) targets.push([session, delivery]);
     }
     for (const group of shared) {
-      if (this.#deliverShared(message, group)) count++;
+      const target = this.#sharedTarget(message, group);
+      if (target) targets.push(target);
     }
-    return count;
+    if (settle) settleTogether(targets, settle);
+    for (const [session, delivery] of targets) session.deliver(delivery);
+    return targets.length;
   }
 
-  /** To one member of a shared group; false when none could take it. */
-  #deliverShared(message: BrokerMessage, group: SharedMatch<Subscription>): boolean {
+  /** The member of a shared group that gets the message next, and its delivery. */
+  #sharedTarget(
+    message: BrokerMessage,
+    group: SharedMatch<Subscription>,
+  ): [Session, Delivery] | undefined {
     const member = this.#pickSharedMember(group);
     const session = member && this.#sessions.get(member.clientId);
-    if (!member || !session) return false;
-    session.deliver({
-      message,
-      qos: Math.min(message.qos, member.value.qos) as Delivery['qos'],
-      retain: member.value.retainAsPublished && message.retain,
-      subscriptionIds: member.value.identifier !== undefined ? [member.value.identifier] : [],
-      shared: { group: group.group, filter: group.filter },
-    });
-    return true;
+    if (!member || !session) return undefined;
+    return [
+      session,
+      {
+        message,
+        qos: Math.min(message.qos, member.value.qos) as Delivery['qos'],
+        retain: member.value.retainAsPublished && message.retain,
+        subscriptionIds: member.value.identifier !== undefined ? [member.value.identifier] : [],
+        shared: { group: group.group, filter: group.filter },
+      },
+    ];
   }
 
   /** `$delay/{seconds}/{topic}`: taken now, published to `{topic}` later. */
@@ -331,14 +351,20 @@ export class Broker {
    */
   #endSession(session: Session): void {
     this.#subscriptions.unsubscribeAll(session.clientId);
-    const undelivered = session.undeliveredShared();
+    const undelivered = session.takeUndeliveredShared();
     session.clear();
     if (this.#sessions.get(session.clientId) === session) this.#sessions.delete(session.clientId);
-    for (const { message, shared } of undelivered) {
+    for (const { message, shared, settle } of undelivered) {
       const group = this.#subscriptions
         .match(message.topic)
         .shared.find((match) => match.group === shared?.group && match.filter === shared.filter);
-      if (group) this.#deliverShared(message, group);
+      const target = group && this.#sharedTarget(message, group);
+      if (!target) {
+        settle?.();
+        continue;
+      }
+      const [member, delivery] = target;
+      member.deliver({ ...delivery, ...(settle ? { settle } : {}) });
     }
   }
 
@@ -361,6 +387,21 @@ export class Broker {
         }
       },
     );
+  }
+}
+
+/** Gives each delivery a share of `settle`, which runs when the last of them settles. */
+function settleTogether(targets: Array<[Session, Delivery]>, settle: () => void): void {
+  let left = targets.length;
+  if (left === 0) {
+    settle();
+    return;
+  }
+  for (const [, delivery] of targets) {
+    delivery.settle = () => {
+      left--;
+      if (left === 0) settle();
+    };
   }
 }
 

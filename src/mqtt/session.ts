@@ -23,6 +23,11 @@ export interface Delivery {
   subscriptionIds: number[];
   /** The shared subscription it was chosen through, so it can go to another member. */
   shared?: { group: string; filter: string };
+  /**
+   * Called once when the session is done with the message: acknowledged
+   * (PUBACK, PUBCOMP, or an error PUBREC), written at QoS 0, or dropped.
+   */
+  settle?: () => void;
 }
 
 /** Why a message for a session was not delivered. */
@@ -85,13 +90,15 @@ export class Session {
 
   deliver(delivery: Delivery): void {
     if (isExpired(delivery.message, Date.now())) {
-      this.#onDrop('expired'); // [MQTT-3.3.2-5]
+      this.#drop(delivery, 'expired'); // [MQTT-3.3.2-5]
       return;
     }
     if (delivery.qos === 0) {
       // QoS 0 is not kept for a client that is not there
-      if (this.#link) this.#write(delivery, undefined, false);
-      else this.#onDrop('offline-qos0');
+      if (this.#link) {
+        this.#write(delivery, undefined, false);
+        delivery.settle?.();
+      } else this.#drop(delivery, 'offline-qos0');
       return;
     }
     if (this.#canSend()) this.#send(delivery);
@@ -131,31 +138,40 @@ export class Session {
     }
     this.#inflight.delete(packetId);
     if (!inflight.sent) this.#unsent--;
+    inflight.delivery.settle?.();
     this.#drain();
     return true;
   }
 
-  /** The session ends: nothing more is delivered. */
+  /** The session ends: nothing more is delivered; what was waiting is dropped. */
   clear(): void {
+    const waiting = [...this.#inflight.values()].map(({ delivery }) => delivery);
     this.#inflight.clear();
     this.#unsent = 0;
+    waiting.push(...this.#queue);
     this.#queue = [];
+    for (const delivery of waiting) delivery.settle?.();
     this.qos2Received.clear();
     this.qos2Waiting.clear();
     this.subscriptions.clear();
   }
 
   /**
-   * Messages that came through a shared subscription and that the client has
-   * not received yet (queued, or unacknowledged before PUBREC): when the
-   * session ends they go to another member of the group [MQTT-4.8.2-4 (5.0)].
+   * Takes the messages that came through a shared subscription and that the
+   * client has not received yet (queued, or unacknowledged before PUBREC):
+   * when the session ends they go to another member of the group
+   * [MQTT-4.8.2-4 (5.0)].
    */
-  undeliveredShared(): Delivery[] {
+  takeUndeliveredShared(): Delivery[] {
     const undelivered: Delivery[] = [];
-    for (const { delivery, awaiting } of this.#inflight.values()) {
-      if (delivery.shared && awaiting !== 'pubcomp') undelivered.push(delivery);
+    for (const [packetId, { delivery, awaiting, sent }] of this.#inflight) {
+      if (!delivery.shared || awaiting === 'pubcomp') continue;
+      undelivered.push(delivery);
+      this.#inflight.delete(packetId);
+      if (!sent) this.#unsent--;
     }
-    for (const delivery of this.#queue) if (delivery.shared) undelivered.push(delivery);
+    undelivered.push(...this.#queue.filter((delivery) => delivery.shared));
+    this.#queue = this.#queue.filter((delivery) => !delivery.shared);
     return undelivered;
   }
 
@@ -175,7 +191,7 @@ export class Session {
 
   #enqueue(delivery: Delivery): void {
     if (this.#queue.length >= this.#maxQueued) {
-      this.#onDrop('queue-full');
+      this.#drop(delivery, 'queue-full');
       return;
     }
     this.#queue.push(delivery);
@@ -196,7 +212,7 @@ export class Session {
     }
     while (this.#queue.length > 0 && this.#unacknowledged < link.receiveMaximum) {
       const delivery = this.#queue.shift() as Delivery;
-      if (isExpired(delivery.message, Date.now())) this.#onDrop('expired');
+      if (isExpired(delivery.message, Date.now())) this.#drop(delivery, 'expired');
       else this.#send(delivery);
     }
   }
@@ -209,7 +225,15 @@ export class Session {
       sent: true,
     });
     // [MQTT-3.1.2-25] a message too large for the client is dropped as if delivered
-    if (!this.#write(delivery, packetId, false)) this.#inflight.delete(packetId);
+    if (!this.#write(delivery, packetId, false)) {
+      this.#inflight.delete(packetId);
+      delivery.settle?.();
+    }
+  }
+
+  #drop(delivery: Delivery, reason: DropReason): void {
+    this.#onDrop(reason);
+    delivery.settle?.();
   }
 
   /** [MQTT-2.2.1-3] a packet id not in use by another in-flight message. */
