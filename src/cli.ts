@@ -8,7 +8,8 @@ import { BridgeError } from './errors.js';
 import { createLogger } from './observability/logger.js';
 import { MappingError } from './rules/errors.js';
 import {
-  collectUserProperty,
+  collectNameValue,
+  parsePartition,
   parseQos,
   testMapping,
   validateMappings,
@@ -24,7 +25,10 @@ interface StartOptions {
   mappings?: string;
 }
 
-/** Runs the bridge until SIGTERM/SIGINT; a second signal exits at once. */
+/**
+ * Runs the bridge until SIGTERM/SIGINT; a second signal exits at once. SIGHUP reloads the
+ * mapping rules (the outcome is logged; invalid rules are refused and the old ones kept).
+ */
 async function start(options: StartOptions): Promise<void> {
   const overrides: ConfigOverrides = options.mappings ? { mappings: options.mappings } : {};
   const config = loadConfig({ file: options.config, overrides });
@@ -48,6 +52,10 @@ async function start(options: StartOptions): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', () => {
+    log.info({ signal: 'SIGHUP' }, 'reloading mappings');
+    void bridge.reloadMappings();
+  });
 }
 
 /** Known failures print their message alone; anything else keeps its stack. */
@@ -94,21 +102,26 @@ mappings
 
 mappings
   .command('test')
-  .description('print, as JSON, the Kafka records a publish becomes and the rule of each')
-  .requiredOption('-t, --topic <topic>', 'MQTT topic of the publish')
-  .requiredOption('-p, --payload <text>', 'payload of the publish')
+  .description(
+    'print, as JSON, the Kafka records a publish becomes (with --downlink: the MQTT messages a Kafka record becomes) and the rule of each',
+  )
+  .option('-t, --topic <topic>', 'MQTT topic of the publish (required without --downlink)')
+  .option('-p, --payload <text>', 'payload of the publish (required without --downlink)')
   .option('-m, --mappings <path>', 'mapping file or folder', defaultMappings)
   .option('--client-id <id>', 'client id of the publisher', 'mappings-test')
   .option('--username <name>', 'username of the publisher')
   .option('--qos <n>', 'QoS 0, 1 or 2', parseQos, 0)
   .option('--retain', 'the retain flag')
   .option('--content-type <type>', 'MQTT 5 content type')
-  .option(
-    '--user-property <name=value>',
-    'MQTT 5 user property (repeatable)',
-    collectUserProperty,
-    [],
-  )
+  .option('--user-property <name=value>', 'MQTT 5 user property (repeatable)', collectNameValue, [])
+  .option('--downlink', 'test the downlink rules with a Kafka record')
+  .option('--kafka-topic <topic>', 'Kafka topic of the record (required with --downlink)')
+  .option('--key <text>', 'record key (default: none)')
+  .option('--value <text>', 'record value (default: none, a tombstone)')
+  .option('--value-base64 <base64>', 'record value as base64 (binary values such as Avro)')
+  .option('--header <name=value>', 'record header (repeatable)', collectNameValue, [])
+  .option('--partition <n>', 'partition of the record', parsePartition, 0)
+  .option('--offset <n>', 'offset of the record', '0')
   .action(async (options: TestOptions) => {
     process.exitCode = await testMapping(options).catch(fail);
   });

@@ -16,7 +16,7 @@ type OnSettled = ((outcome: UplinkOutcome) => void) | undefined;
  * pipeline produces the records.
  */
 export class KafkaUplink implements UplinkSink {
-  readonly #router: Router;
+  #router: Router;
   readonly #pipeline: ProducerPipeline;
   readonly #metrics: BridgeMetrics;
   readonly #partitions: PartitionCounts;
@@ -39,10 +39,11 @@ export class KafkaUplink implements UplinkSink {
 
   /**
    * Refuses (MappingError, at the rule's `partition`) fixed partitions that their fixed topic
-   * does not have. Topics that do not exist yet are not checked.
+   * does not have, in the rules in use or in `router` (a candidate for `replaceRouter`). Topics
+   * that do not exist yet are not checked; the counts are looked up afresh.
    */
-  async checkFixedPartitions(): Promise<void> {
-    const fixed = this.#router.fixedPartitions();
+  async checkFixedPartitions(router: Router = this.#router): Promise<void> {
+    const fixed = router.fixedPartitions();
     await Promise.all(fixed.map(({ topic }) => this.#partitions.fetch(topic)));
     const issues: MappingIssue[] = [];
     for (const { rule, topic, partition } of fixed) {
@@ -57,6 +58,14 @@ export class KafkaUplink implements UplinkSink {
     if (issues.length > 0) throw new MappingError(issues);
   }
 
+  /**
+   * Routes every later publish with `router` (hot reload). Each publish is routed entirely by
+   * the rules in use when the uplink took it; records already routed or enqueued are unaffected.
+   */
+  replaceRouter(router: Router): void {
+    this.#router = router;
+  }
+
   send(publish: UplinkPublish, onSettled: OnSettled): void {
     if (this.#backlog !== undefined) {
       this.#backlog.push(() => {
@@ -64,17 +73,18 @@ export class KafkaUplink implements UplinkSink {
       });
       return;
     }
-    const routing = this.#router.route(publish);
+    const router = this.#router;
+    const routing = router.route(publish);
     const missing = topicsToLookUp(routing, this.#partitions);
     if (missing.length === 0) {
-      this.#settle(publish, routing, onSettled);
+      this.#settle(router, publish, routing, onSettled);
       return;
     }
     const backlog: Array<() => void> = [];
     this.#backlog = backlog;
     void Promise.all(missing.map((topic) => this.#partitions.fetch(topic))).then(() => {
       this.#backlog = undefined;
-      this.#settle(publish, routing, onSettled);
+      this.#settle(router, publish, routing, onSettled);
       for (const next of backlog) next();
     });
   }
@@ -83,7 +93,8 @@ export class KafkaUplink implements UplinkSink {
     await this.#partitions.close();
   }
 
-  #settle(publish: UplinkPublish, routing: Routing, onSettled: OnSettled): void {
+  /** `router` is the one that routed the publish: its dead-letter settings apply, not newer ones. */
+  #settle(router: Router, publish: UplinkPublish, routing: Routing, onSettled: OnSettled): void {
     switch (routing.kind) {
       case 'rejected':
         this.#metrics.mqttPublishesUnmapped.inc();
@@ -104,7 +115,7 @@ export class KafkaUplink implements UplinkSink {
       case 'mapped': {
         const failures = this.#choosePartitions(routing.records);
         if (failures.length > 0) {
-          const deadLetter = this.#router.deadLetter(publish, failures);
+          const deadLetter = router.deadLetter(publish, failures);
           if (deadLetter.kind === 'invalid') {
             this.#invalid(deadLetter.failures, deadLetter.records, onSettled);
           }

@@ -47,6 +47,19 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly mappingsReloads = new Counter({
+    name: 'bridge_mappings_reloads_total',
+    help: 'Reloads of the mapping files (file change or SIGHUP), by result: success, or failure (invalid; the previous rules kept running).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly mappingsRules = new Gauge({
+    name: 'bridge_mappings_rules',
+    help: 'Uplink rules in use.',
+    registers: [this.registry],
+  });
+
   readonly mqttMessagesDropped = new Counter({
     name: 'bridge_mqtt_messages_dropped_total',
     help: 'Messages for subscribers not delivered: expired, queue-full, offline-qos0 or too-large.',
@@ -84,6 +97,42 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly downlinkRecords = new Counter({
+    name: 'bridge_downlink_records_total',
+    help: 'Kafka records consumed by the downlink.',
+    registers: [this.registry],
+  });
+
+  readonly downlinkRecordsUnmatched = new Counter({
+    name: 'bridge_downlink_records_unmatched_total',
+    help: 'Downlink records no rule maps (sent to the dead-letter topic when one is set).',
+    registers: [this.registry],
+  });
+
+  readonly downlinkRecordsInvalid = new Counter({
+    name: 'bridge_downlink_records_invalid_total',
+    help: 'Downlink records a rule could not map: value not decodable, field missing, bad topic (sent to the dead-letter topic when one is set).',
+    registers: [this.registry],
+  });
+
+  readonly downlinkMessagesDelivered = new Counter({
+    name: 'bridge_downlink_messages_delivered_total',
+    help: 'Downlink messages handed to sessions, one per session.',
+    registers: [this.registry],
+  });
+
+  readonly downlinkMessagesWithoutSession = new Counter({
+    name: 'bridge_downlink_messages_without_session_total',
+    help: 'Downlink messages dropped because no session subscribes to their topic.',
+    registers: [this.registry],
+  });
+
+  readonly downlinkUnsettled = new Gauge({
+    name: 'bridge_downlink_unsettled_records',
+    help: 'Downlink records handed to sessions and not yet acknowledged or dropped (their offsets are not committed).',
+    registers: [this.registry],
+  });
+
   readonly kafkaRecordsProduced = new Counter({
     name: 'bridge_kafka_records_produced_total',
     help: 'Records acknowledged by Kafka.',
@@ -118,5 +167,6 @@ export class BridgeMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    for (const result of ['success', 'failure']) this.mappingsReloads.labels({ result }).inc(0);
   }
 }

@@ -112,4 +112,45 @@ describe('mqtt-kafka-bridge CLI', () => {
     expect((await exited).code).toBe(0);
     expect(run.stdout).toContain('"stopped"');
   });
+
+  it('reloads the mappings on SIGHUP, keeping its connections', async () => {
+    const before = await createTopic('before');
+    const after = await createTopic('after');
+    const folder = await mkdtemp(join(tmpdir(), 'cli-'));
+    const rules = (topic: string) =>
+      `uplink:\n  - name: all\n    from: cli/{id}\n    to: { topic: ${topic} }\n`;
+    await writeFile(join(folder, 'rules.yaml'), rules(before));
+    const { child, run } = cli(['start', '--mappings', folder], {
+      BRIDGE_KAFKA_BROKERS: inject('kafkaBrokers'),
+      BRIDGE_MAPPINGS_WATCH: 'false', // only the signal reloads
+      BRIDGE_MQTT_HOST: '127.0.0.1',
+      BRIDGE_MQTT_PORT: '0',
+      BRIDGE_WEBSOCKET_PORT: '0',
+      BRIDGE_HTTP_PORT: '0',
+    });
+    const listening = await waitFor(
+      () => run.stdout.split('\n').find((line) => line.includes('"bridge listening"')),
+      { timeoutMs: 30_000, what: 'the bridge to listen' },
+    );
+    const { mqtt: address } = JSON.parse(listening) as { mqtt: { port: number } };
+    const client = await mqtt.connectAsync({
+      host: '127.0.0.1',
+      port: address.port,
+      reconnectPeriod: 0,
+    });
+    onTestFinished(() => client.endAsync(true));
+    await client.publishAsync('cli/one', 'before the reload', { qos: 1 });
+
+    await writeFile(join(folder, 'rules.yaml'), rules(after));
+    child.kill('SIGHUP');
+    const reloaded = await waitFor(
+      () => run.stdout.split('\n').find((line) => line.includes('"mappings reloaded"')),
+      { what: 'the reload' },
+    );
+    expect(JSON.parse(reloaded)).toMatchObject({ rules: 1, mappings: folder });
+    await client.publishAsync('cli/one', 'after the reload', { qos: 1 });
+    expect((await readRecords(after, 1))[0]?.value?.toString()).toBe('after the reload');
+    expect((await readRecords(before, 1))[0]?.value?.toString()).toBe('before the reload');
+    expect(client.connected).toBe(true);
+  });
 });

@@ -13,7 +13,9 @@ export interface RunningBridge {
   /** Port of the WebSocket listener (path /mqtt); 0 when it is disabled. */
   websocketPort: number;
   httpUrl: string;
-  /** Current value of a counter or gauge (summed over labels) from /metrics. */
+  /** The folder of the bridge's mappings (option `mappings`), holding `test.yaml`. */
+  mappingsFolder: string;
+  /** Current value of a counter or gauge from /metrics: summed over labels, or one `name{label="value"}`. */
   metric(name: string): Promise<number>;
   stop(): Promise<void>;
 }
@@ -48,6 +50,7 @@ export async function startBridge(
     mqttPort: bridge.addresses.mqtt.port,
     websocketPort: bridge.addresses.websocket?.port ?? 0,
     httpUrl,
+    mappingsFolder: folder,
     async metric(name: string) {
       const text = await (await fetch(`${httpUrl}/metrics`)).text();
       return text

@@ -197,4 +197,51 @@ describe('KafkaUplink', () => {
     const unknown = uplinkOf(RULES, {});
     await expect(unknown.uplink.checkFixedPartitions()).resolves.toBeUndefined();
   });
+
+  it('checks the fixed partitions of a candidate router without putting it in use', async () => {
+    const { uplink, pipeline, send } = uplinkOf(yaml('uplink: []'), { four: 4 });
+    await expect(uplink.checkFixedPartitions(routerOf(RULES))).rejects.toThrow(
+      'partition 5 is out of range',
+    );
+    send('hashed');
+    expect(pipeline.records).toEqual([]);
+  });
+
+  it('routes each publish entirely by the rules in use when it arrived (hot reload)', async () => {
+    const before = yaml(
+      'deadLetter: { topic: dead-before }',
+      'uplink:',
+      '  - { name: rr, from: rr, to: { topic: four, partition: round-robin } }',
+      '  - { name: tpl, from: "tpl/{p}", to: { topic: four, partition: "{p}" } }',
+    );
+    const after = yaml(
+      'deadLetter: { topic: dead-after }',
+      'uplink:',
+      '  - { name: rr, from: rr, to: { topic: four-after } }',
+      '  - { name: tpl, from: "tpl/{p}", to: { topic: four-after } }',
+    );
+    const { admin, uplink, pipeline, send } = uplinkOf(before, { four: 4 });
+    admin.hold = true;
+    send('rr', 'routed before');
+    send('tpl/9', 'waiting behind it');
+    uplink.replaceRouter(routerOf(after));
+    send('rr', 'after');
+    admin.release();
+    await waitFor(() => pipeline.records.length === 3);
+    // The first was routed by the old rules; the two waiting behind its lookup by the new ones.
+    expect(pipeline.records.map((record) => [record.topic, record.value.toString()])).toEqual([
+      ['four', 'routed before'],
+      ['four-after', 'waiting behind it'],
+      ['four-after', 'after'],
+    ]);
+
+    // A publish routed by the old rules is dead-lettered by them too, not by the new ones.
+    const old = uplinkOf(before, { four: 4 });
+    old.admin.hold = true;
+    old.send('tpl/9');
+    old.uplink.replaceRouter(routerOf(after));
+    old.admin.release();
+    await waitFor(() => old.pipeline.records.length === 1);
+    expect(old.pipeline.records[0]?.topic).toBe('dead-before');
+  });
 });
