@@ -71,7 +71,7 @@ export class Bridge {
   }
 
   static async start(config: BridgeConfig, log: Logger): Promise<Bridge> {
-    const router = await loadMappings(config.mappings);
+    const { uplink: router } = await loadMappings(config.mappings);
     const authenticator = await loadAuth(config.auth.file);
     if (authenticator.enabled) log.info({ file: config.auth.file }, 'users and ACLs loaded');
     log.info(
@@ -211,13 +211,13 @@ function watchMappings(
     path: config.mappings,
     watch: config.mappingsWatch,
     load: loadMappings,
-    check: (mappings) => uplink.checkFixedPartitions(mappings),
-    ruleCount: (mappings) => mappings.ruleCount,
+    check: (mappings) => uplink.checkFixedPartitions(mappings.uplink),
+    ruleCount: (mappings) => mappings.uplink.ruleCount,
     log,
     metrics,
   });
   reloader.onReloaded((mappings) => {
-    uplink.replaceRouter(mappings);
+    uplink.replaceRouter(mappings.uplink);
   });
   return reloader;
 }

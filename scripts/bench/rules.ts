@@ -41,7 +41,7 @@ function publishes(size: number): UplinkPublish[] {
 const results = [];
 for (const size of SIZES) {
   const compileStarted = performance.now();
-  const router = compileMappings([{ file: `bench-${size}.yaml`, text: mappings(size) }]);
+  const router = compileMappings([{ file: `bench-${size}.yaml`, text: mappings(size) }]).uplink;
   const compileMs = performance.now() - compileStarted;
   const inputs = publishes(size);
   let records = 0;

@@ -3,12 +3,20 @@ import { extname, join } from 'node:path';
 import { MappingError, formatIssue, formatPosition } from './errors.js';
 import type { MappingIssue } from './errors.js';
 import { AvroSchemas } from './codecs/avro.js';
-import type { MappingFile, MappingSettings, UplinkRule } from './rule.js';
+import { DownlinkRouter } from './downlink-router.js';
+import { sourceConflicts } from './downlink-sources.js';
+import type { MappingFile, MappingSettings } from './rule.js';
 import { DEFAULT_SETTINGS, Router } from './router.js';
 import { readMappingFile } from './schema.js';
 import type { SourcePosition } from './types.js';
 
 const MAPPING_EXTENSIONS = ['.yaml', '.yml'];
+
+/** The loaded mapping rules: publishes to records, and records to messages. */
+export interface Mappings {
+  uplink: Router;
+  downlink: DownlinkRouter;
+}
 
 export interface MappingSource {
   /** The name used in messages, e.g. `mappings/example.yaml`. */
@@ -18,9 +26,9 @@ export interface MappingSource {
 
 /**
  * Loads a mapping file, or every `*.yaml` / `*.yml` file directly in a folder (sorted by name).
- * Throws a MappingError listing every problem of every file; never returns a partial router.
+ * Throws a MappingError listing every problem of every file; never returns partial mappings.
  */
-export async function loadMappings(path: string): Promise<Router> {
+export async function loadMappings(path: string): Promise<Mappings> {
   const files = await mappingFiles(path);
   const issues: MappingIssue[] = [];
   const sources: MappingSource[] = [];
@@ -42,13 +50,15 @@ export async function loadMappings(path: string): Promise<Router> {
 export function compileMappings(
   sources: readonly MappingSource[],
   schemas: AvroSchemas = new AvroSchemas(),
-): Router {
+): Mappings {
   const issues: MappingIssue[] = [];
   const files = sources.map((source) => readMappingFile(source.file, source.text, issues, schemas));
   const rules = files.flatMap((file) => file.rules);
+  const downlink = files.flatMap((file) => file.downlink);
   const settings = mergeSettings(files, issues);
-  const first = new Map<string, UplinkRule>();
-  for (const rule of rules) {
+  // One name space for uplink and downlink rules: logs and metrics name rules alone.
+  const first = new Map<string, { position: SourcePosition }>();
+  for (const rule of [...rules, ...downlink]) {
     const earlier = first.get(rule.name);
     if (earlier === undefined) {
       first.set(rule.name, rule);
@@ -57,8 +67,12 @@ export function compileMappings(
       issues.push({ ...rule.position, message });
     }
   }
+  issues.push(...sourceConflicts(downlink));
   if (issues.length > 0) throw new MappingError(inFileOrder(issues, sources));
-  return new Router(rules, settings);
+  return {
+    uplink: new Router(rules, settings),
+    downlink: new DownlinkRouter(downlink, settings.deadLetterTopic),
+  };
 }
 
 /** `unmatched` and `deadLetter` apply to all files: each may be written in one file only. */

@@ -1,11 +1,14 @@
 import { InvalidArgumentError } from 'commander';
 import { MappingError, formatIssue } from './errors.js';
 import { loadMappings } from './load.js';
+import type { DownlinkRouter } from './downlink-router.js';
+import type { DownlinkMessage, DownlinkRecord } from './downlink-types.js';
+import type { Router } from './router.js';
 import type { HeaderValue, RoutedRecord, UplinkPublish } from './types.js';
 
 /*
- * `mqtt-kafka-bridge mappings validate|test`: the mapping files checked, or one publish run
- * through them, without Kafka or MQTT.
+ * `mqtt-kafka-bridge mappings validate|test`: the mapping files checked, or one publish (or one
+ * Kafka record, `--downlink`) run through them, without Kafka or MQTT.
  */
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -13,10 +16,9 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 /** Prints every problem as `file:line:column: message`; returns the exit code. */
 export async function validateMappings(path: string): Promise<number> {
   try {
-    const router = await loadMappings(path);
-    process.stdout.write(
-      `${path}: ${router.ruleCount} rule${router.ruleCount === 1 ? '' : 's'}, no problems\n`,
-    );
+    const { uplink, downlink } = await loadMappings(path);
+    const counts = `${rules(uplink.ruleCount, 'uplink')}, ${rules(downlink.ruleCount, 'downlink')}`;
+    process.stdout.write(`${path}: ${counts}, no problems\n`);
     return 0;
   } catch (error) {
     if (!(error instanceof MappingError)) throw error;
@@ -25,31 +27,64 @@ export async function validateMappings(path: string): Promise<number> {
   }
 }
 
+function rules(count: number, kind: string): string {
+  return `${count} ${kind} rule${count === 1 ? '' : 's'}`;
+}
+
+/** What `mappings test` prints for a publish (uplink) or, with `--downlink`, a Kafka record. */
 export interface TestOptions {
   mappings: string;
-  topic: string;
-  payload: string;
+  downlink?: boolean;
+  topic?: string;
+  payload?: string;
   clientId: string;
   username?: string;
   qos: 0 | 1 | 2;
   retain?: boolean;
   contentType?: string;
   userProperty: Array<[string, string]>;
+  kafkaTopic?: string;
+  key?: string;
+  value?: string;
+  valueBase64?: string;
+  header: Array<[string, string]>;
+  partition: number;
+  offset: string;
 }
 
-/** Prints, as JSON, what the publish becomes; returns the exit code (1: the mappings are bad). */
+/**
+ * Prints, as JSON, what the publish (or with `downlink`, the Kafka record) becomes; returns the
+ * exit code (1: the mappings are bad or the options incomplete).
+ */
 export async function testMapping(options: TestOptions): Promise<number> {
-  let router;
+  const missing = options.downlink
+    ? options.kafkaTopic === undefined && '--kafka-topic'
+    : (options.topic === undefined && '--topic') || (options.payload === undefined && '--payload');
+  if (missing) {
+    process.stderr.write(
+      `mappings test${options.downlink ? ' --downlink' : ''}: ${missing} is required\n`,
+    );
+    return 1;
+  }
+  let mappings;
   try {
-    router = await loadMappings(options.mappings);
+    mappings = await loadMappings(options.mappings);
   } catch (error) {
     if (!(error instanceof MappingError)) throw error;
     for (const issue of error.issues) process.stderr.write(`${formatIssue(issue)}\n`);
     return 1;
   }
+  const shown = options.downlink
+    ? testDownlink(mappings.downlink, options)
+    : testUplink(mappings.uplink, options);
+  process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+  return 0;
+}
+
+function testUplink(router: Router, options: TestOptions) {
   const publish: UplinkPublish = {
-    topic: options.topic,
-    payload: Buffer.from(options.payload),
+    topic: options.topic ?? '',
+    payload: Buffer.from(options.payload ?? ''),
     qos: options.qos,
     retain: options.retain ?? false,
     clientId: options.clientId,
@@ -60,8 +95,65 @@ export async function testMapping(options: TestOptions): Promise<number> {
   const routing = router.route(publish);
   const records = routing.kind === 'rejected' ? [] : routing.records.map(shown);
   const errors = routing.kind === 'invalid' ? routing.failures : [];
-  process.stdout.write(`${JSON.stringify({ outcome: routing.kind, records, errors }, null, 2)}\n`);
-  return 0;
+  return { outcome: routing.kind, records, errors };
+}
+
+/**
+ * The record's MQTT messages: `outcome` is `mapped`, `unmatched` (no rule reads the topic) or
+ * `invalid` (a rule cannot map it: the record is dead-lettered).
+ */
+function testDownlink(router: DownlinkRouter, options: TestOptions) {
+  const value =
+    options.valueBase64 !== undefined
+      ? Buffer.from(options.valueBase64, 'base64')
+      : options.value === undefined
+        ? null
+        : Buffer.from(options.value);
+  const headers: DownlinkRecord['headers'] = {};
+  for (const [name, text] of options.header) {
+    const existing = headers[name];
+    headers[name] = existing === undefined ? text : [existing, text].flat();
+  }
+  const record: DownlinkRecord = {
+    topic: options.kafkaTopic ?? '',
+    partition: options.partition,
+    offset: options.offset,
+    key: options.key === undefined ? null : Buffer.from(options.key),
+    value,
+    headers,
+    timestamp: String(Date.now()),
+  };
+  const results = router.route(record);
+  const invalid = results.some((result) => result.kind === 'invalid');
+  return {
+    outcome: results.length === 0 ? 'unmatched' : invalid ? 'invalid' : 'mapped',
+    messages: results.flatMap((r) =>
+      r.kind === 'message' ? [messageShown(r.rule, r.message)] : [],
+    ),
+    errors: results.flatMap((r) =>
+      r.kind === 'invalid' ? [{ rule: r.rule, error: r.error }] : [],
+    ),
+  };
+}
+
+function messageShown(rule: string, message: DownlinkMessage) {
+  const { contentType, payloadFormatIndicator, responseTopic, correlationData, userProperties } =
+    message.properties;
+  return {
+    rule,
+    topic: message.topic,
+    qos: message.qos,
+    retain: message.retain,
+    expiresAt: message.expiresAt === undefined ? null : new Date(message.expiresAt).toISOString(),
+    properties: {
+      ...(contentType !== undefined && { contentType }),
+      ...(payloadFormatIndicator !== undefined && { payloadFormatIndicator }),
+      ...(responseTopic !== undefined && { responseTopic }),
+      ...(correlationData !== undefined && { correlationData: bytesShown(correlationData) }),
+      ...(userProperties !== undefined && { userProperties }),
+    },
+    payload: bytesShown(message.payload),
+  };
 }
 
 /** A record as JSON: bytes as text when they are printable UTF-8, else `{ base64 }`. */
@@ -112,8 +204,14 @@ export function parseQos(text: string): 0 | 1 | 2 {
   throw new InvalidArgumentError('expected 0, 1 or 2');
 }
 
-/** commander parser for repeated `--user-property name=value`. */
-export function collectUserProperty(
+/** commander parser for `--partition`. */
+export function parsePartition(text: string): number {
+  if (/^\d+$/.test(text)) return Number(text);
+  throw new InvalidArgumentError('expected a partition number');
+}
+
+/** commander parser for repeated `--user-property name=value` and `--header name=value`. */
+export function collectNameValue(
   text: string,
   previous: Array<[string, string]>,
 ): Array<[string, string]> {

@@ -10,8 +10,9 @@ import { isOneOf, type Field, type NodeReader, type Value } from './yaml-nodes.j
 
 const VALUE_FIELDS = ['format', 'fields', 'envelope', 'schema', 'schemaId'] as const;
 const VALUE_FORMATS = ['raw', 'json', 'avro'] as const;
+type ValueFormat = (typeof VALUE_FORMATS)[number];
 /** Which value fields each format takes besides `format`. */
-const FORMAT_FIELDS: Record<(typeof VALUE_FORMATS)[number], readonly string[]> = {
+const FORMAT_FIELDS: Record<ValueFormat, readonly string[]> = {
   raw: [],
   json: ['fields', 'envelope'],
   avro: ['fields', 'schema', 'schemaId'],
@@ -28,26 +29,10 @@ export function readValue(
   file: string,
   schemas: AvroSchemas,
 ): ValueSpec | undefined {
-  const map = reader.map(field);
-  if (map === undefined) return undefined;
   const before = reader.issueCount;
-  const fields = reader.fields(map, VALUE_FIELDS);
-  const formatText = fields.format ? reader.string(fields.format) : undefined;
-  if (fields.format !== undefined && formatText === undefined) return undefined;
-  const format = formatText?.text ?? 'raw';
-  if (!isOneOf(format, VALUE_FORMATS)) {
-    const hint = didYouMean(format, VALUE_FORMATS) || ` (one of: ${VALUE_FORMATS.join(', ')})`;
-    reader.report(formatText?.node ?? map, `unknown value format "${format}"${hint}`);
-    return undefined;
-  }
-  for (const [name, value] of Object.entries<Field | undefined>(fields)) {
-    if (value && name !== 'format' && !FORMAT_FIELDS[format].includes(name)) {
-      reader.report(value.key, `"${name}" does not apply to format ${format}`);
-    }
-  }
-  if (format === 'avro' && fields.schema === undefined) {
-    reader.report(map, 'missing required field "schema" (the .avsc file, relative to this file)');
-  }
+  const read = readFormat(reader, field, VALUE_FIELDS, FORMAT_FIELDS);
+  if (read === undefined) return undefined;
+  const { format, fields } = read;
   const avroFormat = format === 'avro';
   const projection = fields.fields && readProjection(reader, fields.fields);
   const envelope = fields.envelope && !avroFormat && readEnvelope(reader, fields.envelope);
@@ -77,10 +62,43 @@ export function readValue(
 }
 
 /**
+ * The `format` of a `value:` map (default raw) and its fields; fields that do not apply to the
+ * format are reported, and so is a missing `schema` for avro.
+ */
+export function readFormat<K extends string>(
+  reader: NodeReader,
+  field: Field,
+  known: readonly K[],
+  formatFields: Record<ValueFormat, readonly string[]>,
+): { format: ValueFormat; fields: Partial<Record<K, Field>> } | undefined {
+  const map = reader.map(field);
+  if (map === undefined) return undefined;
+  const fields = reader.fields(map, known);
+  const formatField = (fields as Partial<Record<string, Field>>).format;
+  const formatText = formatField ? reader.string(formatField) : undefined;
+  if (formatField !== undefined && formatText === undefined) return undefined;
+  const format = formatText?.text ?? 'raw';
+  if (!isOneOf(format, VALUE_FORMATS)) {
+    const hint = didYouMean(format, VALUE_FORMATS) || ` (one of: ${VALUE_FORMATS.join(', ')})`;
+    reader.report(formatText?.node ?? map, `unknown value format "${format}"${hint}`);
+    return undefined;
+  }
+  for (const [name, value] of Object.entries<Field | undefined>(fields)) {
+    if (value && name !== 'format' && !formatFields[format].includes(name)) {
+      reader.report(value.key, `"${name}" does not apply to format ${format}`);
+    }
+  }
+  if (format === 'avro' && !Object.hasOwn(fields, 'schema')) {
+    reader.report(map, 'missing required field "schema" (the .avsc file, relative to this file)');
+  }
+  return { format, fields };
+}
+
+/**
  * `fields:` — a list of payload fields to keep (`[a, b.c]`, named after their last part) or a
  * map of output name → payload field (`{ temperature: t, unit: meta.unit }`).
  */
-function readProjection(reader: NodeReader, field: Field): FieldProjection | undefined {
+export function readProjection(reader: NodeReader, field: Field): FieldProjection | undefined {
   const before = reader.issueCount;
   const pairs: Array<[string, FieldPath]> = [];
   /** `name` undefined: the path's last part. */
@@ -133,7 +151,7 @@ function readEnvelope(reader: NodeReader, field: Field): EnvelopeField[] | undef
   return envelope;
 }
 
-function readSchema(
+export function readSchema(
   reader: NodeReader,
   field: Field,
   file: string,
@@ -150,7 +168,7 @@ function readSchema(
   return { path, type: loaded.type };
 }
 
-function readSchemaId(reader: NodeReader, field: Field): number | undefined {
+export function readSchemaId(reader: NodeReader, field: Field): number | undefined {
   const { node } = field;
   if (isScalar(node) && typeof node.value === 'number' && Number.isInteger(node.value)) {
     if (node.value >= 0 && node.value <= MAX_SCHEMA_ID) return node.value;

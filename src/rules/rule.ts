@@ -1,5 +1,6 @@
 import type { ValueSpec } from './codecs/value.js';
 import type { Condition } from './conditions.js';
+import type { DownlinkRule } from './downlink-rule.js';
 import type { TopicFilter } from './filter.js';
 import type { HeaderSpec } from './headers.js';
 import type { PartitionSpec } from './partition.js';
@@ -42,6 +43,7 @@ export interface MappingSettings {
 /** One mapping file, read. */
 export interface MappingFile {
   rules: UplinkRule[];
+  downlink: DownlinkRule[];
   /** Settings this file writes, with where. */
   unmatched?: { policy: UnmatchedPolicy; position: SourcePosition };
   deadLetter?: { topic: string; position: SourcePosition };

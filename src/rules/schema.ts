@@ -2,6 +2,7 @@ import { LineCounter, isScalar, isSeq, parseDocument } from 'yaml';
 import { AvroSchemas } from './codecs/avro.js';
 import type { MappingIssue } from './errors.js';
 import { parseFilter } from './filter.js';
+import { readDownlinkRule } from './read-downlink.js';
 import type { TopicFilter } from './filter.js';
 import { DEFAULT_MQTT_HEADERS, MQTT_HEADER_SOURCES } from './headers.js';
 import type { MqttHeaderSource } from './headers.js';
@@ -32,7 +33,7 @@ const PARTITIONERS = ['hash', 'round-robin'];
 const PAYLOAD_PREFIX = 'payload.';
 
 /**
- * One mapping file: its `uplink` rules in order and its settings; problems are appended to
+ * One mapping file: its `uplink` and `downlink` rules in order and its settings; problems are appended to
  * `issues`. `.avsc` files named by rules are read through `schemas`, relative to `file`.
  */
 export function readMappingFile(
@@ -48,19 +49,16 @@ export function readMappingFile(
       const { line, col } = lineCounter.linePos(error.pos[0]);
       issues.push({ file, line, column: col, message: error.message });
     }
-    return { rules: [] };
+    return { rules: [], downlink: [] };
   }
 
   const reader = new NodeReader(file, text, lineCounter, doc, issues);
   const node = reader.resolve(doc.contents);
-  if (node === null || reader.isEmpty({ node, at: node })) return { rules: [] };
+  if (node === null || reader.isEmpty({ node, at: node })) return { rules: [], downlink: [] };
   const root = reader.map({ node, at: node });
-  if (root === undefined) return { rules: [] };
+  if (root === undefined) return { rules: [], downlink: [] };
   const fields = reader.fields(root, FILE_FIELDS);
-  if (fields.downlink !== undefined) {
-    reader.report(fields.downlink.key, 'downlink rules are not supported yet');
-  }
-  const read: MappingFile = { rules: [] };
+  const read: MappingFile = { rules: [], downlink: [] };
   const unmatched = fields.unmatched && readUnmatched(reader, fields.unmatched);
   if (fields.unmatched && unmatched) {
     read.unmatched = { policy: unmatched, position: reader.position(fields.unmatched.key) };
@@ -70,9 +68,14 @@ export function readMappingFile(
     read.deadLetter = { topic: deadLetter, position: reader.position(fields.deadLetter.key) };
   }
   // `uplink:` with nothing under it (every rule commented out) is an empty list.
-  if (fields.uplink === undefined || reader.isEmpty(fields.uplink)) return read;
-  const items = reader.list(fields.uplink) ?? [];
-  read.rules = items.flatMap((item) => readRule(reader, item, file, schemas) ?? []);
+  if (fields.uplink !== undefined && !reader.isEmpty(fields.uplink)) {
+    const items = reader.list(fields.uplink) ?? [];
+    read.rules = items.flatMap((item) => readRule(reader, item, file, schemas) ?? []);
+  }
+  if (fields.downlink !== undefined && !reader.isEmpty(fields.downlink)) {
+    const items = reader.list(fields.downlink) ?? [];
+    read.downlink = items.flatMap((item) => readDownlinkRule(reader, item, file, schemas) ?? []);
+  }
   return read;
 }
 

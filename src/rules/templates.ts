@@ -33,12 +33,13 @@ export const RESERVED_CAPTURE_NAMES: readonly string[] = [...BUILTIN_VARIABLES, 
 
 export type TemplatePart = { text: string } | { variable: string };
 
-export interface Template {
+/** A compiled template, rendered against a scope `S` (an uplink publish by default). */
+export interface Template<S = TemplateScope> {
   source: string;
   parts: TemplatePart[];
   /** The rendered text when the template uses no variable. */
   constant: string | undefined;
-  render(scope: TemplateScope): string;
+  render(scope: S): string;
 }
 
 /** The captures a rule's templates may use. */
@@ -54,6 +55,18 @@ export interface CaptureScope {
  * a `scope` (the rule's filters are themselves wrong) only the syntax is checked.
  */
 export function compileTemplate(source: string, scope?: CaptureScope): ParseResult<Template> {
+  const parsed = parseTemplate(source, (name) => checkVariable(name, scope));
+  return parsed.ok ? { ok: true, value: buildTemplate(source, parsed.value, getter) } : parsed;
+}
+
+/**
+ * The parts of `text with {variables}`; `{{` and `}}` are literal braces. `check` tells what is
+ * wrong with a variable name, if anything.
+ */
+export function parseTemplate(
+  source: string,
+  check: (name: string) => string | undefined,
+): ParseResult<TemplatePart[]> {
   const issues: OffsetIssue[] = [];
   const parts: TemplatePart[] = [];
   let text = '';
@@ -79,7 +92,7 @@ export function compileTemplate(source: string, scope?: CaptureScope): ParseResu
         break;
       }
       const name = source.slice(i + 1, close);
-      const problem = checkVariable(name, scope);
+      const problem = check(name);
       if (problem !== undefined) issues.push({ offset: i, message: problem });
       flushText();
       parts.push({ variable: name });
@@ -90,9 +103,29 @@ export function compileTemplate(source: string, scope?: CaptureScope): ParseResu
     }
   }
   flushText();
+  return issues.length > 0 ? { ok: false, issues } : { ok: true, value: parts };
+}
 
-  if (issues.length > 0) return { ok: false, issues };
-  return { ok: true, value: build(source, parts) };
+/** A template of checked `parts`; `getter` reads each variable from the scope. */
+export function buildTemplate<S>(
+  source: string,
+  parts: TemplatePart[],
+  getter: (variable: string) => (scope: S) => string,
+): Template<S> {
+  if (parts.every((part) => 'text' in part)) {
+    const constant = parts.map((part) => part.text).join('');
+    return { source, parts, constant, render: () => constant };
+  }
+  const getters = parts.map((part) => {
+    if ('text' in part) return () => part.text;
+    return getter(part.variable);
+  });
+  const render = (scope: S): string => {
+    let out = '';
+    for (const get of getters) out += get(scope);
+    return out;
+  };
+  return { source, parts, constant: undefined, render };
 }
 
 function checkVariable(name: string, scope: CaptureScope | undefined): string | undefined {
@@ -115,26 +148,12 @@ function checkVariable(name: string, scope: CaptureScope | undefined): string | 
   return `unknown variable "${name}"${hint === '' ? available : hint}`;
 }
 
-function build(source: string, parts: TemplatePart[]): Template {
-  if (parts.every((part) => 'text' in part)) {
-    const constant = parts.map((part) => part.text).join('');
-    return { source, parts, constant, render: () => constant };
-  }
-  const getters = parts.map((part): ((scope: TemplateScope) => string) => {
-    if ('text' in part) return () => part.text;
-    const builtin = BUILTINS.get(part.variable);
-    if (builtin !== undefined) return builtin;
-    const path = part.variable.startsWith(PAYLOAD_PREFIX)
-      ? parseFieldPath(part.variable.slice(PAYLOAD_PREFIX.length))
-      : undefined;
-    if (path !== undefined) return (scope) => jsonText(scope.json.requiredField(path));
-    const name = part.variable;
-    return (scope) => scope.captures[name] ?? '';
-  });
-  const render = (scope: TemplateScope): string => {
-    let out = '';
-    for (const get of getters) out += get(scope);
-    return out;
-  };
-  return { source, parts, constant: undefined, render };
+function getter(variable: string): (scope: TemplateScope) => string {
+  const builtin = BUILTINS.get(variable);
+  if (builtin !== undefined) return builtin;
+  const path = variable.startsWith(PAYLOAD_PREFIX)
+    ? parseFieldPath(variable.slice(PAYLOAD_PREFIX.length))
+    : undefined;
+  if (path !== undefined) return (scope) => jsonText(scope.json.requiredField(path));
+  return (scope) => scope.captures[variable] ?? '';
 }

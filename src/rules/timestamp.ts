@@ -11,12 +11,19 @@ const ISO_DATE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2
 export function timestampOf(spec: TimestampSpec, json: PayloadJson, now: number): number {
   if (spec.kind === 'publish') return now;
   const value = json.requiredField(spec.path);
+  const instant = instantOf(value);
+  if (instant !== undefined) return instant;
+  throw new PayloadError(
+    `timestamp field "${spec.path.source}" is ${JSON.stringify(value)}: expected epoch milliseconds or an ISO 8601 date`,
+  );
+}
+
+/** Epoch milliseconds (a non-negative integer) or an ISO 8601 date as epoch ms; else undefined. */
+export function instantOf(value: unknown): number | undefined {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
   if (typeof value === 'string' && ISO_DATE.test(value)) {
     const parsed = Date.parse(value);
     if (!Number.isNaN(parsed) && parsed >= 0) return parsed;
   }
-  throw new PayloadError(
-    `timestamp field "${spec.path.source}" is ${JSON.stringify(value)}: expected epoch milliseconds or an ISO 8601 date`,
-  );
+  return undefined;
 }

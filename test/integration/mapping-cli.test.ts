@@ -59,7 +59,7 @@ describe('mqtt-kafka-bridge mappings validate', () => {
   it('accepts good mappings', async () => {
     const run = await cli(['mappings', 'validate', folder]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toBe(`${folder}: 2 rules, no problems\n`);
+    expect(run.stdout).toBe(`${folder}: 2 uplink rules, 0 downlink rules, no problems\n`);
   });
 
   it('reads BRIDGE_MAPPINGS without a path', async () => {

@@ -81,3 +81,45 @@ function avroMismatch(type: Type, value: unknown): string {
   });
   return found ?? 'the value cannot be encoded';
 }
+
+/**
+ * An Avro record value decoded with `type`. `schemaId` set: the value must be in the Confluent
+ * wire format, with that id (or any id for `'any'`).
+ */
+export function decodeAvro(
+  type: Type,
+  bytes: Buffer,
+  schemaId: number | 'any' | undefined,
+): unknown {
+  let body = bytes;
+  if (schemaId !== undefined) {
+    if (bytes.length < CONFLUENT_HEADER_BYTES || bytes.readUInt8(0) !== CONFLUENT_MAGIC) {
+      throw new PayloadError(
+        'the record value is not in the Confluent wire format (a zero byte, then a 4-byte schema id)',
+      );
+    }
+    const id = bytes.readUInt32BE(1);
+    if (schemaId !== 'any' && id !== schemaId) {
+      throw new PayloadError(`the record value has schema id ${id}, expected ${schemaId}`);
+    }
+    body = bytes.subarray(CONFLUENT_HEADER_BYTES);
+  }
+  try {
+    return type.fromBuffer(body);
+  } catch (error) {
+    throw new PayloadError(
+      `the record value is not Avro of the schema: ${(error as Error).message}`,
+    );
+  }
+}
+
+/** A decoded Avro value as JSON text: bytes and fixed values become base64 strings. */
+export function avroJson(value: unknown): string {
+  return JSON.stringify(
+    value,
+    function (this: Record<string, unknown>, key: string, json: unknown) {
+      const original = this[key];
+      return Buffer.isBuffer(original) ? original.toString('base64') : json;
+    },
+  );
+}

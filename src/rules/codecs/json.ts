@@ -29,9 +29,13 @@ export type EnvelopeField = keyof typeof ENVELOPE_SOURCES;
 export const ENVELOPE_FIELDS = Object.keys(ENVELOPE_SOURCES) as EnvelopeField[];
 
 /** The payload's fields picked (and renamed) by `fields`; absent ones are left out. */
-export function project(value: unknown, fields: FieldProjection): Record<string, unknown> {
+export function project(
+  value: unknown,
+  fields: FieldProjection,
+  what = 'payload',
+): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new PayloadError('payload is not a JSON object, so "fields" cannot pick from it');
+    throw new PayloadError(`${what} is not a JSON object, so "fields" cannot pick from it`);
   }
   const out: Record<string, unknown> = {};
   for (const [name, path] of fields) {

@@ -48,7 +48,7 @@ export function routerOf(text: string, files: Record<string, string> = {}): Rout
     }
     return content;
   });
-  return compileMappings([{ file: 'maps/m.yaml', text }], schemas);
+  return compileMappings([{ file: 'maps/m.yaml', text }], schemas).uplink;
 }
 
 /** The mapping errors of one file `maps/m.yaml`, formatted. */

@@ -114,7 +114,7 @@ describe('loadMappings', () => {
     await mkdir(join(folder, 'sub.yaml'));
     await writeFile(join(folder, 'sub.yaml', 'ignored.yaml'), 'not: [yaml');
 
-    const router = await loadMappings(folder);
+    const router = (await loadMappings(folder)).uplink;
     expect(router.ruleCount).toBe(2);
     expect(recordsOf(router.route(publish({ topic: 'x' }))).map((r) => r.rule)).toEqual([
       'from-a',
@@ -125,7 +125,7 @@ describe('loadMappings', () => {
   it('loads a single file', async () => {
     const file = join(folder, 'only.yml');
     await writeFile(file, yaml('uplink:', rule('only', 'a/+', 't')));
-    expect((await loadMappings(file)).ruleCount).toBe(1);
+    expect((await loadMappings(file)).uplink.ruleCount).toBe(1);
   });
 
   it('names files by the path it was given', async () => {
@@ -163,7 +163,7 @@ describe('loadMappings', () => {
   });
 
   it('loads the shipped example and routes a sample publish', async () => {
-    const router = await loadMappings('mappings');
+    const router = (await loadMappings('mappings')).uplink;
     expect(router.ruleCount).toBeGreaterThanOrEqual(2);
     expect(router.kafkaTopics()).toEqual(expect.arrayContaining(['iot.events', 'iot.telemetry']));
 
@@ -188,7 +188,7 @@ describe('loadMappings', () => {
 
 describe('the shipped examples', () => {
   it('fan events out, stop at final rules and encode Avro with the shipped schema', async () => {
-    const router = await loadMappings('mappings');
+    const router = (await loadMappings('mappings')).uplink;
     const event = publish({
       topic: 'machines/m-4/events/overheat',
       payload: Buffer.from('{"severity": "critical", "temp": 97, "extra": 1}'),

@@ -4,7 +4,7 @@ import type { Router } from '../../../src/rules/router.js';
 import { publish, recordsOf, yaml } from './fixtures.js';
 
 function router(...texts: string[]): Router {
-  return compileMappings(texts.map((text, index) => ({ file: `m${index}.yaml`, text })));
+  return compileMappings(texts.map((text, index) => ({ file: `m${index}.yaml`, text }))).uplink;
 }
 
 const telemetry = yaml(

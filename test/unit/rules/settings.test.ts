@@ -146,7 +146,7 @@ describe('settings across files', () => {
     const router = compileMappings([
       { file: 'a.yaml', text: yaml(...RULES) },
       { file: 'b.yaml', text: yaml('unmatched: { action: reject }') },
-    ]);
+    ]).uplink;
     expect(router.route(publish({ topic: 'nothing' }))).toEqual({ kind: 'rejected' });
   });
 });

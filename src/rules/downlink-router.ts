@@ -1,0 +1,131 @@
+import { payloadOf, valueDecoder } from './codecs/downlink-value.js';
+import type { DownlinkRule } from './downlink-rule.js';
+import type { DownlinkScope } from './downlink-templates.js';
+import type {
+  DownlinkMessage,
+  DownlinkRecord,
+  DownlinkResult,
+  DownlinkSource,
+} from './downlink-types.js';
+import { PayloadError } from './errors.js';
+import { expiresAt } from './expiry.js';
+import { topicNameProblem } from './mqtt-topic-name.js';
+import { RecordValue, headerValues, lastHeader, utf8 } from './record-value.js';
+
+/** Turns Kafka records into MQTT messages according to the loaded `downlink` rules. */
+export class DownlinkRouter {
+  readonly ruleCount: number;
+  /** Where the caller sends records that no rule matches or that a rule cannot map. */
+  readonly deadLetterTopic: string | undefined;
+  readonly #rules: readonly DownlinkRule[];
+  /** The rules reading each topic seen so far, in rule order. */
+  readonly #byTopic = new Map<string, readonly DownlinkRule[]>();
+
+  /** `rules` in declaration order, which is the order of their results. */
+  constructor(rules: readonly DownlinkRule[], deadLetterTopic?: string) {
+    this.#rules = rules;
+    this.ruleCount = rules.length;
+    this.deadLetterTopic = deadLetterTopic;
+  }
+
+  /** What each rule reads, in rule order. */
+  sources(): DownlinkSource[] {
+    return this.#rules.map(({ name, from }) => ({
+      rule: name,
+      topics: from.topics && [...from.topics],
+      pattern: from.pattern,
+      groupId: from.group,
+      start: from.start,
+    }));
+  }
+
+  /** The topic names the rules list (not patterns), sorted, without repeats. */
+  kafkaTopics(): string[] {
+    return [...new Set(this.#rules.flatMap((rule) => rule.from.topics ?? []))].sort();
+  }
+
+  /** Results of every rule whose source matches `record.topic`, in rule order; [] = no rule. */
+  route(record: DownlinkRecord): DownlinkResult[] {
+    return this.#rulesFor(record.topic).map((rule): DownlinkResult => {
+      try {
+        return { kind: 'message', rule: rule.name, message: toMessage(rule, record) };
+      } catch (error) {
+        if (!(error instanceof PayloadError)) throw error;
+        return { kind: 'invalid', rule: rule.name, error: error.message };
+      }
+    });
+  }
+
+  #rulesFor(topic: string): readonly DownlinkRule[] {
+    let rules = this.#byTopic.get(topic);
+    if (rules === undefined) {
+      rules = this.#rules.filter(({ from }) =>
+        from.topics ? from.topics.includes(topic) : from.pattern?.test(topic) === true,
+      );
+      this.#byTopic.set(topic, rules);
+    }
+    return rules;
+  }
+}
+
+/** The message of one rule; throws a PayloadError when the record does not fit the rule. */
+function toMessage(rule: DownlinkRule, record: DownlinkRecord): DownlinkMessage {
+  const { to } = rule;
+  const value = new RecordValue(record.value, valueDecoder(rule.value));
+  const scope: DownlinkScope = { record, value };
+  const properties: DownlinkMessage['properties'] = {};
+  if (to.contentType) properties.contentType = to.contentType.render(scope);
+  if (rule.value.format !== 'raw' && record.value !== null) {
+    properties.payloadFormatIndicator = true;
+  }
+  if (to.responseTopic) {
+    properties.responseTopic = topicName(to.responseTopic.render(scope), 'response topic');
+  }
+  const correlation = to.correlationData && lastHeader(record, to.correlationData);
+  if (correlation !== undefined) {
+    properties.correlationData = Buffer.from(correlation);
+  }
+  const userProperties = userPropertiesOf(record, to.userProperties);
+  if (userProperties !== undefined) properties.userProperties = userProperties;
+  return {
+    topic: topicName(to.topic.render(scope), 'topic'),
+    payload: payloadOf(rule.value, record.value, value),
+    qos: to.qos,
+    retain: to.retain,
+    expiresAt: to.expiry && expiresAt(to.expiry, scope),
+    properties,
+  };
+}
+
+function topicName(topic: string, what: string): string {
+  const problem = topicNameProblem(topic);
+  if (problem === undefined) return topic;
+  throw new PayloadError(`the MQTT ${what} ${JSON.stringify(topic)} ${problem}`);
+}
+
+/**
+ * Headers as user properties; a repeated header becomes a list. With `all`, headers that are
+ * not UTF-8 (binary correlation data…) are left out; a header named in a list must be UTF-8.
+ */
+function userPropertiesOf(
+  record: DownlinkRecord,
+  spec: 'all' | readonly string[],
+): Record<string, string | string[]> | undefined {
+  const all = spec === 'all';
+  const out = Object.create(null) as Record<string, string | string[]>;
+  let any = false;
+  for (const name of all ? Object.keys(record.headers) : spec) {
+    const texts: string[] = [];
+    for (const value of headerValues(record, name)) {
+      try {
+        texts.push(utf8(value, `header "${name}"`));
+      } catch (error) {
+        if (!all) throw error;
+      }
+    }
+    if (texts.length === 0) continue;
+    out[name] = texts.length === 1 ? (texts[0] as string) : texts;
+    any = true;
+  }
+  return any ? out : undefined;
+}
