@@ -51,6 +51,19 @@ uplink:
     where: { qos: [1, 2] }
     to: { topic: iot.avro, partition: 3 }
     value: { format: avro, schema: r.avsc, schemaId: 7 }
+downlink:
+  - name: commands
+    from: iot.commands
+    to:
+      topic: devices/{key}/commands
+      expiry: { ttl: header.ttl }
+      correlationData: header.corr
+      userProperties: [trace]
+    value: { format: json }
+  - name: avro-config
+    from: { pattern: 'iot\\.config\\..+' }
+    to: { topic: 'config/{value.v}', retain: true, qos: 2 }
+    value: { format: avro, schema: r.avsc, schemaId: any }
 `,
   );
 });
@@ -59,7 +72,7 @@ describe('mqtt-kafka-bridge mappings validate', () => {
   it('accepts good mappings', async () => {
     const run = await cli(['mappings', 'validate', folder]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toBe(`${folder}: 2 uplink rules, 0 downlink rules, no problems\n`);
+    expect(run.stdout).toBe(`${folder}: 2 uplink rules, 2 downlink rules, no problems\n`);
   });
 
   it('reads BRIDGE_MAPPINGS without a path', async () => {
@@ -170,5 +183,117 @@ describe('mqtt-kafka-bridge mappings test', () => {
     const run = await cli(['mappings', 'test', '-m', folder, '-t', 'a', '-p', 'x', '--qos', '3']);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('expected 0, 1 or 2');
+  });
+});
+
+describe('mqtt-kafka-bridge mappings test --downlink', () => {
+  it('prints the MQTT messages of a Kafka record as JSON, with the rule of each', async () => {
+    const run = await cli([
+      'mappings',
+      'test',
+      '-m',
+      folder,
+      '--downlink',
+      '--kafka-topic',
+      'iot.commands',
+      '--key',
+      'd7',
+      '--value',
+      '{"cmd": "open"}',
+      '--header',
+      'ttl=60',
+      '--header',
+      'corr=c-1',
+      '--header',
+      'trace=t-1',
+    ]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const printed = JSON.parse(run.stdout) as { messages: Array<{ expiresAt: string }> };
+    expect(printed).toEqual({
+      outcome: 'mapped',
+      messages: [
+        {
+          rule: 'commands',
+          topic: 'devices/d7/commands',
+          qos: 1,
+          retain: false,
+          expiresAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as string,
+          properties: {
+            payloadFormatIndicator: true,
+            correlationData: 'c-1',
+            userProperties: { trace: 't-1' },
+          },
+          payload: '{"cmd": "open"}',
+        },
+      ],
+      errors: [],
+    });
+    const expiresIn = Date.parse(printed.messages[0]?.expiresAt ?? '') - Date.now();
+    expect(expiresIn).toBeGreaterThan(50_000);
+    expect(expiresIn).toBeLessThanOrEqual(60_000);
+  });
+
+  it('decodes a Confluent-framed Avro value given as base64, matched by a pattern', async () => {
+    const body = avro.Type.forSchema(SCHEMA as avro.Schema).toBuffer({ v: 5 });
+    const value = Buffer.concat([Buffer.from([0, 0, 0, 0, 9]), body]).toString('base64');
+    const run = await cli([
+      'mappings',
+      'test',
+      '-m',
+      folder,
+      '--downlink',
+      '--kafka-topic',
+      'iot.config.eu',
+      '--value-base64',
+      value,
+    ]);
+    expect(JSON.parse(run.stdout)).toEqual({
+      outcome: 'mapped',
+      messages: [
+        {
+          rule: 'avro-config',
+          topic: 'config/5',
+          qos: 2,
+          retain: true,
+          expiresAt: null,
+          properties: { payloadFormatIndicator: true },
+          payload: '{"v":5}',
+        },
+      ],
+      errors: [],
+    });
+  });
+
+  it('shows records a rule cannot map, tombstones and unmatched records', async () => {
+    const base = ['mappings', 'test', '-m', folder, '--downlink', '--kafka-topic'];
+    const invalid = await cli([...base, 'iot.commands', '--key', 'd7', '--value', 'nope']);
+    expect(JSON.parse(invalid.stdout)).toEqual({
+      outcome: 'invalid',
+      messages: [],
+      errors: [
+        {
+          rule: 'commands',
+          error: expect.stringMatching(/^the record value is not valid JSON/) as string,
+        },
+      ],
+    });
+    const tombstone = await cli([...base, 'iot.commands', '--key', 'd7']);
+    expect(JSON.parse(tombstone.stdout)).toMatchObject({
+      outcome: 'mapped',
+      messages: [{ topic: 'devices/d7/commands', payload: '' }],
+    });
+    const unmatched = await cli([...base, 'elsewhere', '--value', 'x']);
+    expect(JSON.parse(unmatched.stdout)).toEqual({
+      outcome: 'unmatched',
+      messages: [],
+      errors: [],
+    });
+  });
+
+  it('requires --kafka-topic', async () => {
+    const run = await cli(['mappings', 'test', '-m', folder, '--downlink', '--value', 'x']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe('mappings test --downlink: --kafka-topic is required\n');
   });
 });

@@ -1,7 +1,10 @@
 import { relative } from 'node:path';
 import { AvroSchemas } from '../../../src/rules/codecs/avro.js';
 import { MappingError } from '../../../src/rules/errors.js';
+import type { DownlinkRouter } from '../../../src/rules/downlink-router.js';
+import type { DownlinkRecord } from '../../../src/rules/downlink-types.js';
 import { compileMappings } from '../../../src/rules/load.js';
+import type { Mappings } from '../../../src/rules/load.js';
 import { PayloadJson } from '../../../src/rules/payload-json.js';
 import type { Router, Routing } from '../../../src/rules/router.js';
 import type { TemplateScope } from '../../../src/rules/templates.js';
@@ -17,6 +20,20 @@ export function publish(overrides: Partial<UplinkPublish> = {}): UplinkPublish {
     clientId: 'client-1',
     username: undefined,
     userProperties: [],
+    ...overrides,
+  };
+}
+
+/** A Kafka record with harmless defaults, for tests. */
+export function kafkaRecord(overrides: Partial<DownlinkRecord> = {}): DownlinkRecord {
+  return {
+    topic: 'iot.commands',
+    partition: 0,
+    offset: '42',
+    key: Buffer.from('d1'),
+    value: Buffer.from('{"cmd":"reboot"}'),
+    headers: {},
+    timestamp: '1700000000000',
     ...overrides,
   };
 }
@@ -41,6 +58,15 @@ export function scopeOf(from: UplinkPublish, captures: Record<string, string> = 
  * (`.avsc` schemas), by path relative to that folder.
  */
 export function routerOf(text: string, files: Record<string, string> = {}): Router {
+  return mappingsOf(text, files).uplink;
+}
+
+/** The downlink router of one mapping file `maps/m.yaml`, as `routerOf`. */
+export function downlinkOf(text: string, files: Record<string, string> = {}): DownlinkRouter {
+  return mappingsOf(text, files).downlink;
+}
+
+function mappingsOf(text: string, files: Record<string, string>): Mappings {
   const schemas = new AvroSchemas((path) => {
     const content = files[relative('maps', path)];
     if (content === undefined) {
@@ -48,7 +74,7 @@ export function routerOf(text: string, files: Record<string, string> = {}): Rout
     }
     return content;
   });
-  return compileMappings([{ file: 'maps/m.yaml', text }], schemas).uplink;
+  return compileMappings([{ file: 'maps/m.yaml', text }], schemas);
 }
 
 /** The mapping errors of one file `maps/m.yaml`, formatted. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MappingError } from '../../../src/rules/errors.js';
 import { compileMappings, loadMappings } from '../../../src/rules/load.js';
-import { publish, recordsOf, yaml } from './fixtures.js';
+import { kafkaRecord, publish, recordsOf, yaml } from './fixtures.js';
 
 function rule(name: string, from: string, topic: string): string {
   return `  - { name: ${name}, from: "${from}", to: { topic: ${topic} } }`;
@@ -210,5 +210,49 @@ describe('the shipped examples', () => {
     );
     expect(reading?.record.value.subarray(0, 5)).toEqual(Buffer.from([0, 0, 0, 0, 1]));
     expect(router.settings.deadLetterTopic).toBe('iot.dead-letter');
+  });
+
+  it('deliver commands, request/response replies and retained desired configuration', async () => {
+    const { downlink } = await loadMappings('mappings');
+    expect(downlink.kafkaTopics()).toEqual(['iot.commands', 'iot.device-config', 'iot.responses']);
+    expect(downlink.deadLetterTopic).toBe('iot.dead-letter');
+
+    const [command] = downlink.route(
+      kafkaRecord({ headers: { 'command-ttl': '60' }, timestamp: '1700000000000' }),
+    );
+    expect(command).toMatchObject({
+      kind: 'message',
+      rule: 'commands',
+      message: { topic: 'devices/d1/commands', qos: 1, expiresAt: 1_700_000_060_000 },
+    });
+
+    const [reply] = downlink.route(
+      kafkaRecord({
+        topic: 'iot.responses',
+        value: Buffer.from('{"ok":true}'),
+        headers: {
+          'mqtt-response-topic': Buffer.from('devices/d1/responses'),
+          'mqtt-correlation-data': Buffer.from([7, 7]),
+          status: '200',
+        },
+      }),
+    );
+    expect(reply).toMatchObject({
+      kind: 'message',
+      rule: 'responses',
+      message: {
+        topic: 'devices/d1/responses',
+        properties: { correlationData: Buffer.from([7, 7]), userProperties: { status: '200' } },
+      },
+    });
+
+    const [cleared] = downlink.route(kafkaRecord({ topic: 'iot.device-config', value: null }));
+    expect(cleared).toMatchObject({
+      kind: 'message',
+      message: { topic: 'devices/d1/config/desired', retain: true, payload: Buffer.alloc(0) },
+    });
+    expect(downlink.sources().find((s) => s.rule === 'desired-config')?.groupId).toBe(
+      'mqtt-kafka-bridge-config',
+    );
   });
 });
