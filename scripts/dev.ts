@@ -3,14 +3,17 @@
  *
  * 1. Kafka: BRIDGE_KAFKA_BROKERS if set; else the local Kafka on KAFKA_PORT (default 9092),
  *    reused if `npm run kafka:start` already runs it, otherwise started here and stopped on exit.
- * 2. The bridge, with the mappings in mappings/ and pretty logs (BRIDGE_* variables apply).
+ * 2. The topics the downlink rules read (so their consumers find them), then the bridge, with
+ *    the mappings in mappings/ and pretty logs (BRIDGE_* variables apply).
  * 3. How to publish and consume.
  *
  * Ctrl-C stops the bridge (gracefully) and the Kafka it started.
  */
+import { Kafka, logLevel } from 'kafkajs';
 import { Bridge } from '../src/bridge.js';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/observability/logger.js';
+import { loadMappings } from '../src/rules/load.js';
 import { useOrStartKafka } from './kafka/use-or-start.js';
 
 function instructions(
@@ -55,6 +58,7 @@ async function main(): Promise<void> {
         },
       },
     });
+    await createDownlinkTopics(kafka.brokers, config.mappings);
     const bridge = await Bridge.start(config, createLogger(config.log));
     console.error(
       instructions(
@@ -86,6 +90,23 @@ async function main(): Promise<void> {
   } catch (error) {
     await stopKafka();
     throw error;
+  }
+}
+
+/** The downlink rules' topics that do not exist yet (patterns are left to the user). */
+async function createDownlinkTopics(brokers: string, mappings: string): Promise<void> {
+  const topics = (await loadMappings(mappings)).downlink.kafkaTopics();
+  const kafka = new Kafka({
+    clientId: 'bridge-dev',
+    brokers: brokers.split(','),
+    logLevel: logLevel.ERROR,
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: topics.map((topic) => ({ topic })), waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
   }
 }
 
