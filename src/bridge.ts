@@ -6,6 +6,7 @@ import { createKafka } from './kafka/client.js';
 import { PartitionCounts } from './kafka/partition-counts.js';
 import { ProducerPipeline } from './kafka/producer-pipeline.js';
 import { KafkaUplink } from './kafka-uplink.js';
+import { DownlinkConsumer } from './downlink/downlink-consumer.js';
 import { MappingsReloader, type ReloadResult } from './mappings-reloader.js';
 import { loadAuth } from './auth/authenticator.js';
 import { Broker } from './mqtt/broker.js';
@@ -39,6 +40,7 @@ export class Bridge {
   readonly #pipeline: ProducerPipeline;
   readonly #uplink: KafkaUplink;
   readonly #reloader: MappingsReloader<Mappings>;
+  readonly #downlink: DownlinkConsumer;
   readonly #broker: Broker;
   readonly #listeners: ListenerSet;
   readonly #http: HttpServer;
@@ -52,6 +54,7 @@ export class Bridge {
     pipeline: ProducerPipeline;
     uplink: KafkaUplink;
     reloader: MappingsReloader<Mappings>;
+    downlink: DownlinkConsumer;
     broker: Broker;
     listeners: ListenerSet;
     http: HttpServer;
@@ -64,6 +67,7 @@ export class Bridge {
     this.#pipeline = parts.pipeline;
     this.#uplink = parts.uplink;
     this.#reloader = parts.reloader;
+    this.#downlink = parts.downlink;
     this.#broker = parts.broker;
     this.#listeners = parts.listeners;
     this.#http = parts.http;
@@ -71,7 +75,8 @@ export class Bridge {
   }
 
   static async start(config: BridgeConfig, log: Logger): Promise<Bridge> {
-    const { uplink: router } = await loadMappings(config.mappings);
+    const mappings = await loadMappings(config.mappings);
+    const router = mappings.uplink;
     const authenticator = await loadAuth(config.auth.file);
     if (authenticator.enabled) log.info({ file: config.auth.file }, 'users and ACLs loaded');
     log.info(
@@ -80,7 +85,7 @@ export class Bridge {
     );
 
     const metrics = new BridgeMetrics();
-    metrics.mappingsRules.set(router.ruleCount);
+    metrics.mappingsRules.set(router.ruleCount + mappings.downlink.ruleCount);
     const kafka = createKafka(config.kafka, log);
     const producer = kafka.producer({
       idempotent: true,
@@ -128,7 +133,21 @@ export class Bridge {
       const httpAddress = await http.listen(config.http.host, config.http.port);
       const mqttAddresses = await listeners.listen();
       log.info({ ...mqttAddresses, http: httpAddress }, 'bridge listening');
-      const reloader = watchMappings(config, uplink, log, metrics);
+      const downlink = new DownlinkConsumer(
+        kafka,
+        mappings.downlink,
+        broker,
+        (record, done) => {
+          pipeline.enqueue([record], () => {
+            done();
+          });
+        },
+        config.downlink,
+        log.child({ component: 'downlink' }),
+        metrics,
+      );
+      downlink.startAfter(config.downlink.startDelayMs);
+      const reloader = watchMappings(config, uplink, downlink, log, metrics);
       return new Bridge({
         config,
         log,
@@ -137,6 +156,7 @@ export class Bridge {
         pipeline,
         uplink,
         reloader,
+        downlink,
         broker,
         listeners,
         http,
@@ -172,6 +192,8 @@ export class Bridge {
     this.#log.info('stopping');
     const listenerClosed = this.#listeners.close();
     this.#broker.stopReading();
+    // Before sessions end (which drops what they hold): what is not settled stays uncommitted.
+    await this.#downlink.stop();
     const drained = await Promise.race([
       this.#pipeline.idle().then(() => true),
       new Promise<false>((resolve) =>
@@ -204,6 +226,7 @@ export class Bridge {
 function watchMappings(
   config: BridgeConfig,
   uplink: KafkaUplink,
+  downlink: DownlinkConsumer,
   log: Logger,
   metrics: BridgeMetrics,
 ): MappingsReloader<Mappings> {
@@ -211,13 +234,17 @@ function watchMappings(
     path: config.mappings,
     watch: config.mappingsWatch,
     load: loadMappings,
-    check: (mappings) => uplink.checkFixedPartitions(mappings.uplink),
-    ruleCount: (mappings) => mappings.uplink.ruleCount,
+    check: async (mappings) => {
+      downlink.checkReplacement(mappings.downlink);
+      await uplink.checkFixedPartitions(mappings.uplink);
+    },
+    ruleCount: (mappings) => mappings.uplink.ruleCount + mappings.downlink.ruleCount,
     log,
     metrics,
   });
   reloader.onReloaded((mappings) => {
     uplink.replaceRouter(mappings.uplink);
+    downlink.replaceRouter(mappings.downlink);
   });
   return reloader;
 }

@@ -30,6 +30,12 @@ export interface BridgeConfig {
     batchMaxBytes: number;
     connectTimeoutMs: number;
   };
+  downlink: {
+    groupId: string;
+    startDelayMs: number;
+    maxUnsettled: number;
+    commitIntervalMs: number;
+  };
   mappings: string;
   mappingsWatch: boolean;
   auth: { file: string };

@@ -212,6 +212,32 @@ export const configSchema = {
       env: 'BRIDGE_KAFKA_CONNECT_TIMEOUT_MS',
     },
   },
+  downlink: {
+    groupId: {
+      doc: 'Kafka consumer group of the downlink rules that name none.',
+      format: String,
+      default: 'mqtt-kafka-bridge-downlink',
+      env: 'BRIDGE_DOWNLINK_GROUP_ID',
+    },
+    startDelayMs: {
+      doc: 'Time after start before the downlink consumes, so that devices can reconnect and subscribe first (commands for sessions that do not exist are dropped).',
+      format: 'nat',
+      default: 10_000,
+      env: 'BRIDGE_DOWNLINK_START_DELAY_MS',
+    },
+    maxUnsettled: {
+      doc: 'Downlink records handed to sessions and not yet acknowledged or dropped, at most; beyond, consuming waits (memory bound).',
+      format: 'positive-int',
+      default: 100_000,
+      env: 'BRIDGE_DOWNLINK_MAX_UNSETTLED',
+    },
+    commitIntervalMs: {
+      doc: 'How often the offsets of settled downlink records are committed.',
+      format: 'positive-int',
+      default: 1_000,
+      env: 'BRIDGE_DOWNLINK_COMMIT_INTERVAL_MS',
+    },
+  },
   mappings: {
     doc: 'Mapping rules: a YAML file, or a folder whose *.yaml / *.yml files are loaded in name order.',
     format: String,

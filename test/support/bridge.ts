@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { inject, onTestFinished } from 'vitest';
+import { uniqueId } from './kafka-helpers.js';
 import { Bridge } from '../../src/bridge.js';
 import { loadConfig, type ConfigOverrides } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -38,6 +39,8 @@ export async function startBridge(
       kafka: { brokers: inject('kafkaBrokers').split(','), ...overrides.kafka },
       mqtt: { host: '127.0.0.1', port: 0, ...overrides.mqtt },
       websocket: { host: '127.0.0.1', port: 0, ...overrides.websocket },
+      // each bridge its own consumer group, consuming at once
+      downlink: { startDelayMs: 0, groupId: `test-${uniqueId()}`, ...overrides.downlink },
       http: { host: '127.0.0.1', port: 0 },
       mappings: folder,
       log: { level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false },
@@ -69,6 +72,8 @@ export async function startBridge(
 export async function connectClient(
   port: number,
   options: IClientOptions = {},
+  /** Runs before CONNECT is answered, e.g. to see messages a resumed session gets at once. */
+  setUp: (client: MqttClient) => void = () => undefined,
 ): Promise<MqttClient> {
   const client = mqtt.connect({
     host: '127.0.0.1',
@@ -81,6 +86,7 @@ export async function connectClient(
   onTestFinished(async () => {
     await client.endAsync(true);
   });
+  setUp(client);
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => {
       resolve();

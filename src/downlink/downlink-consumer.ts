@@ -1,0 +1,311 @@
+import type { Consumer, EachMessagePayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { BrokerMessage } from '../mqtt/message.js';
+import type { Logger } from '../observability/logger.js';
+import type { BridgeMetrics } from '../observability/metrics.js';
+import type { DownlinkRouter } from '../rules/downlink-router.js';
+import type { DownlinkMessage, DownlinkRecord, DownlinkSource } from '../rules/downlink-types.js';
+import type { KafkaRecord } from '../rules/types.js';
+import { PartitionOffsets } from './partition-offsets.js';
+
+/** Where mapped messages go: the broker's sessions. */
+export interface DownlinkTarget {
+  /** Delivers to subscribed sessions; `settle` once all are done; returns how many. */
+  publishDownlink(message: BrokerMessage, settle: () => void): number;
+}
+
+/** Produces a dead letter; `done` once Kafka has it (or gave up). */
+export type DeadLetterWriter = (record: KafkaRecord, done: () => void) => void;
+
+export interface DownlinkOptions {
+  /** Consumer group of rules that name none. */
+  groupId: string;
+  /** Records handed over and not settled, at most; beyond, consuming waits. */
+  maxUnsettled: number;
+  /** How often settled offsets are committed. */
+  commitIntervalMs: number;
+}
+
+/** Wait before trying again to join the consumer groups. */
+const RETRY_START_MS = 10_000;
+
+/** The client id messages from Kafka carry as their origin (no MQTT client has it: ids are never empty). */
+const KAFKA_ORIGIN = { clientId: '', username: undefined };
+
+/**
+ * The downlink: KafkaJS consumer groups over the downlink rules' topics.
+ * Each record becomes MQTT messages through the rules and goes to the
+ * broker; its offset is committed only once every session it went to is
+ * done with it (acknowledged, written at QoS 0, or dropped), so a restart
+ * consumes again what was not delivered (at least once). Records of one
+ * partition are handed over in offset order, so one key's records reach a
+ * device in order. A record no rule can map goes to the dead-letter topic
+ * and never blocks the records behind it.
+ */
+export class DownlinkConsumer {
+  readonly #kafka: Kafka;
+  #router: DownlinkRouter;
+  readonly #target: DownlinkTarget;
+  readonly #deadLetter: DeadLetterWriter;
+  readonly #options: DownlinkOptions;
+  readonly #log: Logger;
+  readonly #metrics: BridgeMetrics;
+  readonly #groups: Array<{ consumer: Consumer; offsets: Map<string, PartitionOffsets> }> = [];
+  #unsettled = 0;
+  #capacityWaiters: Array<() => void> = [];
+  #commitTimer: NodeJS.Timeout | undefined;
+  #startTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(
+    kafka: Kafka,
+    router: DownlinkRouter,
+    target: DownlinkTarget,
+    deadLetter: DeadLetterWriter,
+    options: DownlinkOptions,
+    log: Logger,
+    metrics: BridgeMetrics,
+  ) {
+    this.#kafka = kafka;
+    this.#router = router;
+    this.#target = target;
+    this.#deadLetter = deadLetter;
+    this.#options = options;
+    this.#log = log;
+    this.#metrics = metrics;
+  }
+
+  /**
+   * Starts consuming after `delayMs` (time for devices to reconnect and
+   * subscribe after a restart); failures are logged and retried.
+   */
+  startAfter(delayMs: number): void {
+    if (this.#router.sources().length === 0) return;
+    this.#startTimer = setTimeout(() => {
+      this.start().catch((error: unknown) => {
+        this.#log.error({ err: error }, 'downlink cannot start; retrying in 10 s');
+        void this.#stopGroups().then(() => {
+          if (!this.#stopped) this.startAfter(RETRY_START_MS);
+        });
+      });
+    }, delayMs);
+  }
+
+  /**
+   * A reload may change what the rules do with records, not where they come
+   * from: consumer groups and subscriptions stay. Throws when the sources differ.
+   */
+  checkReplacement(router: DownlinkRouter): void {
+    if (sourcesKey(router) !== sourcesKey(this.#router)) {
+      throw new Error(
+        'downlink sources (topics, patterns, groups, start) changed: restart the bridge to apply them',
+      );
+    }
+  }
+
+  /** Swaps the rules (checked with checkReplacement); records consumed from now on use them. */
+  replaceRouter(router: DownlinkRouter): void {
+    this.#router = router;
+  }
+
+  /** Joins a consumer group per group id of the rules and starts consuming. */
+  async start(): Promise<void> {
+    const byGroup = new Map<string, DownlinkSource[]>();
+    for (const source of this.#router.sources()) {
+      const groupId = source.groupId ?? this.#options.groupId;
+      byGroup.set(groupId, [...(byGroup.get(groupId) ?? []), source]);
+    }
+    for (const [groupId, sources] of byGroup) await this.#startGroup(groupId, sources);
+    clearInterval(this.#commitTimer);
+    this.#commitTimer = setInterval(() => {
+      void this.#commit();
+    }, this.#options.commitIntervalMs);
+  }
+
+  /** Stops consuming and commits what is settled; later settlements commit nothing. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#startTimer);
+    clearInterval(this.#commitTimer);
+    for (const wake of this.#capacityWaiters.splice(0)) wake();
+    for (const { consumer } of this.#groups) await consumer.stop();
+    await this.#commit();
+    await this.#stopGroups();
+  }
+
+  async #stopGroups(): Promise<void> {
+    for (const { consumer } of this.#groups.splice(0)) {
+      await consumer.disconnect().catch(() => undefined);
+    }
+  }
+
+  async #startGroup(groupId: string, sources: DownlinkSource[]): Promise<void> {
+    const consumer = this.#kafka.consumer({ groupId, allowAutoTopicCreation: false });
+    const group = { consumer, offsets: new Map<string, PartitionOffsets>() };
+    this.#groups.push(group);
+    // A new generation starts from the committed offsets: what was pending is consumed
+    // again, so the old generation's bookkeeping is dropped (late settles go nowhere).
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      group.offsets = new Map();
+    });
+    await consumer.connect();
+    for (const source of sources) {
+      const topics = source.topics ?? (source.pattern ? [source.pattern] : []);
+      await consumer.subscribe({ topics, fromBeginning: source.start === 'earliest' });
+    }
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: (payload) => this.#handle(group, payload),
+    });
+    this.#log.info({ groupId, rules: sources.map((source) => source.rule) }, 'downlink consuming');
+  }
+
+  async #handle(
+    group: { offsets: Map<string, PartitionOffsets> },
+    { topic, partition, message }: EachMessagePayload,
+  ): Promise<void> {
+    while (this.#unsettled >= this.#options.maxUnsettled) {
+      await new Promise<void>((resolve) => this.#capacityWaiters.push(resolve));
+      // not handed over, so not committed: consumed again after the restart
+      if (this.#stopped) return;
+    }
+    const key = `${topic}\u0000${partition}`;
+    let offsets = group.offsets.get(key);
+    if (!offsets) {
+      offsets = new PartitionOffsets();
+      group.offsets.set(key, offsets);
+    }
+    this.#metrics.downlinkRecords.inc();
+    const settleRecord = this.#countUnsettled(offsets.track(message.offset));
+    const record = toDownlinkRecord(topic, partition, message);
+    const results = this.#router.route(record);
+    if (results.length === 0) {
+      this.#metrics.downlinkRecordsUnmatched.inc();
+      this.#sendToDeadLetter(record, undefined, 'no downlink rule matches', settleRecord);
+      return;
+    }
+    let left = results.length;
+    const settleOne = (): void => {
+      left--;
+      if (left === 0) settleRecord();
+    };
+    for (const result of results) {
+      if (result.kind === 'invalid') {
+        this.#metrics.downlinkRecordsInvalid.inc();
+        this.#sendToDeadLetter(record, result.rule, result.error, settleOne);
+        continue;
+      }
+      const sessions = this.#target.publishDownlink(toBrokerMessage(result.message), settleOne);
+      if (sessions === 0) this.#metrics.downlinkMessagesWithoutSession.inc();
+      else this.#metrics.downlinkMessagesDelivered.inc(sessions);
+    }
+  }
+
+  /** Wraps a settle so the unsettled count (and the waiting consumers) follow it, once. */
+  #countUnsettled(settle: () => void): () => void {
+    this.#unsettled++;
+    this.#metrics.downlinkUnsettled.set(this.#unsettled);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      settle();
+      this.#unsettled--;
+      this.#metrics.downlinkUnsettled.set(this.#unsettled);
+      if (this.#unsettled < this.#options.maxUnsettled) {
+        for (const wake of this.#capacityWaiters.splice(0)) wake();
+      }
+    };
+  }
+
+  #sendToDeadLetter(
+    record: DownlinkRecord,
+    rule: string | undefined,
+    error: string,
+    done: () => void,
+  ): void {
+    const topic = this.#router.deadLetterTopic;
+    this.#log.warn(
+      { topic: record.topic, offset: record.offset, rule, error },
+      'downlink record not deliverable',
+    );
+    if (topic === undefined) {
+      done();
+      return;
+    }
+    this.#deadLetter(
+      {
+        topic,
+        key: record.key?.toString() ?? null,
+        value: record.value ?? Buffer.alloc(0),
+        partition: undefined,
+        timestamp: Date.now(),
+        headers: {
+          ...copyHeaders(record.headers),
+          'dead-letter-error': error,
+          ...(rule !== undefined ? { 'dead-letter-rule': rule } : {}),
+          'dead-letter-source': `${record.topic}/${record.partition}/${record.offset}`,
+        },
+      },
+      done,
+    );
+  }
+
+  async #commit(): Promise<void> {
+    for (const { consumer, offsets } of this.#groups) {
+      const commits = [];
+      for (const [key, partitionOffsets] of offsets) {
+        const offset = partitionOffsets.committable();
+        if (offset === undefined) continue;
+        const [topic = '', partition = '0'] = key.split('\u0000');
+        commits.push({ topic, partition: Number(partition), offset });
+      }
+      if (commits.length === 0) continue;
+      try {
+        await consumer.commitOffsets(commits);
+      } catch (error) {
+        // a rebalance took the partitions: the new owner consumes from the last commit
+        this.#log.warn({ err: error }, 'downlink offsets not committed');
+      }
+    }
+  }
+}
+
+/** The sources of a router as text, to compare two versions. */
+function sourcesKey(router: DownlinkRouter): string {
+  return JSON.stringify(
+    router.sources().map((source) => ({ ...source, pattern: source.pattern?.source })),
+  );
+}
+
+function toDownlinkRecord(topic: string, partition: number, message: KafkaMessage): DownlinkRecord {
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    key: message.key,
+    value: message.value,
+    headers: message.headers ?? {},
+    timestamp: message.timestamp,
+  };
+}
+
+function toBrokerMessage(message: DownlinkMessage): BrokerMessage {
+  return {
+    topic: message.topic,
+    payload: message.payload,
+    qos: message.qos,
+    retain: message.retain,
+    properties: message.properties,
+    expiresAt: message.expiresAt,
+    origin: KAFKA_ORIGIN,
+  };
+}
+
+/** Kafka headers of a consumed record, as headers of a record to produce. */
+function copyHeaders(headers: DownlinkRecord['headers']): KafkaRecord['headers'] {
+  const copied: KafkaRecord['headers'] = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) copied[name] = value;
+  }
+  return copied;
+}

@@ -1,0 +1,234 @@
+import type { MqttClient } from 'mqtt';
+import type { IPublishPacket } from 'mqtt-packet';
+import type { Producer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectClient, startBridge, type RunningBridge } from '../support/bridge.js';
+import { connectedProducer, createTopic, readRecords } from '../support/kafka-helpers.js';
+import { waitFor } from '../support/wait-for.js';
+
+let running: RunningBridge;
+let producer: Producer;
+const topics: Record<string, string> = {};
+
+beforeAll(async () => {
+  for (const name of ['commands', 'expiring', 'config', 'replies', 'requests', 'json', 'dead']) {
+    topics[name] = await createTopic(`dl-${name}`, name === 'commands' ? 4 : 1);
+  }
+  running = await startBridge(`
+deadLetter: { topic: ${topics.dead} }
+uplink:
+  - name: requests
+    from: requests/#
+    to:
+      topic: ${topics.requests}
+      mqttHeaders: [topic, clientId, responseTopic, correlationData]
+downlink:
+  - name: commands
+    from: ${topics.commands}
+    to: { topic: 'devices/{key}/commands', qos: 2 }
+  - name: expiring
+    from: ${topics.expiring}
+    to: { topic: 'devices/{key}/commands', qos: 1, expiry: { ttl: header.ttl } }
+  - name: config
+    from: ${topics.config}
+    to: { topic: 'devices/{key}/config', qos: 1, retain: true }
+  - name: replies
+    from: ${topics.replies}
+    to:
+      topic: '{header.mqtt-response-topic}'
+      qos: 1
+      correlationData: header.mqtt-correlation-data
+  - name: json
+    from: ${topics.json}
+    to: { topic: 'devices/{value.device}/json' }
+    value: { format: json }
+`);
+  producer = await connectedProducer();
+});
+
+afterAll(async () => {
+  await producer.disconnect();
+  await running.stop();
+});
+
+interface Received {
+  topic: string;
+  payload: string;
+  packet: IPublishPacket;
+}
+
+function collect(client: MqttClient): Received[] {
+  const received: Received[] = [];
+  client.on('message', (topic, payload, packet) => {
+    received.push({ topic, payload: payload.toString(), packet });
+  });
+  return received;
+}
+
+async function send(
+  topic: string | undefined,
+  messages: Array<{ key?: string; value: string | null; headers?: Record<string, string> }>,
+): Promise<void> {
+  await producer.send({ topic: topic ?? '', messages });
+}
+
+describe('downlink: Kafka records to device sessions', () => {
+  it('delivers commands to online devices at min(rule QoS, subscription QoS)', async () => {
+    const devices = await Promise.all(
+      ([0, 1, 2] as const).map(async (qos) => {
+        const client = await connectClient(running.mqttPort, {
+          clientId: `online-${qos}`,
+          protocolVersion: 5,
+        });
+        const received = collect(client);
+        await client.subscribeAsync(`devices/online-${qos}/commands`, { qos });
+        return { qos, received };
+      }),
+    );
+    await send(
+      topics.commands,
+      devices.map(({ qos }) => ({ key: `online-${qos}`, value: `reboot ${qos}` })),
+    );
+    await waitFor(() => devices.every(({ received }) => received.length === 1));
+    for (const { qos, received } of devices) {
+      expect(received[0]?.payload).toBe(`reboot ${qos}`);
+      expect(received[0]?.packet.qos).toBe(qos);
+    }
+  });
+
+  it('queues commands for an offline persistent session and delivers them in order on reconnect', async () => {
+    const options = { clientId: 'sleepy', protocolVersion: 5 as const, clean: false };
+    const first = await connectClient(running.mqttPort, {
+      ...options,
+      properties: { sessionExpiryInterval: 300 },
+    });
+    await first.subscribeAsync('devices/sleepy/commands', { qos: 1 });
+    await first.endAsync();
+    await send(
+      topics.commands,
+      ['c1', 'c2', 'c3'].map((value) => ({ key: 'sleepy', value })),
+    );
+    // handed over to the session: the record is consumed before the device is back
+    await waitFor(async () => (await running.metric('bridge_downlink_unsettled_records')) >= 3);
+    let received: Received[] = [];
+    await connectClient(
+      running.mqttPort,
+      { ...options, properties: { sessionExpiryInterval: 300 } },
+      (again) => (received = collect(again)),
+    );
+    await waitFor(() => received.length === 3);
+    expect(received.map((message) => message.payload)).toEqual(['c1', 'c2', 'c3']);
+  });
+
+  it('does not deliver expired commands, and counts records for devices without a session', async () => {
+    const device = await connectClient(running.mqttPort, {
+      clientId: 'expiry-device',
+      protocolVersion: 5,
+      clean: false,
+      properties: { sessionExpiryInterval: 300 },
+    });
+    await device.subscribeAsync('devices/expiry-device/commands', { qos: 1 });
+    await device.endAsync();
+    const before = await running.metric('bridge_downlink_messages_without_session_total');
+    await send(topics.expiring, [
+      { key: 'expiry-device', value: 'short', headers: { ttl: '1' } },
+      { key: 'expiry-device', value: 'long', headers: { ttl: '600' } },
+      { key: 'nobody-here', value: 'lost', headers: { ttl: '600' } },
+    ]);
+    await waitFor(
+      async () =>
+        (await running.metric('bridge_downlink_messages_without_session_total')) === before + 1,
+    );
+    // let the short one expire while the device is away
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    let received: Received[] = [];
+    await connectClient(
+      running.mqttPort,
+      {
+        clientId: 'expiry-device',
+        protocolVersion: 5,
+        clean: false,
+        properties: { sessionExpiryInterval: 300 },
+      },
+      (back) => (received = collect(back)),
+    );
+    await waitFor(() => received.length === 1);
+    expect(received[0]?.payload).toBe('long');
+    expect(received[0]?.packet.properties?.messageExpiryInterval).toBeGreaterThan(500);
+  });
+
+  it('keeps the last config retained for later subscribers; a tombstone clears it', async () => {
+    await send(topics.config, [
+      { key: 'cfg-device', value: '{"rate":1}' },
+      { key: 'cfg-device', value: '{"rate":5}' },
+    ]);
+    await waitFor(async () => {
+      const late = await connectClient(running.mqttPort, { clientId: `cfg-${Date.now()}` });
+      const received = collect(late);
+      await late.subscribeAsync('devices/cfg-device/config', { qos: 1 });
+      await late.publishAsync('sync/x', 'x', { qos: 1 }); // a round trip after SUBACK
+      await late.endAsync();
+      return (
+        received.length === 1 && received[0]?.payload === '{"rate":5}' && received[0].packet.retain
+      );
+    });
+    await send(topics.config, [{ key: 'cfg-device', value: null }]);
+    await waitFor(async () => {
+      const late = await connectClient(running.mqttPort, { clientId: `cfg-${Date.now()}` });
+      const received = collect(late);
+      await late.subscribeAsync('devices/cfg-device/config', { qos: 1 });
+      await late.publishAsync('sync/x', 'x', { qos: 1 });
+      await late.endAsync();
+      return received.length === 0;
+    });
+  });
+
+  it('answers an MQTT 5 request through Kafka: response topic and correlation data round trip', async () => {
+    const device = await connectClient(running.mqttPort, {
+      clientId: 'asker',
+      protocolVersion: 5,
+    });
+    const received = collect(device);
+    await device.subscribeAsync('responses/asker', { qos: 1 });
+    await device.publishAsync('requests/status', 'how are you?', {
+      qos: 1,
+      properties: {
+        responseTopic: 'responses/asker',
+        correlationData: Buffer.from('req-42'),
+      },
+    });
+    // the back end: reads the request from Kafka, replies with the same headers
+    const [request] = await readRecords(topics.requests ?? '', 1, {
+      match: (record) => record.headers['mqtt-client-id'] === 'asker',
+    });
+    expect(request?.headers['mqtt-response-topic']).toBe('responses/asker');
+    await send(topics.replies, [
+      {
+        value: 'fine',
+        headers: {
+          'mqtt-response-topic': String(request?.headers['mqtt-response-topic']),
+          'mqtt-correlation-data': String(request?.headers['mqtt-correlation-data']),
+        },
+      },
+    ]);
+    await waitFor(() => received.length === 1);
+    expect(received[0]?.payload).toBe('fine');
+    expect(received[0]?.packet.properties?.correlationData?.toString()).toBe('req-42');
+  });
+
+  it('dead-letters a record its rule cannot map and delivers the records behind it', async () => {
+    const device = await connectClient(running.mqttPort, { clientId: 'json-device' });
+    const received = collect(device);
+    await device.subscribeAsync('devices/json-device/json', { qos: 1 });
+    await send(topics.json, [
+      { value: 'not json' },
+      { value: JSON.stringify({ device: 'json-device', speed: 3 }) },
+    ]);
+    await waitFor(() => received.length === 1);
+    expect(JSON.parse(received[0]?.payload ?? '')).toEqual({ device: 'json-device', speed: 3 });
+    const [dead] = await readRecords(topics.dead ?? '', 1);
+    expect(dead?.value?.toString()).toBe('not json');
+    expect(dead?.headers['dead-letter-rule']).toBe('json');
+    expect(String(dead?.headers['dead-letter-error'])).toMatch(/json/i);
+  });
+});
