@@ -4,6 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import type { DownlinkRouter } from '../rules/downlink-router.js';
 import type { DownlinkMessage, DownlinkRecord, DownlinkSource } from '../rules/downlink-types.js';
+import { DEAD_LETTER_HEADERS } from '../rules/headers.js';
 import type { KafkaRecord } from '../rules/types.js';
 import { PartitionOffsets } from './partition-offsets.js';
 
@@ -241,8 +242,8 @@ export class DownlinkConsumer {
         timestamp: Date.now(),
         headers: {
           ...copyHeaders(record.headers),
-          'dead-letter-error': error,
-          ...(rule !== undefined ? { 'dead-letter-rule': rule } : {}),
+          [DEAD_LETTER_HEADERS.error]: error,
+          ...(rule !== undefined ? { [DEAD_LETTER_HEADERS.rule]: rule } : {}),
           'dead-letter-source': `${record.topic}/${record.partition}/${record.offset}`,
         },
       },
