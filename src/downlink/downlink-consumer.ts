@@ -128,7 +128,7 @@ export class DownlinkConsumer {
     clearTimeout(this.#startTimer);
     clearInterval(this.#commitTimer);
     for (const wake of this.#capacityWaiters.splice(0)) wake();
-    for (const { consumer } of this.#groups) await consumer.stop();
+    // KafkaJS commits only while the consumer runs: commit first, then stop
     await this.#commit();
     await this.#stopGroups();
   }

@@ -274,9 +274,14 @@ downlink:
     const groupId = `restart-${commandTopic}`;
     const device = { clientId: 'restarted', protocolVersion: 5 as const, clean: false };
     const session = { sessionExpiryInterval: 300 };
-    const first = await startBridge(rules, { downlink: { groupId } });
+    // offsets are committed only at stop here: c0, delivered and acknowledged, must be
+    const first = await startBridge(rules, { downlink: { groupId, commitIntervalMs: 600_000 } });
     const before = await connectClient(first.mqttPort, { ...device, properties: session });
+    const online: string[] = [];
+    before.on('message', (_topic, payload) => online.push(payload.toString()));
     await before.subscribeAsync('devices/restarted/commands', { qos: 1 });
+    await send(commandTopic, [{ key: 'restarted', value: 'c0' }]);
+    await waitFor(() => online.length === 1);
     await before.endAsync();
     await send(
       commandTopic,
