@@ -7,6 +7,7 @@ import { PartitionCounts } from './kafka/partition-counts.js';
 import { ProducerPipeline } from './kafka/producer-pipeline.js';
 import { KafkaUplink } from './kafka-uplink.js';
 import { DownlinkConsumer } from './downlink/downlink-consumer.js';
+import { BrokerProbe } from './kafka/broker-probe.js';
 import { MappingsReloader, type ReloadResult } from './mappings-reloader.js';
 import { loadAuth } from './auth/authenticator.js';
 import { Broker } from './mqtt/broker.js';
@@ -41,6 +42,7 @@ export class Bridge {
   readonly #uplink: KafkaUplink;
   readonly #reloader: MappingsReloader<Mappings>;
   readonly #downlink: DownlinkConsumer;
+  readonly #probe: BrokerProbe;
   readonly #broker: Broker;
   readonly #listeners: ListenerSet;
   readonly #http: HttpServer;
@@ -55,6 +57,7 @@ export class Bridge {
     uplink: KafkaUplink;
     reloader: MappingsReloader<Mappings>;
     downlink: DownlinkConsumer;
+    probe: BrokerProbe;
     broker: Broker;
     listeners: ListenerSet;
     http: HttpServer;
@@ -68,6 +71,7 @@ export class Bridge {
     this.#uplink = parts.uplink;
     this.#reloader = parts.reloader;
     this.#downlink = parts.downlink;
+    this.#probe = parts.probe;
     this.#broker = parts.broker;
     this.#listeners = parts.listeners;
     this.#http = parts.http;
@@ -123,11 +127,16 @@ export class Bridge {
         connectTimeoutMs: config.mqtt.connectTimeoutMs,
         topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
         receiveMaximum: config.mqtt.receiveMaximum,
+        maxWriteBuffer: config.mqtt.maxWriteBuffer,
       },
       log.child({ component: 'mqtt' }),
       metrics,
     );
-    const http = new HttpServer(metrics, { ready: () => kafkaConnected });
+    const probe = new BrokerProbe(config.kafka.brokers);
+    // Ready: Kafka answers (probed while idle) and the last produce reached it.
+    const http = new HttpServer(metrics, {
+      ready: () => kafkaConnected && probe.reachable && pipeline.kafkaReachable,
+    });
     try {
       const listeners = new ListenerSet(broker, config);
       const httpAddress = await http.listen(config.http.host, config.http.port);
@@ -157,12 +166,15 @@ export class Bridge {
         uplink,
         reloader,
         downlink,
+        probe,
         broker,
         listeners,
         http,
         addresses: { ...mqttAddresses, http: httpAddress },
       });
     } catch (error) {
+      probe.close();
+      pipeline.close();
       await http.close().catch(() => undefined);
       await uplink.close();
       await producer.disconnect();
@@ -212,6 +224,8 @@ export class Bridge {
     this.#broker.clearTimers();
     await listenerClosed;
     await this.#reloader.close();
+    this.#pipeline.close();
+    this.#probe.close();
     await this.#uplink.close();
     await this.#producer.disconnect();
     await this.#http.close();

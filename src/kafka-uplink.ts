@@ -89,6 +89,10 @@ export class KafkaUplink implements UplinkSink {
     });
   }
 
+  onCongestion(listener: (congested: boolean) => void): void {
+    this.#pipeline.onCongestion(listener);
+  }
+
   async close(): Promise<void> {
     await this.#partitions.close();
   }

@@ -8,6 +8,7 @@ export interface BridgeConfig {
     host: string;
     port: number;
     maxPacketSize: number;
+    maxWriteBuffer: number;
     maxQueuedMessages: number;
     maxDelayedMessages: number;
     maxKeepAlive: number;
@@ -28,6 +29,9 @@ export interface BridgeConfig {
     lingerMs: number;
     batchMaxRecords: number;
     batchMaxBytes: number;
+    maxPendingBytes: number;
+    maxPendingRecords: number;
+    ackTimeoutMs: number;
     connectTimeoutMs: number;
   };
   downlink: {

@@ -23,6 +23,12 @@ export const configSchema = {
       default: 1_048_576,
       env: 'BRIDGE_MQTT_MAX_PACKET_SIZE',
     },
+    maxWriteBuffer: {
+      doc: 'Bytes written to a client and not yet taken by it (a slow or stalled subscriber) beyond which its QoS 0 messages are dropped and counted and its QoS 1/2 messages wait in its session queue (mqtt.maxQueuedMessages).',
+      format: 'positive-int',
+      default: 1_048_576,
+      env: 'BRIDGE_MQTT_MAX_WRITE_BUFFER',
+    },
     maxQueuedMessages: {
       doc: 'Messages a session keeps for its client while it is offline (persistent sessions) or has its Receive Maximum in flight; further ones are dropped and counted.',
       format: 'positive-int',
@@ -204,6 +210,24 @@ export const configSchema = {
       format: 'positive-int',
       default: 900_000,
       env: 'BRIDGE_KAFKA_BATCH_MAX_BYTES',
+    },
+    maxPendingBytes: {
+      doc: 'Bytes of record values waiting for Kafka at which the bridge stops reading from publishing connections (TCP backpressure; QoS 0 publishes are dropped and counted meanwhile); it reads again below half.',
+      format: 'positive-int',
+      default: 67_108_864,
+      env: 'BRIDGE_KAFKA_MAX_PENDING_BYTES',
+    },
+    maxPendingRecords: {
+      doc: 'Records waiting for Kafka at which the bridge stops reading from publishing connections, as kafka.maxPendingBytes.',
+      format: 'positive-int',
+      default: 100_000,
+      env: 'BRIDGE_KAFKA_MAX_PENDING_RECORDS',
+    },
+    ackTimeoutMs: {
+      doc: 'A QoS 1/2 publish Kafka has not acknowledged within this long (Kafka unreachable) is refused: MQTT 5 PUBACK/PUBREC 0x97, MQTT 3.1.1 connection closed. 0: wait for ever.',
+      format: 'nat',
+      default: 60_000,
+      env: 'BRIDGE_KAFKA_ACK_TIMEOUT_MS',
     },
     connectTimeoutMs: {
       doc: 'How long start-up waits for Kafka before giving up.',

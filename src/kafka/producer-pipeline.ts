@@ -2,14 +2,31 @@ import type { Message, Producer, TopicMessages } from 'kafkajs';
 import type { KafkaRecord } from '../rules/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
-import { produceFailureOf, type ProduceFailure } from './produce-failure.js';
+import { ReasonCode } from '../mqtt/reason-codes.js';
+import {
+  isTransientProduceError,
+  produceErrorCause,
+  produceFailureOf,
+  type ProduceFailure,
+} from './produce-failure.js';
+import { RateLimitedLog } from '../observability/rate-limited-log.js';
 
 export interface PipelineOptions {
   /** Wait this long to fill a batch when nothing is in flight; 0 sends on the next tick. */
   lingerMs: number;
   batchMaxRecords: number;
   batchMaxBytes: number;
+  /** Bytes of values waiting for Kafka at which the pipeline reports itself congested. */
+  maxPendingBytes: number;
+  /** Records waiting for Kafka at which the pipeline reports itself congested. */
+  maxPendingRecords: number;
+  /** Records not sent within this long (Kafka unreachable) fail with 0x97; 0: wait for ever. */
+  ackTimeoutMs: number;
 }
+
+/** Longest pause between attempts while Kafka is unreachable. */
+const MAX_BACKOFF_MS = 5_000;
+const FIRST_BACKOFF_MS = 250;
 
 /** Called once per enqueued group of records: no argument when Kafka has all of them. */
 export type Settle = (failure?: ProduceFailure) => void;
@@ -18,6 +35,7 @@ interface Entry {
   records: KafkaRecord[];
   bytes: number;
   settle: Settle | undefined;
+  enqueuedAt: number;
 }
 
 /**
@@ -36,26 +54,101 @@ export class ProducerPipeline {
   #inFlight = false;
   #scheduled = false;
   #idleWaiters: Array<() => void> = [];
+  #pendingBytes = 0;
+  #pendingRecords = 0;
+  #congested = false;
+  readonly #congestionListeners: Array<(congested: boolean) => void> = [];
+  /** False from a failure to reach Kafka until the next success. */
+  #reachable = true;
+  #backoffMs = 0;
+  readonly #failureLog: RateLimitedLog;
+  readonly #timeoutSweep: NodeJS.Timeout | undefined;
 
   constructor(producer: Producer, options: PipelineOptions, log: Logger, metrics: BridgeMetrics) {
     this.#producer = producer;
     this.#options = options;
     this.#log = log;
     this.#metrics = metrics;
+    this.#failureLog = new RateLimitedLog(log);
+    if (options.ackTimeoutMs > 0) {
+      this.#timeoutSweep = setInterval(
+        () => {
+          this.#failOverdue();
+        },
+        Math.min(1_000, options.ackTimeoutMs),
+      ).unref();
+    }
   }
 
   enqueue(records: KafkaRecord[], settle: Settle | undefined): void {
     let bytes = 0;
     for (const record of records) bytes += record.value.length;
-    this.#queue.push({ records, bytes, settle });
-    this.#metrics.kafkaPendingRecords.inc(records.length);
+    this.#queue.push({ records, bytes, settle, enqueuedAt: Date.now() });
+    this.#track(records.length, bytes);
     this.#schedule();
+  }
+
+  /** Whether the last attempt to produce reached Kafka (true before the first). */
+  get kafkaReachable(): boolean {
+    return this.#reachable;
+  }
+
+  /**
+   * Called with true when records waiting for Kafka reach `maxPendingRecords`
+   * or `maxPendingBytes`, and with false once both are back under half.
+   */
+  onCongestion(listener: (congested: boolean) => void): void {
+    this.#congestionListeners.push(listener);
   }
 
   /** Resolves once every record enqueued so far is settled. */
   async idle(): Promise<void> {
     if (!this.#inFlight && this.#queue.length === 0) return;
     await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Stops the timeout sweep (records still queued are left as they are). */
+  close(): void {
+    clearInterval(this.#timeoutSweep);
+  }
+
+  #track(records: number, bytes: number): void {
+    this.#pendingRecords += records;
+    this.#pendingBytes += bytes;
+    this.#metrics.kafkaPendingRecords.set(this.#pendingRecords);
+    this.#metrics.kafkaPendingBytes.set(this.#pendingBytes);
+    const { maxPendingRecords, maxPendingBytes } = this.#options;
+    const congested = this.#congested
+      ? this.#pendingRecords >= maxPendingRecords / 2 || this.#pendingBytes >= maxPendingBytes / 2
+      : this.#pendingRecords >= maxPendingRecords || this.#pendingBytes >= maxPendingBytes;
+    if (congested === this.#congested) return;
+    this.#congested = congested;
+    this.#metrics.kafkaCongested.set(congested ? 1 : 0);
+    if (congested)
+      this.#log.warn(
+        { records: this.#pendingRecords, bytes: this.#pendingBytes },
+        'uplink congested: publishing connections are held',
+      );
+    else this.#log.info('uplink congestion over');
+    for (const listener of this.#congestionListeners) listener(congested);
+  }
+
+  /** Queued entries older than ackTimeoutMs fail with 0x97 (quota exceeded). */
+  #failOverdue(): void {
+    const deadline = Date.now() - this.#options.ackTimeoutMs;
+    if (this.#queue.length === 0 || (this.#queue[0]?.enqueuedAt ?? Infinity) > deadline) return;
+    const overdue = this.#queue.filter((entry) => entry.enqueuedAt <= deadline);
+    this.#queue = this.#queue.filter((entry) => entry.enqueuedAt > deadline);
+    const records = overdue.reduce((sum, entry) => sum + entry.records.length, 0);
+    this.#log.warn(
+      { records },
+      `records not acknowledged by Kafka within ${this.#options.ackTimeoutMs} ms: refused`,
+    );
+    this.#settle(overdue, {
+      reasonCode: ReasonCode.QuotaExceeded,
+      reason: `Kafka did not acknowledge within ${this.#options.ackTimeoutMs} ms`,
+    });
+    if (!this.#inFlight && this.#queue.length === 0) this.#notifyIdle();
   }
 
   #schedule(): void {
@@ -65,7 +158,8 @@ export class ProducerPipeline {
       this.#scheduled = false;
       void this.#sendNext();
     };
-    if (this.#options.lingerMs > 0) setTimeout(run, this.#options.lingerMs);
+    const delay = Math.max(this.#options.lingerMs, this.#backoffMs);
+    if (delay > 0) setTimeout(run, delay);
     else setImmediate(run);
   }
 
@@ -81,8 +175,9 @@ export class ProducerPipeline {
     } finally {
       this.#inFlight = false;
     }
-    if (this.#queue.length > 0) void this.#sendNext();
-    else this.#notifyIdle();
+    if (this.#queue.length === 0) this.#notifyIdle();
+    else if (this.#backoffMs > 0) this.#schedule();
+    else void this.#sendNext();
   }
 
   #takeBatch(): Entry[] {
@@ -103,32 +198,77 @@ export class ProducerPipeline {
     return batch;
   }
 
+  /**
+   * Sends entries in one request. Kafka unreachable: they go back to the
+   * front of the queue and are tried again after a backoff (until the ack
+   * timeout refuses them). Refused for good: each entry is tried alone, so
+   * one bad record does not fail its neighbours, and fails with its reason.
+   */
   async #sendEntries(batch: Entry[]): Promise<void> {
     const records = batch.reduce((sum, entry) => sum + entry.records.length, 0);
     const started = performance.now();
     try {
       await this.#producer.sendBatch({ acks: -1, topicMessages: toTopicMessages(batch) });
     } catch (error) {
-      if (batch.length > 1) {
-        // One bad record must not fail its neighbours: retry one entry at a time.
-        this.#log.debug({ err: error }, 'batch refused; retrying entries one by one');
-        for (const entry of batch) await this.#sendEntries([entry]);
+      if (isTransientProduceError(error)) {
+        this.#unreachable(error, batch);
         return;
       }
-      const failure = produceFailureOf(error);
-      this.#log.warn({ err: error, topics: topicsOf(batch) }, 'produce failed');
+      if (batch.length > 1) {
+        this.#log.debug({ err: error }, 'batch refused; retrying entries one by one');
+        for (const [index, entry] of batch.entries()) {
+          await this.#sendEntries([entry]);
+          if (!this.#reachable) {
+            // the rest waits for Kafka with the entry that found it gone
+            this.#queue.splice(1, 0, ...batch.slice(index + 1));
+            return;
+          }
+        }
+        return;
+      }
+      this.#reached();
+      this.#failureLog.warn(
+        produceErrorCause(error),
+        { err: error, topics: topicsOf(batch) },
+        'produce refused',
+      );
       this.#metrics.kafkaProduceFailures.inc();
-      this.#settle(batch, records, failure);
+      this.#settle(batch, produceFailureOf(error));
       return;
     }
+    this.#reached();
     this.#metrics.kafkaProduceSeconds.observe((performance.now() - started) / 1000);
     this.#metrics.kafkaBatchRecords.observe(records);
     this.#metrics.kafkaRecordsProduced.inc(records);
-    this.#settle(batch, records, undefined);
+    this.#settle(batch, undefined);
   }
 
-  #settle(batch: Entry[], records: number, failure: ProduceFailure | undefined): void {
-    this.#metrics.kafkaPendingRecords.dec(records);
+  #unreachable(error: unknown, batch: Entry[]): void {
+    this.#reachable = false;
+    this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(FIRST_BACKOFF_MS, this.#backoffMs * 2));
+    this.#metrics.kafkaProduceRetries.inc();
+    this.#failureLog.warn(
+      produceErrorCause(error),
+      { err: error, retryInMs: this.#backoffMs },
+      'Kafka unreachable: acknowledgements held, retrying',
+    );
+    this.#queue.unshift(...batch);
+  }
+
+  #reached(): void {
+    if (!this.#reachable) this.#log.info('Kafka reachable again');
+    this.#reachable = true;
+    this.#backoffMs = 0;
+  }
+
+  #settle(batch: Entry[], failure: ProduceFailure | undefined): void {
+    let records = 0;
+    let bytes = 0;
+    for (const entry of batch) {
+      records += entry.records.length;
+      bytes += entry.bytes;
+    }
+    this.#track(-records, -bytes);
     for (const entry of batch) entry.settle?.(failure);
   }
 

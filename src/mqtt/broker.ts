@@ -50,6 +50,7 @@ export class Broker {
   readonly #subscriptions = new TopicTree<Subscription>();
   readonly #retained = new RetainedStore();
   readonly #delayed: DelayedPublishes;
+  #uplinkCongested = false;
   /** Removes expired retained messages nobody asked for. */
   readonly #retainedSweep: NodeJS.Timeout;
 
@@ -61,6 +62,10 @@ export class Broker {
     this.#delayed = new DelayedPublishes(options.maxDelayedMessages, (message) => {
       this.metrics.mqttDelayedMessages.set(this.#delayed.size);
       this.publish(message, undefined);
+    });
+    sink.onCongestion((congested) => {
+      this.#uplinkCongested = congested;
+      if (!congested) for (const connection of this.#connections) connection.releaseHeldPublishes();
     });
     this.#retainedSweep = setInterval(() => {
       this.#retained.purgeExpired(Date.now());
@@ -74,6 +79,11 @@ export class Broker {
 
   get retained(): RetainedStore {
     return this.#retained;
+  }
+
+  /** True while the uplink takes no more publishes (Kafka behind): connections hold them. */
+  get uplinkCongested(): boolean {
+    return this.#uplinkCongested;
   }
 
   accept(socket: Duplex, remoteAddress: string): Connection {

@@ -40,6 +40,8 @@ export interface ConnectionOptions {
   maxKeepAlive: number;
   /** Longest Session Expiry Interval in seconds granted to a client; 0: no limit. */
   maxSessionExpiry: number;
+  /** Bytes written to a client and not yet taken by it beyond which QoS 0 is dropped and QoS 1/2 waits. */
+  maxWriteBuffer: number;
   /** Prefix of the Response Information given to MQTT 5 clients that request it; '' for none. */
   responseTopicPrefix: string;
   /** Where MQTT 5 clients are sent: at shutdown, and at CONNECT when `redirect` is set. */
@@ -53,6 +55,9 @@ export interface ConnectionOptions {
 type Will = NonNullable<IConnectPacket['will']>;
 
 const UNACCEPTABLE_PROTOCOL_VERSION = Buffer.from([0x20, 0x02, 0x00, 0x01]);
+
+/** Packets a connection holds while the uplink is congested before it stops reading. */
+const MAX_HELD_FOR_UPLINK = 64;
 
 /**
  * One client: bytes in → packets → handlers; packets out → bytes. Owns the
@@ -99,6 +104,9 @@ export class Connection implements SessionLink {
   #readStopped = false;
   /** Packets that arrived while a password was being checked; handled once CONNECT is accepted. */
   #held: Packet[] | undefined;
+  /** Packets held while the uplink is congested (and all that follow them), in order. */
+  #heldForUplink: Packet[] = [];
+  #congestionPaused = false;
   #sendWill = true;
   #accepted = false;
   #released = false;
@@ -122,6 +130,13 @@ export class Connection implements SessionLink {
         this.#held.push(packet);
         return;
       }
+      if (
+        this.#heldForUplink.length > 0 ||
+        (packet.cmd === 'publish' && this.broker.uplinkCongested)
+      ) {
+        this.#holdForUplink(packet);
+        return;
+      }
       this.#handle(packet);
     });
     this.#parser.on('error', (error: Error) => {
@@ -133,6 +148,9 @@ export class Connection implements SessionLink {
     });
     socket.on('data', (chunk: Buffer) => {
       this.#onData(chunk);
+    });
+    socket.on('drain', () => {
+      this.#session?.resumeDelivery();
     });
     socket.on('error', (error) => {
       this.log.debug({ err: error }, 'socket error');
@@ -147,6 +165,10 @@ export class Connection implements SessionLink {
 
   get status(): ConnectionStatus {
     return this.#status;
+  }
+
+  get writeCongested(): boolean {
+    return this.#socket.writableLength >= this.options.maxWriteBuffer;
   }
 
   #handle(packet: Packet): void {
@@ -193,6 +215,46 @@ export class Connection implements SessionLink {
     this.#timer = undefined;
     this.#keepAliveMs = keepAliveSeconds * 1000;
     if (this.#keepAliveMs > 0) this.#armKeepAlive(this.#keepAliveMs * 1.5);
+  }
+
+  /**
+   * The uplink is congested: a PUBLISH waits, and so does everything after it
+   * (acknowledgements must keep their order), except PINGREQ, answered at once
+   * so that the client keeps the connection. QoS 0 is dropped and counted
+   * instead (at most once allows it). Beyond a few packets the socket is no
+   * longer read: TCP slows the client down.
+   */
+  #holdForUplink(packet: Packet): void {
+    if (packet.cmd === 'pingreq') {
+      this.#handle(packet);
+      return;
+    }
+    if (packet.cmd === 'publish' && packet.qos === 0) {
+      this.broker.metrics.mqttMessagesDropped.inc({ reason: 'uplink-congested' });
+      return;
+    }
+    this.#heldForUplink.push(packet);
+    if (this.#heldForUplink.length >= MAX_HELD_FOR_UPLINK && !this.#congestionPaused) {
+      this.#congestionPaused = true;
+      this.#socket.pause();
+    }
+  }
+
+  /** The uplink takes publishes again: held packets are handled in order, then reading resumes. */
+  releaseHeldPublishes(): void {
+    while (this.#heldForUplink.length > 0 && this.#status === 'connected') {
+      const next = this.#heldForUplink[0] as Packet;
+      if (next.cmd === 'publish' && this.broker.uplinkCongested) return;
+      this.#heldForUplink.shift();
+      this.#handle(next);
+    }
+    if (this.#congestionPaused) {
+      this.#congestionPaused = false;
+      this.#lastReceivedAt = Date.now();
+      if (!this.#readPaused && !this.#readStopped && this.#status === 'connected') {
+        this.#socket.resume();
+      }
+    }
   }
 
   /** After CONNACK: the packets held during a password check are handled, and reading goes on. */
@@ -337,7 +399,9 @@ export class Connection implements SessionLink {
     if (this.#readPaused && this.acks.pending <= this.options.receiveMaximum / 2) {
       this.#readPaused = false;
       this.#lastReceivedAt = Date.now();
-      if (!this.#readStopped && this.#status !== 'closed') this.#socket.resume();
+      if (!this.#readStopped && !this.#congestionPaused && this.#status !== 'closed') {
+        this.#socket.resume();
+      }
     }
   }
 
@@ -363,7 +427,9 @@ export class Connection implements SessionLink {
     this.#timer = setTimeout(() => {
       const limit = this.#keepAliveMs * 1.5;
       // While the bridge itself does not read, the client's silence is not its fault.
-      if (this.#readPaused || this.#readStopped) this.#lastReceivedAt = Date.now();
+      if (this.#readPaused || this.#readStopped || this.#congestionPaused) {
+        this.#lastReceivedAt = Date.now();
+      }
       const silentFor = Date.now() - this.#lastReceivedAt;
       if (silentFor >= limit) {
         // [MQTT-3.1.2-24] nothing received within one and a half keep-alive periods

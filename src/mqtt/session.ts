@@ -31,13 +31,16 @@ export interface Delivery {
 }
 
 /** Why a message for a session was not delivered. */
-export type DropReason = 'expired' | 'queue-full' | 'offline-qos0' | 'too-large';
+export type DropReason =
+  'expired' | 'queue-full' | 'offline-qos0' | 'too-large' | 'slow-subscriber';
 
 /** What a session needs from the connection it is attached to. */
 export interface SessionLink {
   readonly protocolVersion: 3 | 4 | 5;
   /** The client's Receive Maximum: QoS 1/2 publishes it accepts unacknowledged. */
   readonly receiveMaximum: number;
+  /** True while the client reads slower than it is written to: hold QoS 1/2, drop QoS 0. */
+  readonly writeCongested: boolean;
   /** Writes a PUBLISH; false when it was dropped as larger than the client allows. */
   sendPublish(packet: IPublishPacket): boolean;
   send(packet: Packet): void;
@@ -95,10 +98,12 @@ export class Session {
     }
     if (delivery.qos === 0) {
       // QoS 0 is not kept for a client that is not there
-      if (this.#link) {
+      if (!this.#link) this.#drop(delivery, 'offline-qos0');
+      else if (this.#link.writeCongested) this.#drop(delivery, 'slow-subscriber');
+      else {
         this.#write(delivery, undefined, false);
         delivery.settle?.();
-      } else this.#drop(delivery, 'offline-qos0');
+      }
       return;
     }
     if (this.#canSend()) this.#send(delivery);
@@ -116,6 +121,11 @@ export class Session {
     this.#link = link;
     this.#unsent = this.#inflight.size;
     for (const inflight of this.#inflight.values()) inflight.sent = false;
+    this.#drain();
+  }
+
+  /** The connection can take more writes: what waits for room is sent. */
+  resumeDelivery(): void {
     this.#drain();
   }
 
@@ -183,6 +193,7 @@ export class Session {
   #canSend(): boolean {
     return (
       this.#link !== undefined &&
+      !this.#link.writeCongested &&
       this.#unsent === 0 &&
       this.#queue.length === 0 &&
       this.#unacknowledged < this.#link.receiveMaximum
@@ -202,7 +213,7 @@ export class Session {
     if (!link) return;
     if (this.#unsent > 0) {
       for (const [packetId, inflight] of this.#inflight) {
-        if (this.#unacknowledged >= link.receiveMaximum) return;
+        if (this.#unacknowledged >= link.receiveMaximum || link.writeCongested) return;
         if (inflight.sent) continue;
         inflight.sent = true;
         this.#unsent--;
@@ -210,7 +221,11 @@ export class Session {
         else this.#write(inflight.delivery, packetId, true);
       }
     }
-    while (this.#queue.length > 0 && this.#unacknowledged < link.receiveMaximum) {
+    while (
+      this.#queue.length > 0 &&
+      this.#unacknowledged < link.receiveMaximum &&
+      !link.writeCongested
+    ) {
       const delivery = this.#queue.shift() as Delivery;
       if (isExpired(delivery.message, Date.now())) this.#drop(delivery, 'expired');
       else this.#send(delivery);

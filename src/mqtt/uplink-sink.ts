@@ -15,4 +15,6 @@ export type UplinkOutcome =
  */
 export interface UplinkSink {
   send(publish: UplinkPublish, onSettled: ((outcome: UplinkOutcome) => void) | undefined): void;
+  /** Called with true when the uplink cannot take more for now, and with false when it can again. */
+  onCongestion(listener: (congested: boolean) => void): void;
 }

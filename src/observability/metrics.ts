@@ -62,7 +62,7 @@ export class BridgeMetrics {
 
   readonly mqttMessagesDropped = new Counter({
     name: 'bridge_mqtt_messages_dropped_total',
-    help: 'Messages for subscribers not delivered: expired, queue-full, offline-qos0 or too-large.',
+    help: 'Messages not delivered: to subscribers (expired, queue-full, offline-qos0, too-large, slow-subscriber), or QoS 0 publishes refused while the uplink is congested (uplink-congested).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
@@ -162,6 +162,24 @@ export class BridgeMetrics {
   readonly kafkaPendingRecords = new Gauge({
     name: 'bridge_kafka_pending_records',
     help: 'Records accepted from MQTT and not yet acknowledged by Kafka.',
+    registers: [this.registry],
+  });
+
+  readonly kafkaPendingBytes = new Gauge({
+    name: 'bridge_kafka_pending_bytes',
+    help: 'Bytes of record values accepted from MQTT and not yet acknowledged by Kafka.',
+    registers: [this.registry],
+  });
+
+  readonly kafkaCongested = new Gauge({
+    name: 'bridge_kafka_congested',
+    help: '1 while records waiting for Kafka exceed kafka.maxPendingRecords or kafka.maxPendingBytes (publishing connections are held), else 0.',
+    registers: [this.registry],
+  });
+
+  readonly kafkaProduceRetries = new Counter({
+    name: 'bridge_kafka_produce_retries_total',
+    help: 'Produce requests tried again because Kafka was unreachable.',
     registers: [this.registry],
   });
 

@@ -46,7 +46,15 @@ function pipeline(options: Partial<ConstructorParameters<typeof ProducerPipeline
   const producer = new FakeProducer();
   const subject = new ProducerPipeline(
     producer as unknown as Producer,
-    { lingerMs: 0, batchMaxRecords: 1000, batchMaxBytes: 1_000_000, ...options },
+    {
+      lingerMs: 0,
+      batchMaxRecords: 1000,
+      batchMaxBytes: 1_000_000,
+      maxPendingBytes: 1_000_000,
+      maxPendingRecords: 1000,
+      ackTimeoutMs: 0,
+      ...options,
+    },
     pino({ level: 'silent' }),
     new BridgeMetrics(),
   );
@@ -135,5 +143,59 @@ describe('ProducerPipeline', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(producer.calls).toHaveLength(0);
     await waitFor(() => producer.calls.length === 1);
+  });
+
+  it('holds records while Kafka is unreachable and sends them, in order, once it is back', async () => {
+    const { producer, subject } = pipeline();
+    const settled: string[] = [];
+    for (const name of ['a', 'b']) subject.enqueue([record(name)], () => settled.push(name));
+    await waitFor(() => producer.outstanding === 1);
+    const unreachable = Object.assign(new Error('connect ECONNREFUSED'), {
+      name: 'KafkaJSConnectionError',
+    });
+    producer.release(unreachable);
+    expect(subject.kafkaReachable).toBe(true); // settles on the next tick
+    await waitFor(() => !subject.kafkaReachable);
+    subject.enqueue([record('c')], () => settled.push('c'));
+    await waitFor(() => producer.outstanding === 1); // after the backoff
+    expect(values(producer.calls.at(-1))).toEqual(['a', 'b', 'c']);
+    expect(settled).toEqual([]);
+    producer.release();
+    await subject.idle();
+    expect(settled).toEqual(['a', 'b', 'c']);
+    expect(subject.kafkaReachable).toBe(true);
+  });
+
+  it('refuses queued records with 0x97 once the ack timeout passes', async () => {
+    const { producer, subject } = pipeline({ ackTimeoutMs: 50 });
+    const outcomes: string[] = [];
+    subject.enqueue([record('first')], (failure) => outcomes.push(failure ? 'x' : 'first'));
+    await waitFor(() => producer.outstanding === 1);
+    subject.enqueue([record('late')], (failure) =>
+      outcomes.push(failure ? `late:0x${failure.reasonCode.toString(16)}` : 'late'),
+    );
+    // the request in flight is not abandoned; the queued record times out
+    await waitFor(() => outcomes.length === 1, { timeoutMs: 3_000 });
+    expect(outcomes).toEqual(['late:0x97']);
+    producer.release();
+    await subject.idle();
+    expect(outcomes).toEqual(['late:0x97', 'first']);
+    subject.close();
+  });
+
+  it('reports congestion at the record or byte limit, and its end below half', async () => {
+    const { producer, subject } = pipeline({ maxPendingRecords: 4, maxPendingBytes: 100 });
+    const events: boolean[] = [];
+    subject.onCongestion((congested) => events.push(congested));
+    for (let index = 0; index < 3; index++) subject.enqueue([record('x')], undefined);
+    expect(events).toEqual([]);
+    subject.enqueue([record('x')], undefined);
+    expect(events).toEqual([true]);
+    await waitFor(() => producer.outstanding === 1);
+    producer.release();
+    await subject.idle();
+    expect(events).toEqual([true, false]);
+    subject.enqueue([record('y'.repeat(100))], undefined);
+    expect(events).toEqual([true, false, true]);
   });
 });

@@ -21,12 +21,15 @@ function message(payload: string, expiresAt?: number): BrokerMessage {
 }
 
 /** A connection that records what the session writes. */
-function link(receiveMaximum = 10): SessionLink & { published: IPublishPacket[]; sent: Packet[] } {
+function link(
+  receiveMaximum = 10,
+): SessionLink & { published: IPublishPacket[]; sent: Packet[]; writeCongested: boolean } {
   const published: IPublishPacket[] = [];
   const sent: Packet[] = [];
   return {
     protocolVersion: 5,
     receiveMaximum,
+    writeCongested: false,
     published,
     sent,
     sendPublish: (packet) => {
@@ -95,5 +98,21 @@ describe('Session settlement', () => {
     session.acknowledge('puback', connection.published[0]?.messageId ?? 0);
     session.acknowledge('puback', connection.published[1]?.messageId ?? 0);
     expect(settled).toEqual(['a', 'b']);
+  });
+
+  it('drops QoS 0 and holds QoS 1 for a subscriber that does not read, and sends them once it does', () => {
+    const drops: DropReason[] = [];
+    const session = new Session('c', 10, (reason) => drops.push(reason));
+    const connection = link();
+    session.attach(connection);
+    connection.writeCongested = true;
+    const settled: string[] = [];
+    session.deliver(tracked('lost', 0, settled));
+    session.deliver(tracked('kept', 1, settled));
+    expect(drops).toEqual(['slow-subscriber']);
+    expect(connection.published).toEqual([]);
+    connection.writeCongested = false;
+    session.resumeDelivery();
+    expect(connection.published.map((packet) => packet.payload.toString())).toEqual(['kept']);
   });
 });
