@@ -262,6 +262,7 @@ export class Broker {
       return { kind: 'failed', reasonCode: ReasonCode.TopicNameInvalid, reason: delay.problem };
     }
     if (!this.#delayed.schedule({ ...message, topic: delay.topic }, delay.seconds)) {
+      this.metrics.mqttDelayedRefused.inc();
       return {
         kind: 'failed',
         reasonCode: ReasonCode.QuotaExceeded,

@@ -6,6 +6,47 @@ export interface PacketProblem {
   reason: string;
 }
 
+const ACK_PROPERTIES = ['reasonString', 'userProperties'];
+const MESSAGE_PROPERTIES = [
+  'payloadFormatIndicator',
+  'messageExpiryInterval',
+  'contentType',
+  'responseTopic',
+  'correlationData',
+  'userProperties',
+];
+
+/** The properties each packet from a client may carry (MQTT 5.0 §2.2.2.2); others are malformed. */
+const ALLOWED_PROPERTIES: Partial<Record<Packet['cmd'], ReadonlySet<string>>> = {
+  connect: new Set([
+    'sessionExpiryInterval',
+    'receiveMaximum',
+    'maximumPacketSize',
+    'topicAliasMaximum',
+    'requestResponseInformation',
+    'requestProblemInformation',
+    'userProperties',
+    'authenticationMethod',
+    'authenticationData',
+  ]),
+  // Subscription Identifier is refused separately, with a clearer reason
+  publish: new Set([...MESSAGE_PROPERTIES, 'topicAlias', 'subscriptionIdentifier']),
+  puback: new Set(ACK_PROPERTIES),
+  pubrec: new Set(ACK_PROPERTIES),
+  pubrel: new Set(ACK_PROPERTIES),
+  pubcomp: new Set(ACK_PROPERTIES),
+  subscribe: new Set(['subscriptionIdentifier', 'userProperties']),
+  unsubscribe: new Set(['userProperties']),
+  disconnect: new Set([
+    'sessionExpiryInterval',
+    'reasonString',
+    'userProperties',
+    'serverReference',
+  ]),
+  auth: new Set(['authenticationMethod', 'authenticationData', 'reasonString', 'userProperties']),
+};
+const WILL_PROPERTIES: ReadonlySet<string> = new Set([...MESSAGE_PROPERTIES, 'willDelayInterval']);
+
 /** MQTT 5 properties that may appear more than once in a packet from a client. */
 const REPEATABLE = new Set(['userProperties']);
 
@@ -18,9 +59,9 @@ const REPEATABLE = new Set(['userProperties']);
 export function packetProblem(packet: Packet): PacketProblem | undefined {
   const properties = 'properties' in packet ? packet.properties : undefined;
   const problem =
-    (properties && propertiesProblem(properties)) ??
+    (properties && propertiesProblem(properties, ALLOWED_PROPERTIES[packet.cmd])) ??
     (packet.cmd === 'connect' && packet.will?.properties
-      ? propertiesProblem(packet.will.properties)
+      ? propertiesProblem(packet.will.properties, WILL_PROPERTIES)
       : undefined);
   if (problem) return problem;
   switch (packet.cmd) {
@@ -70,8 +111,14 @@ function hasWildcard(topic: string | undefined): boolean {
 
 const responseTopicWildcard = (): PacketProblem => protocol('wildcard in Response Topic');
 
-function propertiesProblem(properties: object): PacketProblem | undefined {
+function propertiesProblem(
+  properties: object,
+  allowed: ReadonlySet<string> | undefined,
+): PacketProblem | undefined {
   for (const [name, value] of Object.entries(properties)) {
+    if (value !== undefined && allowed && !allowed.has(name)) {
+      return malformed(`property ${name} is not allowed in this packet`);
+    }
     if (Array.isArray(value) && !REPEATABLE.has(name)) {
       return protocol(`property ${name} more than once`);
     }

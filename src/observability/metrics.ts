@@ -73,6 +73,12 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly mqttDelayedRefused = new Counter({
+    name: 'bridge_mqtt_delayed_refused_total',
+    help: 'Publishes to $delay/{seconds}/{topic} refused because mqtt.maxDelayedMessages were waiting already.',
+    registers: [this.registry],
+  });
+
   readonly mqttPublishesDenied = new Counter({
     name: 'bridge_mqtt_publishes_denied_total',
     help: 'Publishes dropped because the ACL does not allow the client to publish to the topic.',

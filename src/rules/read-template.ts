@@ -1,10 +1,9 @@
 import type { CaptureScope, Template } from './templates.js';
 import { compileTemplate } from './templates.js';
 import type { NodeReader, Value } from './yaml-nodes.js';
+import { KAFKA_TOPIC_CHARS, MAX_KAFKA_TOPIC_LENGTH } from './kafka-topic-name.js';
 
 /** Kafka topic names: these characters, at most 249 of them, not "." or "..". */
-const KAFKA_TOPIC_CHARS = /^[A-Za-z0-9._-]*$/;
-const MAX_KAFKA_TOPIC_LENGTH = 249;
 
 /** A template; without `scope` only its syntax is checked (the rule's filters are wrong). */
 export function readTemplate(

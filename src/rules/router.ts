@@ -9,6 +9,7 @@ import type { TemplateScope } from './templates.js';
 import { timestampOf } from './timestamp.js';
 import { TopicTrie } from './topic-trie.js';
 import type { RoutedRecord, UplinkPublish } from './types.js';
+import { kafkaTopicProblem } from './kafka-topic-name.js';
 
 /** Why a rule could not turn a publish into a record. */
 export interface RuleFailure {
@@ -156,11 +157,14 @@ function toRecord(rule: UplinkRule, scope: TemplateScope, now: number): RoutedRe
   const { to } = rule;
   const timestamp = timestampOf(to.timestamp, scope.json, now);
   const { partitioner, partition } = choosePartition(to.partition, scope);
+  const topic = to.topic.render(scope);
+  const problem = to.topic.constant === undefined ? kafkaTopicProblem(topic) : undefined;
+  if (problem !== undefined) throw new PayloadError(`the Kafka topic "${topic}" ${problem}`);
   return {
     rule: rule.name,
     partitioner,
     record: {
-      topic: to.topic.render(scope),
+      topic,
       key: to.key === undefined ? scope.publish.topic : to.key.render(scope),
       value: encodeValue(rule.value, scope, timestamp),
       partition,

@@ -1,6 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import type { IPublishPacket } from 'mqtt-packet';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { connectClient, startBridge, type RunningBridge } from '../support/bridge.js';
 import { RawClient } from '../support/raw-client.js';
 import { waitFor } from '../support/wait-for.js';
@@ -520,6 +520,31 @@ describe('outbound flow', () => {
     await waitFor(() => received.length === 1, { timeoutMs: 5000 });
     expect(Date.now() - sent).toBeGreaterThanOrEqual(900);
     expect(received[0]).toMatchObject({ topic: `${root}/later`, payload: 'delayed' });
+  });
+
+  it('bounds $delay: beyond mqtt.maxDelayedMessages, MQTT 5 gets 0x97 and the refusal is counted', async () => {
+    const small = await startBridge('uplink: []\n', { mqtt: { maxDelayedMessages: 1 } });
+    onTestFinished(() => small.stop());
+    const raw = await RawClient.connect(small.mqttPort);
+    await raw.handshake({ clientId: 'delayer', protocolVersion: 5 });
+    for (const messageId of [1, 2]) {
+      raw.send(
+        {
+          cmd: 'publish',
+          topic: '$delay/600/later',
+          payload: Buffer.from('x'),
+          qos: 1,
+          dup: false,
+          retain: false,
+          messageId,
+        },
+        5,
+      );
+    }
+    expect((await raw.next('puback')).reasonCode ?? 0).toBe(0);
+    expect((await raw.next('puback')).reasonCode).toBe(0x97);
+    expect(await small.metric('bridge_mqtt_delayed_refused_total')).toBe(1);
+    expect(await small.metric('bridge_mqtt_delayed_messages')).toBe(1);
   });
 
   it('talks MQTT 3.1 (MQIsdp) with 3.1.1 and 5 clients', async () => {

@@ -108,4 +108,35 @@ describe('packetProblem', () => {
     expect(packetProblem({ ...connect, protocolVersion: 4 })?.reasonCode).toBe(0x82);
     expect(packetProblem({ ...connect, protocolVersion: 5 })).toBeUndefined();
   });
+
+  it('refuses a property the packet type does not have with 0x81 (MQTT 5.0 §2.2.2.2)', () => {
+    const publish = {
+      cmd: 'publish' as const,
+      topic: 'a',
+      payload: Buffer.alloc(0),
+      qos: 0 as const,
+      dup: false,
+      retain: false,
+    };
+    expect(
+      packetProblem({ ...publish, properties: { sessionExpiryInterval: 5 } as never }),
+    ).toEqual({
+      reasonCode: 0x81,
+      reason: 'property sessionExpiryInterval is not allowed in this packet',
+    });
+    expect(
+      packetProblem({
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 5,
+        clientId: 'c',
+        clean: true,
+        keepalive: 0,
+        properties: { serverKeepAlive: 10 } as never,
+      })?.reasonCode,
+    ).toBe(0x81);
+    expect(
+      packetProblem({ ...publish, properties: { contentType: 'text/plain', topicAlias: 1 } }),
+    ).toBeUndefined();
+  });
 });

@@ -53,6 +53,27 @@ describe('Router', () => {
     expect(recordsOf(router(telemetry).route(from))[0]?.record.value).toBe(from.payload);
   });
 
+  it('fails a publish whose rendered Kafka topic Kafka would refuse, naming it', () => {
+    const rules = router(
+      yaml(
+        'uplink:',
+        '  - name: by-rest',
+        '    from: bad/{rest#}',
+        '    to: { topic: "iot.{rest}" }',
+      ),
+    );
+    expect(rules.route(publish({ topic: 'bad/a/b' }))).toMatchObject({
+      kind: 'invalid',
+      failures: [
+        {
+          rule: 'by-rest',
+          error: 'the Kafka topic "iot.a/b" may only contain letters, digits, ".", "_" and "-"',
+        },
+      ],
+    });
+    expect(rules.route(publish({ topic: 'bad/ok' }))).toMatchObject({ kind: 'mapped' });
+  });
+
   it('returns no record when nothing matches', () => {
     expect(recordsOf(router(telemetry).route(publish({ topic: 'devices/d1/status' })))).toEqual([]);
     expect(recordsOf(router('').route(publish()))).toEqual([]);
