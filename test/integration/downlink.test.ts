@@ -233,6 +233,35 @@ describe('downlink: Kafka records to device sessions', () => {
   });
 });
 
+describe('downlink sources', () => {
+  it('reads the topics a pattern matches, and with start: latest skips what was there before', async () => {
+    const prefix = `dlpat${Date.now().toString(36)}`;
+    const [old, fresh] = [await createTopic(`${prefix}.a`), await createTopic(`${prefix}.b`)];
+    await send(old, [{ key: 'pat-device', value: 'before the bridge' }]);
+    const patterned = await startBridge(`
+downlink:
+  - name: by-pattern
+    from: { pattern: '${prefix}\\..*', start: latest }
+    to: { topic: 'devices/{key}/{topic}' }
+`);
+    onTestFinished(() => patterned.stop());
+    const device = await connectClient(patterned.mqttPort, { clientId: 'pat-device' });
+    const received = collect(device);
+    await device.subscribeAsync('devices/pat-device/#', { qos: 1 });
+    // the group has joined once a record sent now arrives
+    await waitFor(async () => {
+      await send(fresh, [{ key: 'pat-device', value: 'probe' }]);
+      return received.length > 0;
+    });
+    await send(old, [{ key: 'pat-device', value: 'after' }]);
+    await waitFor(() => received.some((message) => message.payload === 'after'));
+    expect(received.map((message) => message.payload)).not.toContain('before the bridge');
+    expect(new Set(received.map((message) => message.topic))).toEqual(
+      new Set([`devices/pat-device/${fresh}`, `devices/pat-device/${old}`]),
+    );
+  });
+});
+
 describe('downlink order and restarts', () => {
   it('delivers 10,000 commands to 100 devices, each device’s in Kafka order', async () => {
     const devices = 100;
