@@ -104,22 +104,26 @@ export class StreamDevice {
   }
 
   /**
-   * Publishes one message every `intervalMs` while fewer than `window` are outstanding, until
-   * stopStream() (or `max` messages).
+   * Every `intervalMs`, publishes up to `perTick` messages (default 1) while fewer than `window`
+   * are outstanding, until stopStream() (or `max` messages in all).
    */
   stream({
     intervalMs,
     window,
+    perTick = 1,
     max = Infinity,
   }: {
     intervalMs: number;
     window: number;
+    perTick?: number;
     max?: number;
   }): void {
     this.stopStream();
     this.#timer = setInterval(() => {
+      for (let i = 0; i < perTick && this.outstanding < window && this.sent < max; i++) {
+        this.publishNext();
+      }
       if (this.sent >= max) this.stopStream();
-      else if (this.outstanding < window) this.publishNext();
     }, intervalMs);
   }
 
