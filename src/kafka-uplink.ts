@@ -111,7 +111,7 @@ export class KafkaUplink implements UplinkSink {
       case 'unmatched':
         this.#metrics.mqttPublishesUnmapped.inc();
         if (routing.records.length === 0) onSettled?.({ kind: 'unmatched' });
-        else this.#produce(routing.records, onSettled);
+        else this.#produce(router, publish, routing.records, onSettled);
         return;
       case 'invalid':
         this.#invalid(routing.failures, routing.records, onSettled);
@@ -125,7 +125,7 @@ export class KafkaUplink implements UplinkSink {
           }
           return;
         }
-        this.#produce(routing.records, onSettled);
+        this.#produce(router, publish, routing.records, onSettled);
       }
     }
   }
@@ -153,13 +153,48 @@ export class KafkaUplink implements UplinkSink {
     return failures;
   }
 
-  #produce(records: RoutedRecord[], onSettled: OnSettled): void {
+  /**
+   * Produces a publish's records. Refused for good (topic missing, not
+   * authorized, too large): the publish goes to the dead-letter topic when
+   * there is one, and the client still learns Kafka's reason.
+   */
+  #produce(
+    router: Router,
+    publish: UplinkPublish,
+    records: RoutedRecord[],
+    onSettled: OnSettled,
+  ): void {
     this.#pipeline.enqueue(
       records.map((entry) => entry.record),
-      onSettled &&
-        ((failure) => {
-          onSettled(failure ? { kind: 'failed', ...failure } : { kind: 'stored' });
-        }),
+      (failure) => {
+        if (!failure) {
+          onSettled?.({ kind: 'stored' });
+          return;
+        }
+        const refused: UplinkOutcome = {
+          kind: 'failed',
+          reasonCode: failure.reasonCode,
+          reason: failure.reason,
+        };
+        const routing = failure.timedOut
+          ? undefined
+          : router.deadLetter(
+              publish,
+              records.map(({ rule }) => ({ rule, error: failure.reason })),
+            );
+        const deadLetter = routing?.kind === 'invalid' ? routing.records : undefined;
+        if (!deadLetter?.length) {
+          onSettled?.(refused);
+          return;
+        }
+        this.#metrics.uplinkDeadLettered.inc();
+        this.#pipeline.enqueue(
+          deadLetter.map((entry) => entry.record),
+          (deadLetterFailure) => {
+            onSettled?.(deadLetterFailure ? refused : { ...refused, deadLettered: true });
+          },
+        );
+      },
     );
   }
 

@@ -4,6 +4,8 @@ import { ReasonCode } from '../mqtt/reason-codes.js';
 export interface ProduceFailure {
   reasonCode: number;
   reason: string;
+  /** Kafka did not answer in time (`kafka.ackTimeoutMs`): nothing was refused for good. */
+  timedOut?: boolean;
 }
 
 /** Kafka error types (KafkaJS `error.type`) with a closer MQTT 5 reason code than 0x80. */

@@ -147,6 +147,7 @@ export class ProducerPipeline {
     this.#settle(overdue, {
       reasonCode: ReasonCode.QuotaExceeded,
       reason: `Kafka did not acknowledge within ${this.#options.ackTimeoutMs} ms`,
+      timedOut: true,
     });
     if (!this.#inFlight && this.#queue.length === 0) this.#notifyIdle();
   }

@@ -7,7 +7,13 @@ export type UplinkOutcome =
   /** No rule matched: nothing was sent to Kafka. */
   | { kind: 'unmatched' }
   /** Kafka refused it for good; the reason maps to an MQTT 5 reason code. */
-  | { kind: 'failed'; reasonCode: number; reason: string };
+  | {
+      kind: 'failed';
+      reasonCode: number;
+      reason: string;
+      /** The publish is on the dead-letter topic: stored, if not where it was meant to go. */
+      deadLettered?: boolean;
+    };
 
 /**
  * The broker's only view of Kafka. `onSettled` is called once, after Kafka

@@ -41,6 +41,12 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly uplinkDeadLettered = new Counter({
+    name: 'bridge_uplink_dead_lettered_total',
+    help: 'Publishes Kafka refused for good (topic missing, not authorized, too large) sent to the dead-letter topic instead.',
+    registers: [this.registry],
+  });
+
   readonly uplinkInvalidPayloads = new Counter({
     name: 'bridge_uplink_invalid_payloads_total',
     help: 'PUBLISH packets a matching rule could not encode (MQTT 5: 0x99); dead-lettered when the mappings set deadLetter.',

@@ -1,7 +1,7 @@
 import type { IPublishPacket } from 'mqtt-packet';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { connectClient, startBridge, type RunningBridge } from '../support/bridge.js';
-import { createTopic } from '../support/kafka-helpers.js';
+import { createTopic, readRecords } from '../support/kafka-helpers.js';
 import { RawClient } from '../support/raw-client.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -113,5 +113,46 @@ describe('a publish Kafka refuses', () => {
 
     await waitFor(() => received.length === 1);
     expect(received.map((packet) => packet.payload.toString())).toEqual(['small']);
+  });
+});
+
+describe('a publish Kafka refuses, with a dead-letter topic', () => {
+  it('goes to the dead-letter topic; MQTT 5 still gets the reason, 3.1.1 an acknowledgement', async () => {
+    const small = await createTopic('accept-small', 1, {
+      configEntries: [{ name: 'max.message.bytes', value: '2000' }],
+    });
+    const dead = await createTopic('accept-dead');
+    const bridge = await startBridge(`
+deadLetter: { topic: ${dead} }
+uplink:
+  - name: small-only
+    from: dl/#
+    to: { topic: ${small} }
+`);
+    onTestFinished(() => bridge.stop());
+    const v5 = await RawClient.connect(bridge.mqttPort);
+    await v5.handshake({ clientId: 'dl-v5', protocolVersion: 5 });
+    v5.send(
+      {
+        cmd: 'publish',
+        topic: 'dl/v5',
+        payload: large,
+        qos: 1,
+        retain: false,
+        dup: false,
+        messageId: 1,
+      },
+      5,
+    );
+    expect((await v5.next('puback')).reasonCode).toBe(0x97);
+    const v3 = await connectClient(bridge.mqttPort, { clientId: 'dl-v3' });
+    await v3.publishAsync('dl/v3', large, { qos: 1 });
+    expect(v3.connected).toBe(true);
+    const records = await readRecords(dead, 2);
+    expect(records.map((record) => record.key?.toString()).sort()).toEqual(['dl/v3', 'dl/v5']);
+    expect(String(records[0]?.headers['dead-letter-error'])).toMatch(
+      /^Kafka refused the record: The request included a message larger than/,
+    );
+    expect(await bridge.metric('bridge_uplink_dead_lettered_total')).toBe(2);
   });
 });

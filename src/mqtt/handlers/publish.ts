@@ -177,7 +177,11 @@ function acknowledge(
 ): void {
   const v5 = connection.protocolVersion === 5;
   const session = connection.session;
-  if (outcome.kind === 'failed' && !v5 && SETTLED_REFUSALS.has(outcome.reasonCode)) {
+  if (
+    outcome.kind === 'failed' &&
+    !v5 &&
+    (outcome.deadLettered === true || SETTLED_REFUSALS.has(outcome.reasonCode))
+  ) {
     // A decision, not a Kafka failure: 3.1.1 cannot be told, and a retransmission
     // would meet the same fate, so the publish is acknowledged (and was dropped,
     // or stored on the dead-letter topic) [MQTT-3.3.5-2].
