@@ -220,9 +220,9 @@ describe('faults: Kafka broker stopped and unreachable', () => {
         }).connected();
       }),
     );
-    // Another client, idle, with a 1 s keep alive, in its own process (immune to this busy
+    // Another client, idle, with a 2 s keep alive, in its own process (immune to this busy
     // worker): its PINGs must be answered throughout and its connection kept.
-    const watcher = await PingWatcher.start(bridge.mqttPort, `watcher-${uniqueId()}`, 1);
+    const watcher = await PingWatcher.start(bridge.mqttPort, `watcher-${uniqueId()}`, 2);
     try {
       // Warm up (JIT, buffers, Kafka connections through the proxy), then take the baseline.
       for (const device of devices) device.burst(warmup);
@@ -310,7 +310,7 @@ describe('faults: Kafka broker stopped and unreachable', () => {
         rssWithinBound: growth <= rssBound,
         pendingWithinBudget: maxPending <= maxPendingBytes + MiB,
         ackedWhilePaused: ackedAtResume - ackedAfter1s,
-        watcherPingsAnswered: pongsWhilePaused >= 3,
+        watcherPingsAnswered: pongsWhilePaused >= 2,
         connectionsClosed: closesWhilePaused,
         watcherTroubles: watcher.troubles(),
         lostAcked: report.lostAcked,
