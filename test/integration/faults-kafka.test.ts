@@ -339,4 +339,100 @@ describe('faults: Kafka broker stopped and unreachable', () => {
       await Promise.all(devices.map((device) => device.end()));
     }
   }, 120_000);
+
+  it('Kafka unreachable beyond kafka.ackTimeoutMs: MQTT 5 publishes refused with 0x97, 3.1.1 connections closed, nothing acknowledged', async () => {
+    const broker = privateKafka();
+    const tcpProxy = proxy;
+    if (!tcpProxy) throw new Error('proxy not started');
+    const topic = await createTopic('ack-timeout', 1);
+    const prefix = `ack-timeout-${uniqueId()}`;
+    const ackTimeoutMs = 2_000;
+    const bridge = await BridgeProcess.start({
+      brokers: `127.0.0.1:${tcpProxy.port}`,
+      mappings: rules(prefix, topic),
+      env: { BRIDGE_KAFKA_ACK_TIMEOUT_MS: String(ackTimeoutMs) },
+    });
+    const device = (protocolVersion: 4 | 5): Promise<StreamDevice> => {
+      const clientId = `ack-timeout-v${protocolVersion}-${uniqueId()}`;
+      return new StreamDevice({
+        port: bridge.mqttPort,
+        clientId,
+        topic: `${prefix}/${clientId}/data`,
+        protocolVersion,
+      }).connected();
+    };
+    const v5 = await device(5);
+    const v4 = await device(4);
+    const perDevice = 20;
+    try {
+      v5.burst(5);
+      v4.burst(5);
+      await Promise.all([v5.settled(15_000), v4.settled(15_000)]);
+
+      tcpProxy.pause();
+      const pausedAt = Date.now();
+      v5.burst(perDevice);
+      v4.burst(perDevice);
+      const limitMs = ackTimeoutMs + 10_000;
+      await waitFor(() => v5.outstanding === 0 && v4.closes > 0, {
+        timeoutMs: limitMs,
+        intervalMs: 50,
+        what: 'the MQTT 5 refusals and the 3.1.1 close',
+      }).catch(() => undefined);
+      const answered = [...v5.answeredAt.entries()].filter(([seq]) => seq >= 5);
+      const lastAnswerMs =
+        answered.length === 0 ? 'none' : Math.max(...answered.map(([, at]) => at - pausedAt));
+      const v4ClosedMs = v4.firstCloseAt !== undefined ? v4.firstCloseAt - pausedAt : 'open';
+      const atLimit = `v5 ${v5.summary()} v4 ${v4.summary()}`;
+      const v5Codes = [...new Set(v5.failed.values())];
+      const ackedWhileUnreachable = v5.acked.size + v4.acked.size - 10;
+      tcpProxy.resume();
+
+      // Kafka back: a new device's publishes flow again.
+      const after = await device(5);
+      after.burst(5);
+      await after.settled(30_000);
+      const records = await readAllRecords([broker.brokers], topic);
+      const report = checkStreams([v5, v4, after], records);
+      console.log(
+        reportLine('ack-timeout', report, {
+          ackTimeoutMs,
+          atLimit,
+          atEnd: `v5 ${v5.summary()} v4 ${v4.summary()} after ${after.summary()} (sent/acked/failed/outstanding)`,
+          v5Refused: v5.failed.size,
+          v5Codes: v5Codes.join('/') || 'none',
+          v5Answered: `${answered.length}/${perDevice}`,
+          v5LastAnswerMs: lastAnswerMs,
+          waitedMs: limitMs,
+          v4ClosedAfterMs: v4ClosedMs,
+          ackedWhileUnreachable,
+          refusedButInKafka: report.foundUnacked,
+          bridgeLog: bridge.problems().join('; ') || 'clean',
+        }),
+      );
+      expect({
+        v5Refused: v5.failed.size,
+        v5Codes,
+        v5AnsweredInTime:
+          answered.length === perDevice &&
+          typeof lastAnswerMs === 'number' &&
+          lastAnswerMs <= ackTimeoutMs + 3_000,
+        v4ClosedInTime: typeof v4ClosedMs === 'number' && v4ClosedMs <= ackTimeoutMs + 3_000,
+        ackedWhileUnreachable,
+        lostAcked: report.lostAcked,
+        flowsAgain: after.acked.size,
+      }).toEqual({
+        v5Refused: perDevice,
+        v5Codes: ['Publish error: Quota exceeded [0x97]'],
+        v5AnsweredInTime: true,
+        v4ClosedInTime: true,
+        ackedWhileUnreachable: 0,
+        lostAcked: 0,
+        flowsAgain: 5,
+      });
+    } finally {
+      tcpProxy.resume();
+      await Promise.all([v5.end(), v4.end()]);
+    }
+  }, 90_000);
 });

@@ -29,12 +29,16 @@ export class StreamDevice {
   /** Messages handed to MQTT.js so far: seq 0 … sent − 1. */
   sent = 0;
   readonly acked = new Set<number>();
-  /** seq → error (e.g. a PUBACK reason code ≥ 0x80, or "connection closed"). */
+  /** seq → error (e.g. "Publish error: Quota exceeded [0x97]", or "Connection closed"). */
   readonly failed = new Map<number, string>();
+  /** seq → Date.now() when it was acknowledged or failed. */
+  readonly answeredAt = new Map<number, number>();
   /** seq → how many times a PUBLISH carrying it went out on a socket. */
   readonly transmissions = new Map<number, number>();
   /** 'close' events of the connection (1 at the end when the test ends it). */
   closes = 0;
+  /** Date.now() of the first 'close'. */
+  firstCloseAt: number | undefined;
   /** DISCONNECT packets received from the server (MQTT 5). */
   readonly disconnects: IDisconnectPacket[] = [];
   pingResponses = 0;
@@ -55,7 +59,10 @@ export class StreamDevice {
       ...options.mqtt,
     });
     this.client.on('error', () => undefined); // counted as closes; the test decides
-    this.client.on('close', () => (this.closes += 1));
+    this.client.on('close', () => {
+      this.closes += 1;
+      this.firstCloseAt ??= Date.now();
+    });
     this.client.on('disconnect', (packet) => this.disconnects.push(packet));
     this.client.on('packetreceive', (packet: Packet) => {
       if (packet.cmd === 'pingresp') this.pingResponses += 1;
@@ -79,6 +86,11 @@ export class StreamDevice {
     return this;
   }
 
+  /** sent/acked/failed/outstanding, for reports. */
+  summary(): string {
+    return `${this.sent}/${this.acked.size}/${this.failed.size}/${this.outstanding}`;
+  }
+
   /** Messages handed over and neither acknowledged nor failed. */
   get outstanding(): number {
     return this.sent - this.acked.size - this.failed.size;
@@ -93,8 +105,13 @@ export class StreamDevice {
   publishNext(): void {
     const seq = this.sent++;
     this.client.publish(this.topic, this.payload(seq), { qos: 1 }, (error) => {
-      if (error) this.failed.set(seq, error.message);
-      else this.acked.add(seq);
+      this.answeredAt.set(seq, Date.now());
+      if (!error) this.acked.add(seq);
+      else {
+        const code = (error as { code?: unknown }).code;
+        const suffix = typeof code === 'number' ? ` [0x${code.toString(16)}]` : '';
+        this.failed.set(seq, `${error.message}${suffix}`);
+      }
     });
   }
 
