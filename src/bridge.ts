@@ -18,6 +18,9 @@ import type { Logger } from './observability/logger.js';
 import { BridgeMetrics } from './observability/metrics.js';
 import { loadMappings } from './rules/load.js';
 
+/** A record unacknowledged this long makes the bridge not ready. */
+const STALLED_PRODUCE_MS = 10_000;
+
 /** Topic aliases an MQTT 5 client may define (CONNACK Topic Alias Maximum). */
 const TOPIC_ALIAS_MAXIMUM = 64;
 
@@ -133,9 +136,14 @@ export class Bridge {
       metrics,
     );
     const probe = new BrokerProbe(config.kafka.brokers);
-    // Ready: Kafka answers (probed while idle) and the last produce reached it.
+    // Ready: Kafka answers (probed while idle), the last produce reached it, and records do
+    // not wait for long (a Kafka that accepts connections but does not answer).
     const http = new HttpServer(metrics, {
-      ready: () => kafkaConnected && probe.reachable && pipeline.kafkaReachable,
+      ready: () =>
+        kafkaConnected &&
+        probe.reachable &&
+        pipeline.kafkaReachable &&
+        pipeline.oldestPendingMs < STALLED_PRODUCE_MS,
     });
     try {
       const listeners = new ListenerSet(broker, config);

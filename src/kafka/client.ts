@@ -1,5 +1,6 @@
 import { Kafka, logLevel, type LogEntry } from 'kafkajs';
 import type { Logger } from '../observability/logger.js';
+import { RateLimitedLog } from '../observability/rate-limited-log.js';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -11,6 +12,8 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 /** A KafkaJS client whose logs go to the bridge's pino logger. */
 export function createKafka(options: { brokers: string[]; clientId: string }, log: Logger): Kafka {
   const kafkaLog = log.child({ component: 'kafkajs' });
+  // While Kafka is down KafkaJS repeats the same errors many times a second: once a minute each.
+  const repeated = new RateLimitedLog(kafkaLog);
   return new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,
@@ -22,7 +25,9 @@ export function createKafka(options: { brokers: string[]; clientId: string }, lo
         // KafkaJS logs each failed request at ERROR even when it retries it (for example
         // while a new topic gets its leader); the outcome is what matters, so those are debug.
         const retried = message.startsWith('[Connection] Response');
-        kafkaLog[retried ? 'debug' : (LEVELS[level] ?? 'info')](fields, message);
+        const mapped = retried ? 'debug' : (LEVELS[level] ?? 'info');
+        if (mapped === 'error' || mapped === 'warn') repeated.log(mapped, message, fields, message);
+        else kafkaLog[mapped](fields, message);
       },
   });
 }

@@ -36,6 +36,8 @@ interface Entry {
   bytes: number;
   settle: Settle | undefined;
   enqueuedAt: number;
+  /** Settled already (timed out while its request was in flight): its outcome is ignored. */
+  settled: boolean;
 }
 
 /**
@@ -52,6 +54,8 @@ export class ProducerPipeline {
   readonly #metrics: BridgeMetrics;
   #queue: Entry[] = [];
   #inFlight = false;
+  /** The entries of the request in flight. */
+  #sending: Entry[] = [];
   #scheduled = false;
   #idleWaiters: Array<() => void> = [];
   #pendingBytes = 0;
@@ -83,9 +87,15 @@ export class ProducerPipeline {
   enqueue(records: KafkaRecord[], settle: Settle | undefined): void {
     let bytes = 0;
     for (const record of records) bytes += record.value.length;
-    this.#queue.push({ records, bytes, settle, enqueuedAt: Date.now() });
+    this.#queue.push({ records, bytes, settle, enqueuedAt: Date.now(), settled: false });
     this.#track(records.length, bytes);
     this.#schedule();
+  }
+
+  /** How long the oldest record not yet acknowledged has waited (0 when none waits). */
+  get oldestPendingMs(): number {
+    const oldest = this.#sending[0] ?? this.#queue[0];
+    return oldest ? Date.now() - oldest.enqueuedAt : 0;
   }
 
   /** Whether the last attempt to produce reached Kafka (true before the first). */
@@ -134,11 +144,18 @@ export class ProducerPipeline {
   }
 
   /** Queued entries older than ackTimeoutMs fail with 0x97 (quota exceeded). */
+  /**
+   * Entries older than ackTimeoutMs fail with 0x97 (quota exceeded): queued
+   * ones are dropped, and those of a request still in flight (Kafka not
+   * answering) are answered now — should Kafka write them after all, the
+   * device's retransmission makes a duplicate, never a loss.
+   */
   #failOverdue(): void {
     const deadline = Date.now() - this.#options.ackTimeoutMs;
-    if (this.#queue.length === 0 || (this.#queue[0]?.enqueuedAt ?? Infinity) > deadline) return;
-    const overdue = this.#queue.filter((entry) => entry.enqueuedAt <= deadline);
-    this.#queue = this.#queue.filter((entry) => entry.enqueuedAt > deadline);
+    const isOverdue = (entry: Entry): boolean => !entry.settled && entry.enqueuedAt <= deadline;
+    const overdue = [...this.#sending.filter(isOverdue), ...this.#queue.filter(isOverdue)];
+    if (overdue.length === 0) return;
+    this.#queue = this.#queue.filter((entry) => !isOverdue(entry));
     const records = overdue.reduce((sum, entry) => sum + entry.records.length, 0);
     this.#log.warn(
       { records },
@@ -171,10 +188,12 @@ export class ProducerPipeline {
       return;
     }
     this.#inFlight = true;
+    this.#sending = batch;
     try {
       await this.#sendEntries(batch);
     } finally {
       this.#inFlight = false;
+      this.#sending = [];
     }
     if (this.#queue.length === 0) this.#notifyIdle();
     else if (this.#backoffMs > 0) this.#schedule();
@@ -221,7 +240,7 @@ export class ProducerPipeline {
           await this.#sendEntries([entry]);
           if (!this.#reachable) {
             // the rest waits for Kafka with the entry that found it gone
-            this.#queue.splice(1, 0, ...batch.slice(index + 1));
+            this.#queue.splice(1, 0, ...batch.slice(index + 1).filter((rest) => !rest.settled));
             return;
           }
         }
@@ -253,7 +272,7 @@ export class ProducerPipeline {
       { err: error, retryInMs: this.#backoffMs },
       'Kafka unreachable: acknowledgements held, retrying',
     );
-    this.#queue.unshift(...batch);
+    this.#queue.unshift(...batch.filter((entry) => !entry.settled));
   }
 
   #reached(): void {
@@ -263,14 +282,16 @@ export class ProducerPipeline {
   }
 
   #settle(batch: Entry[], failure: ProduceFailure | undefined): void {
+    const open = batch.filter((entry) => !entry.settled);
     let records = 0;
     let bytes = 0;
-    for (const entry of batch) {
+    for (const entry of open) {
+      entry.settled = true;
       records += entry.records.length;
       bytes += entry.bytes;
     }
     this.#track(-records, -bytes);
-    for (const entry of batch) entry.settle?.(failure);
+    for (const entry of open) entry.settle?.(failure);
   }
 
   #notifyIdle(): void {

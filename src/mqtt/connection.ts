@@ -374,6 +374,9 @@ export class Connection implements SessionLink {
       });
     }
     this.#socket.end();
+    // Read on (and discard: the status is closing) so the client's FIN arrives even if it
+    // was sending when reading stopped; otherwise the socket lingers until destroyed.
+    this.#socket.resume();
     // The broker lets go now, not when the socket is gone: a client reconnecting
     // in between must find its session ended or detached, not taken over.
     this.#release();

@@ -12,13 +12,22 @@ export class RateLimitedLog {
   }
 
   warn(cause: string, fields: Record<string, unknown>, message: string): void {
+    this.log('warn', cause, fields, message);
+  }
+
+  log(
+    level: 'error' | 'warn' | 'info' | 'debug',
+    cause: string,
+    fields: Record<string, unknown>,
+    message: string,
+  ): void {
     const now = Date.now();
     const seen = this.#causes.get(cause);
     if (seen && now - seen.loggedAt < this.#intervalMs) {
       seen.suppressed++;
       return;
     }
-    this.#log.warn({ ...fields, cause, suppressed: seen?.suppressed ?? 0 }, message);
+    this.#log[level]({ ...fields, cause, suppressed: seen?.suppressed ?? 0 }, message);
     this.#causes.set(cause, { loggedAt: now, suppressed: 0 });
   }
 }
