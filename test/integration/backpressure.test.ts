@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBridge, type RunningBridge } from '../support/bridge.js';
+import { connectClient, startBridge, type RunningBridge } from '../support/bridge.js';
 import {
   canPauseKafka,
   createTopic,
@@ -80,4 +80,29 @@ describe('uplink backpressure', () => {
       expect(await running.metric('bridge_kafka_congested')).toBe(0);
     },
   );
+});
+
+describe('slow subscribers', () => {
+  it('a subscriber that stops reading costs only its own messages: others and the uplink go on', async () => {
+    const stalled = await RawClient.connect(running.mqttPort);
+    await stalled.handshake({ clientId: 'stalled', protocolVersion: 4 });
+    await stalled.subscribe('bp/fanout', 0);
+    stalled.pauseReading();
+    const healthy = await connectClient(running.mqttPort, { clientId: 'healthy' });
+    let received = 0;
+    healthy.on('message', () => received++);
+    await healthy.subscribeAsync('bp/fanout', { qos: 0 });
+    const publisher = await connectClient(running.mqttPort, { clientId: 'fanout-publisher' });
+    const droppedBefore = await running.metric('bridge_mqtt_messages_dropped_total');
+    const payload = Buffer.alloc(64 * 1024, 'x');
+    const count = 200; // 12.5 MiB to each subscriber: far beyond mqtt.maxWriteBuffer and TCP buffers
+    for (let index = 0; index < count; index++) {
+      await publisher.publishAsync('bp/fanout', payload, { qos: 1 });
+    }
+    await waitFor(() => received === count, { timeoutMs: 30_000 });
+    expect(await running.metric('bridge_mqtt_messages_dropped_total')).toBeGreaterThan(
+      droppedBefore,
+    );
+    expect(stalled.closed).toBe(false);
+  });
 });

@@ -74,6 +74,11 @@ export class RawClient {
     return this.next('suback');
   }
 
+  /** Stops reading from the socket: a stalled client, as the server sees it. */
+  pauseReading(): void {
+    this.#socket.pause();
+  }
+
   /** Drops the TCP connection without DISCONNECT. */
   destroy(): void {
     this.#socket.destroy();
