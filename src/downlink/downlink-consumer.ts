@@ -143,10 +143,17 @@ export class DownlinkConsumer {
     const consumer = this.#kafka.consumer({ groupId, allowAutoTopicCreation: false });
     const group = { consumer, offsets: new Map<string, PartitionOffsets>() };
     this.#groups.push(group);
-    // A new generation starts from the committed offsets: what was pending is consumed
-    // again, so the old generation's bookkeeping is dropped (late settles go nowhere).
-    consumer.on(consumer.events.GROUP_JOIN, () => {
-      group.offsets = new Map();
+    // After a rebalance KafkaJS fetches again from the committed offsets. A partition this
+    // bridge keeps was handed over up to its tracker's end: those records are skipped, so a
+    // rebalance neither repeats nor reorders commands. Partitions it lost are forgotten (the
+    // new owner consumes from the last commit).
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      const assigned = new Set(
+        Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
+          partitions.map((partition) => partitionKey(topic, partition)),
+        ),
+      );
+      for (const key of group.offsets.keys()) if (!assigned.has(key)) group.offsets.delete(key);
     });
     await consumer.connect();
     for (const source of sources) {
@@ -169,11 +176,15 @@ export class DownlinkConsumer {
       // not handed over, so not committed: consumed again after the restart
       if (this.#stopped) return;
     }
-    const key = `${topic}\u0000${partition}`;
+    const key = partitionKey(topic, partition);
     let offsets = group.offsets.get(key);
     if (!offsets) {
       offsets = new PartitionOffsets();
       group.offsets.set(key, offsets);
+    }
+    if (offsets.handedOver(message.offset)) {
+      this.#metrics.downlinkRecordsSkipped.inc();
+      return;
     }
     this.#metrics.downlinkRecords.inc();
     const settleRecord = this.#countUnsettled(offsets.track(message.offset));
@@ -269,6 +280,10 @@ export class DownlinkConsumer {
       }
     }
   }
+}
+
+function partitionKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
 }
 
 /** The sources of a router as text, to compare two versions. */

@@ -18,6 +18,11 @@ export class PartitionOffsets {
     return this.#pending.size;
   }
 
+  /** Whether this record was handed over already (it comes again after a rebalance). */
+  handedOver(offset: string): boolean {
+    return this.#next !== undefined && BigInt(offset) < this.#next;
+  }
+
   /** A record was handed over; the returned function settles it (extra calls do nothing). */
   track(offset: string): () => void {
     const value = BigInt(offset);

@@ -115,6 +115,12 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly downlinkRecordsSkipped = new Counter({
+    name: 'bridge_downlink_records_skipped_total',
+    help: 'Downlink records consumed again after a rebalance and skipped: this bridge had handed them over already.',
+    registers: [this.registry],
+  });
+
   readonly downlinkRecordsUnmatched = new Counter({
     name: 'bridge_downlink_records_unmatched_total',
     help: 'Downlink records no rule maps (sent to the dead-letter topic when one is set).',

@@ -1,0 +1,120 @@
+import type { EachMessagePayload, Kafka } from 'kafkajs';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { DownlinkConsumer } from '../../../src/downlink/downlink-consumer.js';
+import type { BrokerMessage } from '../../../src/mqtt/message.js';
+import { BridgeMetrics } from '../../../src/observability/metrics.js';
+import { compileMappings } from '../../../src/rules/load.js';
+import { waitFor } from '../../support/wait-for.js';
+
+const GROUP_JOIN = 'consumer.group_join';
+
+type JoinListener = (event: { payload: { memberAssignment: Record<string, number[]> } }) => void;
+
+/** The KafkaJS consumer surface DownlinkConsumer uses, driven by the test. */
+class FakeConsumer {
+  readonly events = { GROUP_JOIN };
+  readonly commits: Array<Array<{ topic: string; partition: number; offset: string }>> = [];
+  eachMessage: ((payload: EachMessagePayload) => Promise<void>) | undefined;
+  #joinListener: JoinListener | undefined;
+
+  on(event: string, listener: JoinListener): void {
+    if (event === GROUP_JOIN) this.#joinListener = listener;
+  }
+  connect = (): Promise<void> => Promise.resolve();
+  subscribe = (): Promise<void> => Promise.resolve();
+  run = ({ eachMessage }: { eachMessage: FakeConsumer['eachMessage'] }): Promise<void> => {
+    this.eachMessage = eachMessage;
+    return Promise.resolve();
+  };
+  commitOffsets = (
+    offsets: Array<{ topic: string; partition: number; offset: string }>,
+  ): Promise<void> => {
+    this.commits.push(offsets);
+    return Promise.resolve();
+  };
+  stop = (): Promise<void> => Promise.resolve();
+  disconnect = (): Promise<void> => Promise.resolve();
+
+  join(memberAssignment: Record<string, number[]>): void {
+    this.#joinListener?.({ payload: { memberAssignment } });
+  }
+
+  async deliver(partition: number, offset: number): Promise<void> {
+    await this.eachMessage?.({
+      topic: 'cmds',
+      partition,
+      message: {
+        key: Buffer.from('d1'),
+        value: Buffer.from(`o${offset}`),
+        offset: String(offset),
+        timestamp: '0',
+        attributes: 0,
+        headers: {},
+      },
+      heartbeat: () => Promise.resolve(),
+      pause: () => () => undefined,
+    });
+  }
+}
+
+function setUp() {
+  const consumer = new FakeConsumer();
+  const kafka = { consumer: () => consumer } as unknown as Kafka;
+  const { downlink } = compileMappings([
+    {
+      file: 'm.yaml',
+      text: "downlink:\n  - name: c\n    from: cmds\n    to: { topic: 'devices/{key}/c' }\n",
+    },
+  ]);
+  const delivered: string[] = [];
+  const settles: Array<() => void> = [];
+  const target = {
+    publishDownlink(message: BrokerMessage, settle: () => void): number {
+      delivered.push(message.payload.toString());
+      settles.push(settle);
+      return 1;
+    },
+  };
+  const subject = new DownlinkConsumer(
+    kafka,
+    downlink,
+    target,
+    (_record, done) => {
+      done();
+    },
+    { groupId: 'g', maxUnsettled: 100, commitIntervalMs: 10 },
+    pino({ level: 'silent' }),
+    new BridgeMetrics(),
+  );
+  return { consumer, subject, delivered, settles };
+}
+
+describe('DownlinkConsumer', () => {
+  it('commits up to the oldest unsettled record, and skips records a rebalance brings again', async () => {
+    const { consumer, subject, delivered, settles } = setUp();
+    await subject.start();
+    for (const offset of [0, 1, 2]) await consumer.deliver(0, offset);
+    settles[0]?.();
+    settles[1]?.();
+    await waitFor(() => consumer.commits.flat().some((commit) => commit.offset === '2'));
+
+    // same partition kept: KafkaJS fetches again from the committed offset 2
+    consumer.join({ cmds: [0] });
+    await consumer.deliver(0, 2);
+    await consumer.deliver(0, 3);
+    expect(delivered).toEqual(['o0', 'o1', 'o2', 'o3']);
+
+    // the late settle of offset 2 still moves the commit on
+    settles[2]?.();
+    settles[3]?.();
+    await waitFor(() => consumer.commits.flat().some((commit) => commit.offset === '4'));
+
+    // partition lost, then given back after another member consumed it: nothing is skipped
+    consumer.join({});
+    consumer.join({ cmds: [0] });
+    await consumer.deliver(0, 3);
+    expect(delivered).toEqual(['o0', 'o1', 'o2', 'o3', 'o3']);
+    await subject.stop();
+  });
+});
