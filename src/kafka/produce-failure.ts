@@ -30,24 +30,20 @@ const PERMANENT_KAFKA_ERRORS: ReadonlySet<string> = new Set([
   'UNSUPPORTED_COMPRESSION_TYPE',
 ]);
 
-/** KafkaJS errors of an unreachable or unavailable cluster, worth retrying for as long as allowed. */
-const TRANSIENT_ERROR_NAMES: ReadonlySet<string> = new Set([
-  'KafkaJSNumberOfRetriesExceeded',
-  'KafkaJSConnectionError',
-  'KafkaJSConnectionClosedError',
-  'KafkaJSRequestTimeoutError',
-  'KafkaJSBrokerNotFound',
-  'KafkaJSNoBrokerAvailableError',
-  'KafkaJSMetadataNotLoaded',
-  'KafkaJSTopicMetadataNotLoaded',
-  'KafkaJSTimeout',
-  'KafkaJSLockTimeout',
+/**
+ * Errors of the idempotent producer's state (a broker restart can cause them): the producer
+ * needs a new producer id before it can send again.
+ */
+const PRODUCER_STATE_ERRORS: ReadonlySet<string> = new Set([
+  'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  'DUPLICATE_SEQUENCE_NUMBER',
+  'INVALID_PRODUCER_EPOCH',
+  'UNKNOWN_PRODUCER_ID',
+  'INVALID_PRODUCER_ID_MAPPING',
 ]);
 
 interface KafkaJsErrorShape {
-  name?: unknown;
   type?: unknown;
-  retriable?: unknown;
   cause?: unknown;
   originalError?: unknown;
 }
@@ -65,18 +61,20 @@ function kafkaTypeOf(error: unknown): string | undefined {
 
 /**
  * Whether a failed produce may succeed later (Kafka unreachable, leader
- * moving, request timed out) rather than being refused for good (topic
- * missing, not authorized, record too large).
+ * moving, request timed out, a broker restarted) rather than being refused
+ * for good (topic missing, not authorized, record too large). Only the
+ * known refusals are final: anything else is tried again, for at most
+ * `kafka.ackTimeoutMs`.
  */
 export function isTransientProduceError(error: unknown): boolean {
   const type = kafkaTypeOf(error);
-  if (type !== undefined && PERMANENT_KAFKA_ERRORS.has(type)) return false;
-  if (typeof error !== 'object' || error === null) return false;
-  const shape = error as KafkaJsErrorShape;
-  return (
-    (typeof shape.name === 'string' && TRANSIENT_ERROR_NAMES.has(shape.name)) ||
-    shape.retriable === true
-  );
+  return type === undefined || !PERMANENT_KAFKA_ERRORS.has(type);
+}
+
+/** Whether the producer needs a new producer id (reconnect) before trying again. */
+export function needsNewProducerId(error: unknown): boolean {
+  const type = kafkaTypeOf(error);
+  return type !== undefined && PRODUCER_STATE_ERRORS.has(type);
 }
 
 /** The cause a failure is logged under (rate-limited per cause). */

@@ -5,6 +5,7 @@ import type { BridgeMetrics } from '../observability/metrics.js';
 import { ReasonCode } from '../mqtt/reason-codes.js';
 import {
   isTransientProduceError,
+  needsNewProducerId,
   produceErrorCause,
   produceFailureOf,
   type ProduceFailure,
@@ -232,6 +233,7 @@ export class ProducerPipeline {
     } catch (error) {
       if (isTransientProduceError(error)) {
         this.#unreachable(error, batch);
+        if (needsNewProducerId(error)) await this.#renewProducerId();
         return;
       }
       if (batch.length > 1) {
@@ -273,6 +275,17 @@ export class ProducerPipeline {
       'Kafka unreachable: acknowledgements held, retrying',
     );
     this.#queue.unshift(...batch.filter((entry) => !entry.settled));
+  }
+
+  /** The idempotent producer gets a new id on connect: sequence numbers start again. */
+  async #renewProducerId(): Promise<void> {
+    this.#log.warn('idempotent producer state lost (broker restart?): reconnecting the producer');
+    try {
+      await this.#producer.disconnect();
+      await this.#producer.connect();
+    } catch (error) {
+      this.#log.warn({ err: error }, 'producer reconnect failed; retrying with the next attempt');
+    }
   }
 
   #reached(): void {
