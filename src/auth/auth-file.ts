@@ -1,7 +1,8 @@
-import { LineCounter, isSeq, parseDocument } from 'yaml';
+import { isSeq } from 'yaml';
 import type { MappingIssue } from '../rules/errors.js';
 import { didYouMean } from '../rules/suggest.js';
-import { NodeReader, isOneOf } from '../rules/yaml-nodes.js';
+import { isOneOf, readTopLevelMap } from '../rules/yaml-nodes.js';
+import type { NodeReader } from '../rules/yaml-nodes.js';
 import type { Field, Value } from '../rules/yaml-nodes.js';
 import { ACL_ACTIONS, mentions, parsePattern } from './acl.js';
 import type { AclRule, PatternTemplate } from './acl.js';
@@ -42,21 +43,9 @@ export interface AuthFileContent {
 /** Reads a users and ACL file; problems are appended to `issues` (then the result is unusable). */
 export function readAuthFile(file: string, text: string, issues: MappingIssue[]): AuthFileContent {
   const content: AuthFileContent = { users: new Map(), anonymous: undefined, acl: [] };
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    for (const error of doc.errors) {
-      const { line, col } = lineCounter.linePos(error.pos[0]);
-      issues.push({ file, line, column: col, message: error.message });
-    }
-    return content;
-  }
-
-  const reader = new NodeReader(file, text, lineCounter, doc, issues);
-  const node = reader.resolve(doc.contents);
-  if (node === null || reader.isEmpty({ node, at: node })) return content;
-  const root = reader.map({ node, at: node });
-  if (root === undefined) return content;
+  const top = readTopLevelMap(file, text, issues);
+  if (top === undefined) return content;
+  const { reader, root } = top;
   const fields = reader.fields(root, FILE_FIELDS);
   if (fields.users && !reader.isEmpty(fields.users)) {
     const users = reader.map(fields.users);

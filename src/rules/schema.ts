@@ -1,4 +1,4 @@
-import { LineCounter, isScalar, isSeq, parseDocument } from 'yaml';
+import { isScalar, isSeq } from 'yaml';
 import { AvroSchemas } from './codecs/avro.js';
 import type { MappingIssue } from './errors.js';
 import { parseFilter } from './filter.js';
@@ -16,8 +16,8 @@ import { didYouMean } from './suggest.js';
 import { RESERVED_CAPTURE_NAMES } from './templates.js';
 import type { CaptureScope, Template } from './templates.js';
 import type { TimestampSpec } from './timestamp.js';
-import { NodeReader, isOneOf } from './yaml-nodes.js';
-import type { Field, Value } from './yaml-nodes.js';
+import { isOneOf, readTopLevelMap } from './yaml-nodes.js';
+import type { Field, NodeReader, Value } from './yaml-nodes.js';
 
 /*
  * The mapping file language, checked on the YAML nodes so that every problem has a position.
@@ -42,21 +42,9 @@ export function readMappingFile(
   issues: MappingIssue[],
   schemas: AvroSchemas = new AvroSchemas(),
 ): MappingFile {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    for (const error of doc.errors) {
-      const { line, col } = lineCounter.linePos(error.pos[0]);
-      issues.push({ file, line, column: col, message: error.message });
-    }
-    return { rules: [], downlink: [] };
-  }
-
-  const reader = new NodeReader(file, text, lineCounter, doc, issues);
-  const node = reader.resolve(doc.contents);
-  if (node === null || reader.isEmpty({ node, at: node })) return { rules: [], downlink: [] };
-  const root = reader.map({ node, at: node });
-  if (root === undefined) return { rules: [], downlink: [] };
+  const top = readTopLevelMap(file, text, issues);
+  if (top === undefined) return { rules: [], downlink: [] };
+  const { reader, root } = top;
   const fields = reader.fields(root, FILE_FIELDS);
   const read: MappingFile = { rules: [], downlink: [] };
   const unmatched = fields.unmatched && readUnmatched(reader, fields.unmatched);

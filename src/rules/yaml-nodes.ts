@@ -1,5 +1,5 @@
-import { isAlias, isMap, isNode, isScalar, isSeq } from 'yaml';
-import type { Document, LineCounter, Node, Scalar, YAMLMap } from 'yaml';
+import { LineCounter, isAlias, isMap, isNode, isScalar, isSeq, parseDocument } from 'yaml';
+import type { Document, Node, Scalar, YAMLMap } from 'yaml';
 import type { MappingIssue, OffsetIssue } from './errors.js';
 import { didYouMean } from './suggest.js';
 import type { SourcePosition } from './types.js';
@@ -19,6 +19,32 @@ export interface Field extends Value {
 export interface StringValue {
   text: string;
   node: Scalar;
+}
+
+/**
+ * Parses a YAML file and gives its top-level map with a reader over it. Undefined when there is
+ * nothing to read: syntax errors (reported with their positions), an empty file, or a top level
+ * that is not a map (reported).
+ */
+export function readTopLevelMap(
+  file: string,
+  text: string,
+  issues: MappingIssue[],
+): { reader: NodeReader; root: YAMLMap } | undefined {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    for (const error of doc.errors) {
+      const { line, col } = lineCounter.linePos(error.pos[0]);
+      issues.push({ file, line, column: col, message: error.message });
+    }
+    return undefined;
+  }
+  const reader = new NodeReader(file, text, lineCounter, doc, issues);
+  const node = reader.resolve(doc.contents);
+  if (node === null || reader.isEmpty({ node, at: node })) return undefined;
+  const root = reader.map({ node, at: node });
+  return root === undefined ? undefined : { reader, root };
 }
 
 /**
