@@ -71,6 +71,37 @@ export async function tailFile(file: string, lines = 40): Promise<string> {
   }
 }
 
+/**
+ * Formats the KRaft storage of `dataDir` (logs/) with a new cluster id, unless it was formatted
+ * already.
+ */
+export async function formatKafkaStorage(
+  classpath: string,
+  propertiesFile: string,
+  dataDir: string,
+): Promise<void> {
+  if (existsSync(path.join(dataDir, 'logs', 'meta.properties'))) return;
+  const clusterId = randomBytes(16).toString('base64url');
+  const { code, output } = await run(
+    'java',
+    [
+      '-cp',
+      classpath,
+      'kafka.tools.StorageTool',
+      'format',
+      '--ignore-formatted',
+      '-t',
+      clusterId,
+      '-c',
+      propertiesFile,
+    ],
+    dataDir,
+  );
+  if (code !== 0) {
+    throw new Error(`Formatting Kafka storage in ${dataDir} failed (exit ${code}):\n${output}`);
+  }
+}
+
 function run(
   command: string,
   args: string[],
@@ -532,27 +563,7 @@ export async function startLocalKafka(options: LocalKafkaOptions): Promise<Local
 
   await fs.writeFile(propertiesFile, serverProperties(host, port, controllerPort, dataDir));
 
-  if (!existsSync(path.join(dataDir, 'logs', 'meta.properties'))) {
-    const clusterId = randomBytes(16).toString('base64url');
-    const { code, output } = await run(
-      'java',
-      [
-        '-cp',
-        classpath,
-        'kafka.tools.StorageTool',
-        'format',
-        '--ignore-formatted',
-        '-t',
-        clusterId,
-        '-c',
-        propertiesFile,
-      ],
-      dataDir,
-    );
-    if (code !== 0) {
-      throw new Error(`Formatting Kafka storage in ${dataDir} failed (exit ${code}):\n${output}`);
-    }
-  }
+  await formatKafkaStorage(classpath, propertiesFile, dataDir);
 
   await fs.mkdir(path.dirname(logFile), { recursive: true });
   const logHandle = await fs.open(logFile, 'a');

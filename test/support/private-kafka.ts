@@ -15,13 +15,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import {
   ensureKafkaJars,
+  formatKafkaStorage,
   findFreePort,
   KAFKA_VERSION,
   requireJava,
@@ -234,30 +234,10 @@ export class PrivateKafka {
         '',
       ].join('\n'),
     );
-    if (existsSync(path.join(this.dataDir, 'logs', 'meta.properties'))) return;
-    const classpath = path.join(await ensureKafkaJars(), '*');
-    const format = spawn(
-      'java',
-      [
-        '-cp',
-        classpath,
-        'kafka.tools.StorageTool',
-        'format',
-        '--ignore-formatted',
-        '-t',
-        randomBytes(16).toString('base64url'),
-        '-c',
-        this.#propertiesFile,
-      ],
-      { cwd: this.dataDir, stdio: ['ignore', 'pipe', 'pipe'] },
+    await formatKafkaStorage(
+      path.join(await ensureKafkaJars(), '*'),
+      this.#propertiesFile,
+      this.dataDir,
     );
-    let output = '';
-    format.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    format.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const code = await new Promise<number | null>((resolve, reject) => {
-      format.once('error', reject);
-      format.once('close', resolve);
-    });
-    if (code !== 0) throw new Error(`formatting ${this.dataDir} failed (exit ${code}):\n${output}`);
   }
 }
