@@ -11,15 +11,9 @@
  *   BENCH_BURST     records of the burst phase (default 20000)
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { CompressionTypes, Kafka, logLevel, type Producer } from 'kafkajs';
+import { CompressionTypes, type Producer } from 'kafkajs';
 import mqtt, { type MqttClient } from 'mqtt';
-import { Bridge } from '../../src/bridge.js';
-import { loadConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { useOrStartKafka } from '../kafka/use-or-start.js';
+import { percentile, runBenchmark, startBenchBridge } from './bench-bridge.js';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 100);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
@@ -27,10 +21,6 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const BURST = Number(process.env.BENCH_BURST ?? 20_000);
 /** Records per producer request in the steady phase (every 10 ms). */
 const TICK_MS = 10;
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? NaN;
-}
 
 /** Devices that record, per message, the time from the timestamp in its payload to arrival. */
 async function connectDevices(
@@ -71,30 +61,13 @@ async function waitUntil(condition: () => boolean): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const kafka = await useOrStartKafka();
-  const client = new Kafka({ brokers: kafka.brokers.split(','), logLevel: logLevel.NOTHING });
-  const admin = client.admin();
-  await admin.connect();
-  const topic = `bench.commands.${randomBytes(4).toString('hex')}`;
-  await admin.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true });
-  const folder = await mkdtemp(join(tmpdir(), 'bench-'));
-  await writeFile(
-    join(folder, 'bench.yaml'),
-    `downlink:\n  - name: commands\n    from: { topic: ${topic}, start: latest }\n    to: { topic: 'devices/{key}/commands', qos: 1 }\n`,
+  const bench = await startBenchBridge(
+    (topic) =>
+      `downlink:\n  - name: commands\n    from: { topic: ${topic}, start: latest }\n    to: { topic: 'devices/{key}/commands', qos: 1 }\n`,
+    { downlink: { startDelayMs: 0, groupId: `bench-${randomBytes(4).toString('hex')}` } },
   );
-  const config = loadConfig({
-    overrides: {
-      kafka: { brokers: kafka.brokers.split(',') },
-      mqtt: { host: '127.0.0.1', port: 0 },
-      websocket: { enabled: false },
-      http: { host: '127.0.0.1', port: 0 },
-      downlink: { startDelayMs: 0, groupId: `bench-${randomBytes(4).toString('hex')}` },
-      mappings: folder,
-      log: { level: 'warn', pretty: false },
-    },
-  });
-  const bridge = await Bridge.start(config, createLogger(config.log));
-  const producer = client.producer();
+  const { bridge, topic } = bench;
+  const producer = bench.kafka.producer();
   await producer.connect();
   const { devices, latencies } = await connectDevices(bridge.addresses.mqtt.port);
   try {
@@ -128,7 +101,7 @@ async function main(): Promise<void> {
     const burstSeconds = (performance.now() - burstStart) / 1000;
 
     console.log(
-      `\ndownlink bench: ${DEVICES} devices (QoS 1), Kafka ${kafka.brokers}, 6 partitions`,
+      `\ndownlink bench: ${DEVICES} devices (QoS 1), Kafka ${bench.brokers}, 6 partitions`,
     );
     console.table([
       {
@@ -148,18 +121,8 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all(devices.map((device) => device.endAsync()));
     await producer.disconnect();
-    await bridge.stop();
-    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-    await admin.disconnect();
-    await rm(folder, { recursive: true, force: true });
-    await kafka.started?.stop();
+    await bench.stop();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBenchmark(main);

@@ -10,16 +10,9 @@
  *   BENCH_CLIENTS    publishing connections (default 10)
  *   BENCH_PAYLOAD    payload bytes (default 200)
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import mqtt, { type MqttClient } from 'mqtt';
-import { Bridge } from '../../src/bridge.js';
-import { loadConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { useOrStartKafka } from '../kafka/use-or-start.js';
+import type { Bridge } from '../../src/bridge.js';
+import { percentile, runBenchmark, startBenchBridge } from './bench-bridge.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 50_000);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 10);
@@ -37,10 +30,6 @@ interface Result {
   ackP50Ms?: number;
   ackP99Ms?: number;
   rssMb: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? NaN;
 }
 
 async function connectAll(
@@ -134,30 +123,11 @@ async function qos0(port: number, bridge: Bridge): Promise<Result> {
 }
 
 async function main(): Promise<void> {
-  const kafka = await useOrStartKafka();
-  const topic = `bench.${randomBytes(4).toString('hex')}`;
-  const admin = new Kafka({
-    brokers: kafka.brokers.split(','),
-    logLevel: logLevel.NOTHING,
-  }).admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true });
-  const folder = await mkdtemp(join(tmpdir(), 'bench-'));
-  await writeFile(
-    join(folder, 'bench.yaml'),
-    `uplink:\n  - name: bench\n    from: bench/{device}/telemetry/#\n    to: { topic: ${topic}, key: "{device}" }\n`,
+  const bench = await startBenchBridge(
+    (topic) =>
+      `uplink:\n  - name: bench\n    from: bench/{device}/telemetry/#\n    to: { topic: ${topic}, key: "{device}" }\n`,
   );
-  const config = loadConfig({
-    overrides: {
-      kafka: { brokers: kafka.brokers.split(',') },
-      mqtt: { host: '127.0.0.1', port: 0 },
-      websocket: { enabled: false },
-      http: { host: '127.0.0.1', port: 0 },
-      mappings: folder,
-      log: { level: 'warn', pretty: false },
-    },
-  });
-  const bridge = await Bridge.start(config, createLogger(config.log));
+  const { bridge } = bench;
   const port = bridge.addresses.mqtt.port;
   const rssStart = Math.round(process.memoryUsage().rss / 2 ** 20);
   try {
@@ -171,22 +141,12 @@ async function main(): Promise<void> {
     ];
     console.log(
       `\nuplink bench: ${MESSAGES} messages × ${PAYLOAD.length} B, ${CLIENTS} clients, ` +
-        `QoS 1 window ${WINDOW}/client, Kafka ${kafka.brokers}, RSS at start ${rssStart} MB`,
+        `QoS 1 window ${WINDOW}/client, Kafka ${bench.brokers}, RSS at start ${rssStart} MB`,
     );
     console.table(results);
   } finally {
-    await bridge.stop();
-    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-    await admin.disconnect();
-    await rm(folder, { recursive: true, force: true });
-    await kafka.started?.stop();
+    await bench.stop();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBenchmark(main);

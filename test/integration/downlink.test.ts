@@ -1,8 +1,12 @@
-import type { MqttClient } from 'mqtt';
-import type { IPublishPacket } from 'mqtt-packet';
 import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { connectClient, startBridge, type RunningBridge } from '../support/bridge.js';
+import {
+  collect,
+  connectClient,
+  startBridge,
+  type Received,
+  type RunningBridge,
+} from '../support/bridge.js';
 import { connectedProducer, createTopic, readRecords } from '../support/kafka-helpers.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -50,20 +54,6 @@ afterAll(async () => {
   await producer.disconnect();
   await running.stop();
 });
-
-interface Received {
-  topic: string;
-  payload: string;
-  packet: IPublishPacket;
-}
-
-function collect(client: MqttClient): Received[] {
-  const received: Received[] = [];
-  client.on('message', (topic, payload, packet) => {
-    received.push({ topic, payload: payload.toString(), packet });
-  });
-  return received;
-}
 
 async function send(
   topic: string | undefined,

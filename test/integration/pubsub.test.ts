@@ -1,7 +1,5 @@
-import type { MqttClient } from 'mqtt';
-import type { IPublishPacket } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { connectClient, startBridge, type RunningBridge } from '../support/bridge.js';
+import { collect, connectClient, startBridge, type RunningBridge } from '../support/bridge.js';
 import { RawClient } from '../support/raw-client.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -17,20 +15,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await running.stop();
 });
-
-interface Received {
-  topic: string;
-  payload: string;
-  packet: IPublishPacket;
-}
-
-function collect(client: MqttClient): Received[] {
-  const received: Received[] = [];
-  client.on('message', (topic, payload, packet) => {
-    received.push({ topic, payload: payload.toString(), packet });
-  });
-  return received;
-}
 
 let unique = 0;
 const topicRoot = (): string => `t${Date.now().toString(36)}${unique++}`;

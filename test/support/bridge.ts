@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IPublishPacket } from 'mqtt-packet';
 import { inject, onTestFinished } from 'vitest';
 import { uniqueId } from './kafka-helpers.js';
 import { Bridge } from '../../src/bridge.js';
@@ -94,4 +95,20 @@ export async function connectClient(
     client.once('error', reject);
   });
   return client;
+}
+
+/** A message an MQTT.js client received. */
+export interface Received {
+  topic: string;
+  payload: string;
+  packet: IPublishPacket;
+}
+
+/** Records every message `client` receives from now on, in order. */
+export function collect(client: MqttClient): Received[] {
+  const received: Received[] = [];
+  client.on('message', (topic, payload, packet) => {
+    received.push({ topic, payload: payload.toString(), packet });
+  });
+  return received;
 }
