@@ -106,6 +106,7 @@ export class KafkaUplink implements UplinkSink {
           kind: 'failed',
           reasonCode: ReasonCode.TopicNameInvalid,
           reason: `no mapping rule matches topic "${publish.topic}"`,
+          final: true,
         });
         return;
       case 'unmatched':
@@ -191,7 +192,7 @@ export class KafkaUplink implements UplinkSink {
         this.#pipeline.enqueue(
           deadLetter.map((entry) => entry.record),
           (deadLetterFailure) => {
-            onSettled?.(deadLetterFailure ? refused : { ...refused, deadLettered: true });
+            onSettled?.(deadLetterFailure ? refused : { ...refused, final: true });
           },
         );
       },
@@ -206,6 +207,7 @@ export class KafkaUplink implements UplinkSink {
       kind: 'failed',
       reasonCode: ReasonCode.PayloadFormatInvalid,
       reason,
+      final: true,
     };
     if (deadLetters.length === 0) {
       onSettled?.(invalid);

@@ -259,7 +259,12 @@ export class Broker {
     delay: NonNullable<ReturnType<typeof parseDelayedTopic>>,
   ): UplinkOutcome {
     if ('problem' in delay) {
-      return { kind: 'failed', reasonCode: ReasonCode.TopicNameInvalid, reason: delay.problem };
+      return {
+        kind: 'failed',
+        reasonCode: ReasonCode.TopicNameInvalid,
+        reason: delay.problem,
+        final: true,
+      };
     }
     if (!this.#delayed.schedule({ ...message, topic: delay.topic }, delay.seconds)) {
       this.metrics.mqttDelayedRefused.inc();

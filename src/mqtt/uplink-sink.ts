@@ -11,8 +11,13 @@ export type UplinkOutcome =
       kind: 'failed';
       reasonCode: number;
       reason: string;
-      /** The publish is on the dead-letter topic: stored, if not where it was meant to go. */
-      deadLettered?: boolean;
+      /**
+       * A decision a retransmission cannot change (invalid payload, rejected by the
+       * unmatched policy, stored on the dead-letter topic): MQTT 3.1.1, which cannot be
+       * told "no", gets a normal acknowledgement. Otherwise (Kafka unavailable or refusing)
+       * a 3.1.1 client is disconnected and retransmits.
+       */
+      final?: boolean;
     };
 
 /**

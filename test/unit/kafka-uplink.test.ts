@@ -130,6 +130,7 @@ describe('KafkaUplink', () => {
         kind: 'failed',
         reasonCode: 0x99,
         reason: 'tpl: partition 9 is out of range: Kafka topic "four" has 4 partitions',
+        final: true,
       },
     ]);
     expect(
@@ -172,7 +173,12 @@ describe('KafkaUplink', () => {
     const reject = uplinkOf(yaml('unmatched: { action: reject }'), {});
     reject.send('other');
     expect(reject.outcomes).toEqual([
-      { kind: 'failed', reasonCode: 0x90, reason: 'no mapping rule matches topic "other"' },
+      {
+        kind: 'failed',
+        reasonCode: 0x90,
+        reason: 'no mapping rule matches topic "other"',
+        final: true,
+      },
     ]);
 
     const forward = uplinkOf(yaml('unmatched: { action: forward, topic: rest }'), {});

@@ -81,16 +81,6 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
   connection.throttleIfBusy();
 }
 
-/**
- * Refusals that retrying cannot change: not authorized, rejected by the
- * unmatched policy, payload invalid (already on the dead-letter topic).
- */
-const SETTLED_REFUSALS: ReadonlySet<number> = new Set([
-  ReasonCode.NotAuthorized,
-  ReasonCode.TopicNameInvalid,
-  ReasonCode.PayloadFormatInvalid,
-]);
-
 /** The topic the ACL judges: a `$delay/{seconds}/{topic}` publish is one to `{topic}`. */
 function aclTopic(topic: string): string {
   const delayed = parseDelayedTopic(topic);
@@ -177,11 +167,7 @@ function acknowledge(
 ): void {
   const v5 = connection.protocolVersion === 5;
   const session = connection.session;
-  if (
-    outcome.kind === 'failed' &&
-    !v5 &&
-    (outcome.deadLettered === true || SETTLED_REFUSALS.has(outcome.reasonCode))
-  ) {
+  if (outcome.kind === 'failed' && !v5 && outcome.final === true) {
     // A decision, not a Kafka failure: 3.1.1 cannot be told, and a retransmission
     // would meet the same fate, so the publish is acknowledged (and was dropped,
     // or stored on the dead-letter topic) [MQTT-3.3.5-2].
