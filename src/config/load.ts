@@ -36,6 +36,7 @@ export interface BridgeConfig {
   };
   downlink: {
     groupId: string;
+    instanceId: string;
     startDelayMs: number;
     maxUnsettled: number;
     commitIntervalMs: number;

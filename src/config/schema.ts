@@ -243,8 +243,14 @@ export const configSchema = {
       default: 'mqtt-kafka-bridge-downlink',
       env: 'BRIDGE_DOWNLINK_GROUP_ID',
     },
+    instanceId: {
+      doc: 'Stable name of this bridge when several serve different devices (see Running several bridges): appended to downlink group ids (<group>.<instanceId>), so each bridge reads every downlink partition. Empty: one group for all.',
+      format: String,
+      default: '',
+      env: 'BRIDGE_DOWNLINK_INSTANCE_ID',
+    },
     startDelayMs: {
-      doc: 'Time after start before the downlink consumes, so that devices can reconnect and subscribe first (commands for sessions that do not exist are dropped).',
+      doc: 'Time after start, and after taking over a downlink group from a bridge that left it, before the downlink consumes, so that devices can reconnect and subscribe first (commands for sessions that do not exist are dropped).',
       format: 'nat',
       default: 10_000,
       env: 'BRIDGE_DOWNLINK_START_DELAY_MS',

@@ -6,6 +6,7 @@ import type { DownlinkRouter } from '../rules/downlink-router.js';
 import type { DownlinkMessage, DownlinkRecord, DownlinkSource } from '../rules/downlink-types.js';
 import { DEAD_LETTER_HEADERS } from '../rules/headers.js';
 import type { KafkaRecord } from '../rules/types.js';
+import { exclusiveAssigner } from './exclusive-assigner.js';
 import { PartitionOffsets } from './partition-offsets.js';
 
 /** Where mapped messages go: the broker's sessions. */
@@ -20,6 +21,10 @@ export type DeadLetterWriter = (record: KafkaRecord, done: () => void) => void;
 export interface DownlinkOptions {
   /** Consumer group of rules that name none. */
   groupId: string;
+  /** When set, appended to every group id (`<group>.<instanceId>`): each bridge reads every partition. */
+  instanceId: string;
+  /** After taking over a group's partitions from a bridge that left, wait this long before consuming. */
+  startDelayMs: number;
   /** Records handed over and not settled, at most; beyond, consuming waits. */
   maxUnsettled: number;
   /** How often settled offsets are committed. */
@@ -50,7 +55,7 @@ export class DownlinkConsumer {
   readonly #options: DownlinkOptions;
   readonly #log: Logger;
   readonly #metrics: BridgeMetrics;
-  readonly #groups: Array<{ consumer: Consumer; offsets: Map<string, PartitionOffsets> }> = [];
+  readonly #groups: ConsumerGroupState[] = [];
   #unsettled = 0;
   #capacityWaiters: Array<() => void> = [];
   #commitTimer: NodeJS.Timeout | undefined;
@@ -111,8 +116,10 @@ export class DownlinkConsumer {
   /** Joins a consumer group per group id of the rules and starts consuming. */
   async start(): Promise<void> {
     const byGroup = new Map<string, DownlinkSource[]>();
+    const { instanceId } = this.#options;
     for (const source of this.#router.sources()) {
-      const groupId = source.groupId ?? this.#options.groupId;
+      const base = source.groupId ?? this.#options.groupId;
+      const groupId = instanceId === '' ? base : `${base}.${instanceId}`;
       byGroup.set(groupId, [...(byGroup.get(groupId) ?? []), source]);
     }
     for (const [groupId, sources] of byGroup) await this.#startGroup(groupId, sources);
@@ -134,26 +141,32 @@ export class DownlinkConsumer {
   }
 
   async #stopGroups(): Promise<void> {
-    for (const { consumer } of this.#groups.splice(0)) {
+    for (const { consumer, takeoverTimer } of this.#groups.splice(0)) {
+      clearTimeout(takeoverTimer);
       await consumer.disconnect().catch(() => undefined);
     }
   }
 
   async #startGroup(groupId: string, sources: DownlinkSource[]): Promise<void> {
-    const consumer = this.#kafka.consumer({ groupId, allowAutoTopicCreation: false });
-    const group = { consumer, offsets: new Map<string, PartitionOffsets>() };
+    const consumer = this.#kafka.consumer({
+      groupId,
+      allowAutoTopicCreation: false,
+      partitionAssigners: [
+        exclusiveAssigner({
+          startedAt: Date.now(),
+          holdsPartitions: () => group.standby === false,
+        }),
+      ],
+    });
+    const group: ConsumerGroupState = {
+      consumer,
+      offsets: new Map(),
+      standby: undefined,
+      takeoverTimer: undefined,
+    };
     this.#groups.push(group);
-    // After a rebalance KafkaJS fetches again from the committed offsets. A partition this
-    // bridge keeps was handed over up to its tracker's end: those records are skipped, so a
-    // rebalance neither repeats nor reorders commands. Partitions it lost are forgotten (the
-    // new owner consumes from the last commit).
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      const assigned = new Set(
-        Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
-          partitions.map((partition) => partitionKey(topic, partition)),
-        ),
-      );
-      for (const key of group.offsets.keys()) if (!assigned.has(key)) group.offsets.delete(key);
+      this.#joined(groupId, group, payload.memberAssignment);
     });
     await consumer.connect();
     for (const source of sources) {
@@ -167,8 +180,47 @@ export class DownlinkConsumer {
     this.#log.info({ groupId, rules: sources.map((source) => source.rule) }, 'downlink consuming');
   }
 
+  /**
+   * A (re)join of the group. After a rebalance KafkaJS fetches again from the committed
+   * offsets. A partition this bridge keeps was handed over up to its tracker's end: those
+   * records are skipped, so a rebalance neither repeats nor reorders commands. Partitions it
+   * lost are forgotten (the new owner consumes from the last commit). A bridge that joins a
+   * group another bridge consumes stands by with no partition (see exclusiveAssigner); when it
+   * takes over it waits `startDelayMs` first, so the devices of the bridge that left can
+   * reconnect here and subscribe before their commands are consumed.
+   */
+  #joined(groupId: string, group: ConsumerGroupState, assignment: Record<string, number[]>): void {
+    const assigned = new Set(
+      Object.entries(assignment).flatMap(([topic, partitions]) =>
+        partitions.map((partition) => partitionKey(topic, partition)),
+      ),
+    );
+    for (const key of group.offsets.keys()) if (!assigned.has(key)) group.offsets.delete(key);
+    this.#metrics.downlinkAssignedPartitions.set({ group: groupId }, assigned.size);
+    if (assigned.size === 0) {
+      if (group.standby !== true) {
+        this.#log.info({ groupId }, 'downlink standing by: another bridge consumes this group');
+      }
+      group.standby = true;
+      return;
+    }
+    if (group.standby === true) {
+      const topics = Object.keys(assignment).map((topic) => ({ topic }));
+      group.consumer.pause(topics);
+      this.#log.info(
+        { groupId, delayMs: this.#options.startDelayMs },
+        'downlink taking over the group from a bridge that left',
+      );
+      clearTimeout(group.takeoverTimer);
+      group.takeoverTimer = setTimeout(() => {
+        group.consumer.resume(topics);
+      }, this.#options.startDelayMs);
+    }
+    group.standby = false;
+  }
+
   async #handle(
-    group: { offsets: Map<string, PartitionOffsets> },
+    group: ConsumerGroupState,
     { topic, partition, message }: EachMessagePayload,
   ): Promise<void> {
     while (this.#unsettled >= this.#options.maxUnsettled) {
@@ -280,6 +332,17 @@ export class DownlinkConsumer {
       }
     }
   }
+}
+
+/** One consumer group this bridge is a member of. */
+interface ConsumerGroupState {
+  consumer: Consumer;
+  /** Per assigned partition (`partitionKey`), what was handed over and settled. */
+  offsets: Map<string, PartitionOffsets>;
+  /** Whether the last join gave no partition; undefined before the first join. */
+  standby: boolean | undefined;
+  /** Resumes consuming after a takeover. */
+  takeoverTimer: NodeJS.Timeout | undefined;
 }
 
 function partitionKey(topic: string, partition: number): string {

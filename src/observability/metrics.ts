@@ -151,6 +151,13 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly downlinkAssignedPartitions = new Gauge({
+    name: 'bridge_downlink_assigned_partitions',
+    help: 'Kafka partitions this bridge consumes, per downlink consumer group (0: standing by while another bridge consumes the group).',
+    labelNames: ['group'] as const,
+    registers: [this.registry],
+  });
+
   readonly kafkaRecordsProduced = new Counter({
     name: 'bridge_kafka_records_produced_total',
     help: 'Records acknowledged by Kafka.',

@@ -15,6 +15,8 @@ type JoinListener = (event: { payload: { memberAssignment: Record<string, number
 class FakeConsumer {
   readonly events = { GROUP_JOIN };
   readonly commits: Array<Array<{ topic: string; partition: number; offset: string }>> = [];
+  /** Topics paused and not resumed. */
+  readonly paused = new Set<string>();
   eachMessage: ((payload: EachMessagePayload) => Promise<void>) | undefined;
   #joinListener: JoinListener | undefined;
 
@@ -34,6 +36,12 @@ class FakeConsumer {
     return Promise.resolve();
   };
   stop = (): Promise<void> => Promise.resolve();
+  pause = (topics: Array<{ topic: string }>): void => {
+    for (const { topic } of topics) this.paused.add(topic);
+  };
+  resume = (topics: Array<{ topic: string }>): void => {
+    for (const { topic } of topics) this.paused.delete(topic);
+  };
   disconnect = (): Promise<void> => Promise.resolve();
 
   join(memberAssignment: Record<string, number[]>): void {
@@ -58,9 +66,15 @@ class FakeConsumer {
   }
 }
 
-function setUp() {
+function setUp(options: { instanceId?: string; startDelayMs?: number } = {}) {
   const consumer = new FakeConsumer();
-  const kafka = { consumer: () => consumer } as unknown as Kafka;
+  const groupIds: string[] = [];
+  const kafka = {
+    consumer: ({ groupId }: { groupId: string }) => {
+      groupIds.push(groupId);
+      return consumer;
+    },
+  } as unknown as Kafka;
   const { downlink } = compileMappings([
     {
       file: 'm.yaml',
@@ -83,11 +97,17 @@ function setUp() {
     (_record, done) => {
       done();
     },
-    { groupId: 'g', maxUnsettled: 100, commitIntervalMs: 10 },
+    {
+      groupId: 'g',
+      instanceId: options.instanceId ?? '',
+      startDelayMs: options.startDelayMs ?? 0,
+      maxUnsettled: 100,
+      commitIntervalMs: 10,
+    },
     pino({ level: 'silent' }),
     new BridgeMetrics(),
   );
-  return { consumer, subject, delivered, settles };
+  return { consumer, subject, delivered, settles, groupIds };
 }
 
 describe('DownlinkConsumer', () => {
@@ -115,6 +135,30 @@ describe('DownlinkConsumer', () => {
     consumer.join({ cmds: [0] });
     await consumer.deliver(0, 3);
     expect(delivered).toEqual(['o0', 'o1', 'o2', 'o3', 'o3']);
+    await subject.stop();
+  });
+
+  it('appends the instance id to the group id', async () => {
+    const { subject, groupIds } = setUp({ instanceId: 'bridge-2' });
+    await subject.start();
+    expect(groupIds).toEqual(['g.bridge-2']);
+    await subject.stop();
+  });
+
+  it('consumes at once on the first join, and waits startDelayMs when it takes over from standby', async () => {
+    const { consumer, subject } = setUp({ startDelayMs: 200 });
+    await subject.start();
+    consumer.join({ cmds: [0, 1] });
+    expect(consumer.paused.size).toBe(0);
+
+    consumer.join({ cmds: [0, 1] });
+    expect(consumer.paused.size).toBe(0);
+
+    // another bridge took the group, then left it
+    consumer.join({});
+    consumer.join({ cmds: [0, 1] });
+    expect([...consumer.paused]).toEqual(['cmds']);
+    await waitFor(() => consumer.paused.size === 0);
     await subject.stop();
   });
 });
