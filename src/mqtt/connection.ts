@@ -102,6 +102,8 @@ export class Connection implements SessionLink {
   #timer: NodeJS.Timeout | undefined;
   #readPaused = false;
   #readStopped = false;
+  /** Whether writes of this tick are being gathered into one (socket corked until next tick). */
+  #corked = false;
   /** Packets that arrived while a password was being checked; handled once CONNECT is accepted. */
   #held: Packet[] | undefined;
   /** Packets held while the uplink is congested (and all that follow them), in order. */
@@ -279,7 +281,18 @@ export class Connection implements SessionLink {
       // [MQTT-3.1.2-24] too large for the client: reason string and user properties go first
       bytes = this.#encode({ ...packet, properties: undefined });
     }
-    if (bytes && bytes.length <= this.maximumPacketSize) this.#socket.write(bytes);
+    if (bytes && bytes.length <= this.maximumPacketSize) {
+      // the acknowledgements a Kafka batch settles, or a burst of deliveries, leave in one write
+      if (!this.#corked) {
+        this.#corked = true;
+        this.#socket.cork();
+        process.nextTick(() => {
+          this.#corked = false;
+          this.#socket.uncork();
+        });
+      }
+      this.#socket.write(bytes);
+    }
   }
 
   /** Encodes a packet; undefined (logged) when mqtt-packet cannot. */
