@@ -31,6 +31,12 @@ export interface DownlinkOptions {
   commitIntervalMs: number;
 }
 
+/**
+ * While consuming waits for records to settle, how often it heartbeats: a member that does not
+ * within the session timeout (30 s) leaves the group, and its partitions go to a standby bridge.
+ */
+const HEARTBEAT_WHILE_WAITING_MS = 3_000;
+
 /** Wait before trying again to join the consumer groups. */
 const RETRY_START_MS = 10_000;
 
@@ -221,12 +227,15 @@ export class DownlinkConsumer {
 
   async #handle(
     group: ConsumerGroupState,
-    { topic, partition, message }: EachMessagePayload,
+    { topic, partition, message, heartbeat }: EachMessagePayload,
   ): Promise<void> {
     while (this.#unsettled >= this.#options.maxUnsettled) {
-      await new Promise<void>((resolve) => this.#capacityWaiters.push(resolve));
+      await this.#capacityOrTimeout(HEARTBEAT_WHILE_WAITING_MS);
       // not handed over, so not committed: consumed again after the restart
       if (this.#stopped) return;
+      // Stay in the group while waiting. A rebalance meanwhile makes this throw: KafkaJS joins
+      // again and fetches this record anew (it was not handed over).
+      await heartbeat();
     }
     const key = partitionKey(topic, partition);
     let offsets = group.offsets.get(key);
@@ -262,6 +271,21 @@ export class DownlinkConsumer {
       if (sessions === 0) this.#metrics.downlinkMessagesWithoutSession.inc();
       else this.#metrics.downlinkMessagesDelivered.inc(sessions);
     }
+  }
+
+  /** Resolves when records settle below maxUnsettled, or after `ms`. */
+  #capacityOrTimeout(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#capacityWaiters = this.#capacityWaiters.filter((waiter) => waiter !== wake);
+        resolve();
+      }, ms);
+      this.#capacityWaiters.push(wake);
+    });
   }
 
   /** Wraps a settle so the unsettled count (and the waiting consumers) follow it, once. */

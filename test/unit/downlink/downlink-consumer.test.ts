@@ -1,6 +1,6 @@
 import type { EachMessagePayload, Kafka } from 'kafkajs';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { DownlinkConsumer } from '../../../src/downlink/downlink-consumer.js';
 import type { BrokerMessage } from '../../../src/mqtt/message.js';
 import { BridgeMetrics } from '../../../src/observability/metrics.js';
@@ -15,6 +15,9 @@ type JoinListener = (event: { payload: { memberAssignment: Record<string, number
 class FakeConsumer {
   readonly events = { GROUP_JOIN };
   readonly commits: Array<Array<{ topic: string; partition: number; offset: string }>> = [];
+  heartbeats = 0;
+  /** Thrown by the next heartbeat (a rebalance). */
+  heartbeatError: Error | undefined;
   /** Topics paused and not resumed. */
   readonly paused = new Set<string>();
   eachMessage: ((payload: EachMessagePayload) => Promise<void>) | undefined;
@@ -60,13 +63,20 @@ class FakeConsumer {
         attributes: 0,
         headers: {},
       },
-      heartbeat: () => Promise.resolve(),
+      heartbeat: () => {
+        this.heartbeats++;
+        const error = this.heartbeatError;
+        this.heartbeatError = undefined;
+        return error ? Promise.reject(error) : Promise.resolve();
+      },
       pause: () => () => undefined,
     });
   }
 }
 
-function setUp(options: { instanceId?: string; startDelayMs?: number } = {}) {
+function setUp(
+  options: { instanceId?: string; startDelayMs?: number; maxUnsettled?: number } = {},
+) {
   const consumer = new FakeConsumer();
   const groupIds: string[] = [];
   const kafka = {
@@ -101,7 +111,7 @@ function setUp(options: { instanceId?: string; startDelayMs?: number } = {}) {
       groupId: 'g',
       instanceId: options.instanceId ?? '',
       startDelayMs: options.startDelayMs ?? 0,
-      maxUnsettled: 100,
+      maxUnsettled: options.maxUnsettled ?? 100,
       commitIntervalMs: 10,
     },
     pino({ level: 'silent' }),
@@ -159,6 +169,32 @@ describe('DownlinkConsumer', () => {
     consumer.join({ cmds: [0, 1] });
     expect([...consumer.paused]).toEqual(['cmds']);
     await waitFor(() => consumer.paused.size === 0);
+    await subject.stop();
+  });
+
+  it('heartbeats while it waits for records to settle, and lets a rebalance take the waiting record back', async () => {
+    vi.useFakeTimers();
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const { consumer, subject, delivered, settles } = setUp({ maxUnsettled: 2 });
+    await subject.start();
+    await consumer.deliver(0, 0);
+    await consumer.deliver(0, 1);
+    const waiting = consumer.deliver(0, 2);
+    await vi.advanceTimersByTimeAsync(6_000);
+    expect(consumer.heartbeats).toBe(2);
+    expect(delivered).toEqual(['o0', 'o1']);
+    settles[0]?.();
+    await waiting;
+    expect(delivered).toEqual(['o0', 'o1', 'o2']);
+
+    consumer.heartbeatError = new Error('The group is rebalancing, so a rejoin is needed');
+    const rebalanced = consumer.deliver(0, 3);
+    const outcome = expect(rebalanced).rejects.toThrow('rebalancing');
+    await vi.advanceTimersByTimeAsync(3_000);
+    await outcome;
+    expect(delivered).toEqual(['o0', 'o1', 'o2']);
     await subject.stop();
   });
 });
