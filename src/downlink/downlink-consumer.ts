@@ -225,17 +225,15 @@ export class DownlinkConsumer {
     group.standby = false;
   }
 
-  async #handle(
-    group: ConsumerGroupState,
-    { topic, partition, message, heartbeat }: EachMessagePayload,
-  ): Promise<void> {
+  async #handle(group: ConsumerGroupState, payload: EachMessagePayload): Promise<void> {
+    const { topic, partition, message } = payload;
     while (this.#unsettled >= this.#options.maxUnsettled) {
       await this.#capacityOrTimeout(HEARTBEAT_WHILE_WAITING_MS);
       // not handed over, so not committed: consumed again after the restart
       if (this.#stopped) return;
       // Stay in the group while waiting. A rebalance meanwhile makes this throw: KafkaJS joins
       // again and fetches this record anew (it was not handed over).
-      await heartbeat();
+      await payload.heartbeat();
     }
     const key = partitionKey(topic, partition);
     let offsets = group.offsets.get(key);
