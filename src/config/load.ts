@@ -38,6 +38,7 @@ export interface BridgeConfig {
     groupId: string;
     instanceId: string;
     startDelayMs: number;
+    sessionTimeoutMs: number;
     maxUnsettled: number;
     commitIntervalMs: number;
   };

@@ -255,6 +255,12 @@ export const configSchema = {
       default: 10_000,
       env: 'BRIDGE_DOWNLINK_START_DELAY_MS',
     },
+    sessionTimeoutMs: {
+      doc: 'How long a bridge that stops heartbeating (killed, hung, cut off from Kafka) keeps its downlink partitions before a standby bridge takes over (Kafka consumer session timeout; the broker accepts 6000 to 1800000 by default).',
+      format: 'positive-int',
+      default: 30_000,
+      env: 'BRIDGE_DOWNLINK_SESSION_TIMEOUT_MS',
+    },
     maxUnsettled: {
       doc: 'Downlink records handed to sessions and not yet acknowledged or dropped, at most; beyond, consuming waits (memory bound).',
       format: 'positive-int',

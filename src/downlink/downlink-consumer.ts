@@ -25,17 +25,13 @@ export interface DownlinkOptions {
   instanceId: string;
   /** After taking over a group's partitions from a bridge that left, wait this long before consuming. */
   startDelayMs: number;
+  /** Kafka session timeout: a member silent this long leaves the group (a standby takes over). */
+  sessionTimeoutMs: number;
   /** Records handed over and not settled, at most; beyond, consuming waits. */
   maxUnsettled: number;
   /** How often settled offsets are committed. */
   commitIntervalMs: number;
 }
-
-/**
- * While consuming waits for records to settle, how often it heartbeats: a member that does not
- * within the session timeout (30 s) leaves the group, and its partitions go to a standby bridge.
- */
-const HEARTBEAT_WHILE_WAITING_MS = 3_000;
 
 /** Wait before trying again to join the consumer groups. */
 const RETRY_START_MS = 10_000;
@@ -157,6 +153,8 @@ export class DownlinkConsumer {
     const consumer = this.#kafka.consumer({
       groupId,
       allowAutoTopicCreation: false,
+      sessionTimeout: this.#options.sessionTimeoutMs,
+      heartbeatInterval: this.#heartbeatIntervalMs,
       partitionAssigners: [
         exclusiveAssigner({
           startedAt: Date.now(),
@@ -228,7 +226,7 @@ export class DownlinkConsumer {
   async #handle(group: ConsumerGroupState, payload: EachMessagePayload): Promise<void> {
     const { topic, partition, message } = payload;
     while (this.#unsettled >= this.#options.maxUnsettled) {
-      await this.#capacityOrTimeout(HEARTBEAT_WHILE_WAITING_MS);
+      await this.#capacityOrTimeout(this.#heartbeatIntervalMs);
       // not handed over, so not committed: consumed again after the restart
       if (this.#stopped) return;
       // Stay in the group while waiting. A rebalance meanwhile makes this throw: KafkaJS joins
@@ -269,6 +267,11 @@ export class DownlinkConsumer {
       if (sessions === 0) this.#metrics.downlinkMessagesWithoutSession.inc();
       else this.#metrics.downlinkMessagesDelivered.inc(sessions);
     }
+  }
+
+  /** A third of the session timeout (Kafka's advice), at most KafkaJS's default 3 s. */
+  get #heartbeatIntervalMs(): number {
+    return Math.min(3_000, Math.floor(this.#options.sessionTimeoutMs / 3));
   }
 
   /** Resolves when records settle below maxUnsettled, or after `ms`. */

@@ -2,7 +2,14 @@ import type { Admin, Producer } from 'kafkajs';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { connectClient, startBridge, type RunningBridge } from '../support/bridge.js';
-import { connectedProducer, createTopic, kafkaClient, uniqueId } from '../support/kafka-helpers.js';
+import { BridgeProcess } from '../support/bridge-process.js';
+import {
+  connectedProducer,
+  createTopic,
+  kafkaBrokers,
+  kafkaClient,
+  uniqueId,
+} from '../support/kafka-helpers.js';
 import { waitFor } from '../support/wait-for.js';
 
 let producer: Producer;
@@ -44,7 +51,7 @@ class Fleet {
   }
 
   /** Connects every device to `bridge` with a persistent session and subscribes its commands. */
-  async connect(bridge: RunningBridge, ids = this.ids): Promise<MqttClient[]> {
+  async connect(bridge: Pick<RunningBridge, 'mqttPort'>, ids = this.ids): Promise<MqttClient[]> {
     return Promise.all(
       ids.map(async (clientId) => {
         const client = await connectClient(
@@ -135,6 +142,47 @@ describe('downlink with several bridges', () => {
     const expected = Array.from({ length: 60 }, (_, index) => index);
     for (const numbers of fleet.firstArrivals()) expect(numbers).toEqual(expected);
   });
+
+  it('a standby takes over when the consuming bridge is killed (after downlink.sessionTimeoutMs): no command lost or reordered', async () => {
+    const topic = await createTopic('dl-crash', 3);
+    const groupId = `crash-${uniqueId()}`;
+    const fleet = new Fleet(`crash-${uniqueId()}`, 10);
+    const first = await BridgeProcess.start({
+      brokers: kafkaBrokers().join(','),
+      mappings: rules(topic),
+      env: {
+        BRIDGE_DOWNLINK_GROUP_ID: groupId,
+        BRIDGE_DOWNLINK_START_DELAY_MS: '0',
+        BRIDGE_DOWNLINK_SESSION_TIMEOUT_MS: '10000',
+      },
+    });
+    const devices = await fleet.connect({ mqttPort: first.mqttPort });
+    await waitFor(async () => (await members(groupId)) === 1);
+    const second = await startBridge(rules(topic), { downlink: { groupId, startDelayMs: 3_000 } });
+    onTestFinished(() => second.stop());
+    await waitFor(async () => (await members(groupId)) === 2, { timeoutMs: 30_000 });
+    for (let sequence = 0; sequence < 10; sequence++) await writeRound(topic, fleet.ids, sequence);
+    await waitFor(() => fleet.hasAll(10));
+
+    let written = 10;
+    const writer = (async () => {
+      for (; written < 40; written++) {
+        await writeRound(topic, fleet.ids, written);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    await waitFor(() => written >= 20);
+    first.signal('SIGKILL');
+    await first.exited;
+    await Promise.all(devices.map((device) => device.endAsync(true)));
+    await fleet.connect(second);
+    await writer;
+    // the killed member leaves the group when its Kafka session (10 s) times out
+    await waitFor(() => fleet.hasAll(40), { timeoutMs: 80_000 });
+    expect(await second.metric('bridge_downlink_assigned_partitions')).toBe(3);
+    const expected = Array.from({ length: 40 }, (_, index) => index);
+    for (const numbers of fleet.firstArrivals()) expect(numbers).toEqual(expected);
+  }, 120_000);
 
   it('bridges with their own downlink.instanceId each read every partition and deliver to the devices connected to them', async () => {
     const topic = await createTopic('dl-instances', 3);

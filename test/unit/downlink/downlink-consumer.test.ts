@@ -111,6 +111,7 @@ function setUp(
       groupId: 'g',
       instanceId: options.instanceId ?? '',
       startDelayMs: options.startDelayMs ?? 0,
+      sessionTimeoutMs: 30_000,
       maxUnsettled: options.maxUnsettled ?? 100,
       commitIntervalMs: 10,
     },
