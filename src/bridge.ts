@@ -10,6 +10,7 @@ import { DownlinkConsumer } from './downlink/downlink-consumer.js';
 import { BrokerProbe } from './kafka/broker-probe.js';
 import { MappingsReloader, type ReloadResult } from './mappings-reloader.js';
 import { loadAuth } from './auth/authenticator.js';
+import { KafkaRetainedLog } from './cluster/retained-log.js';
 import { Broker } from './mqtt/broker.js';
 import { ListenerSet, type ListenerAddresses } from './mqtt/listeners/listener-set.js';
 import { ReasonCode } from './mqtt/reason-codes.js';
@@ -40,13 +41,13 @@ export class Bridge {
   readonly metrics: BridgeMetrics;
   readonly #config: BridgeConfig;
   readonly #log: Logger;
-  readonly #producer: Producer;
   readonly #pipeline: ProducerPipeline;
   readonly #uplink: KafkaUplink;
   readonly #reloader: MappingsReloader<Mappings>;
   readonly #downlink: DownlinkConsumer;
   readonly #probe: BrokerProbe;
   readonly #broker: Broker;
+  readonly #retainedLog: KafkaRetainedLog | undefined;
   readonly #listeners: ListenerSet;
   readonly #http: HttpServer;
   #stopping: Promise<void> | undefined;
@@ -55,13 +56,13 @@ export class Bridge {
     config: BridgeConfig;
     log: Logger;
     metrics: BridgeMetrics;
-    producer: Producer;
     pipeline: ProducerPipeline;
     uplink: KafkaUplink;
     reloader: MappingsReloader<Mappings>;
     downlink: DownlinkConsumer;
     probe: BrokerProbe;
     broker: Broker;
+    retainedLog: KafkaRetainedLog | undefined;
     listeners: ListenerSet;
     http: HttpServer;
     addresses: BridgeAddresses;
@@ -69,13 +70,13 @@ export class Bridge {
     this.#config = parts.config;
     this.#log = parts.log;
     this.metrics = parts.metrics;
-    this.#producer = parts.producer;
     this.#pipeline = parts.pipeline;
     this.#uplink = parts.uplink;
     this.#reloader = parts.reloader;
     this.#downlink = parts.downlink;
     this.#probe = parts.probe;
     this.#broker = parts.broker;
+    this.#retainedLog = parts.retainedLog;
     this.#listeners = parts.listeners;
     this.#http = parts.http;
     this.addresses = parts.addresses;
@@ -94,25 +95,30 @@ export class Bridge {
     const metrics = new BridgeMetrics();
     metrics.mappingsRules.set(router.ruleCount + mappings.downlink.ruleCount);
     const kafka = createKafka(config.kafka, log);
-    const producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      // murmur2 of the key, as Kafka's Java producer does, so other producers agree on partitions
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
     let kafkaConnected = false;
-    producer.on(producer.events.CONNECT, () => (kafkaConnected = true));
-    producer.on(producer.events.DISCONNECT, () => (kafkaConnected = false));
+    // a new producer replaces one whose idempotent state Kafka lost (see ProducerPipeline)
+    const newProducer = (): Producer => {
+      const created = kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        // murmur2 of the key, as Kafka's Java producer does, so other producers agree on partitions
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      created.on(created.events.CONNECT, () => (kafkaConnected = true));
+      created.on(created.events.DISCONNECT, () => (kafkaConnected = false));
+      return created;
+    };
+    const producer = newProducer();
     await connectProducer(producer, config);
     log.info({ brokers: config.kafka.brokers }, 'connected to Kafka');
 
-    const pipeline = new ProducerPipeline(producer, config.kafka, log, metrics);
+    const pipeline = new ProducerPipeline(producer, newProducer, config.kafka, log, metrics);
     const uplink = new KafkaUplink(router, pipeline, metrics, new PartitionCounts(kafka.admin()));
     try {
       await uplink.checkFixedPartitions();
     } catch (error) {
       await uplink.close();
-      await producer.disconnect();
+      await pipeline.disconnect();
       throw error;
     }
     const broker = new Broker(
@@ -131,10 +137,42 @@ export class Bridge {
         topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
         receiveMaximum: config.mqtt.receiveMaximum,
         maxWriteBuffer: config.mqtt.maxWriteBuffer,
+        ...(config.retained.topic !== '' && {
+          persistRetained: (message, done) => {
+            if (retainedLog) retainedLog.write(message, done);
+            else done();
+          },
+        }),
       },
       log.child({ component: 'mqtt' }),
       metrics,
     );
+    let retainedLog: KafkaRetainedLog | undefined;
+    if (config.retained.topic !== '') {
+      try {
+        retainedLog = await KafkaRetainedLog.open(
+          kafka,
+          pipeline,
+          {
+            topic: config.retained.topic,
+            clientId: config.kafka.clientId,
+            timeoutMs: config.kafka.connectTimeoutMs,
+          },
+          broker,
+          log.child({ component: 'retained' }),
+        );
+      } catch (error) {
+        broker.clearTimers();
+        pipeline.close();
+        await uplink.close();
+        await pipeline.disconnect();
+        throw new BridgeError(
+          'KAFKA_UNAVAILABLE',
+          `retained.topic (env BRIDGE_RETAINED_TOPIC) "${config.retained.topic}" cannot be used: ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+    }
     const probe = new BrokerProbe(config.kafka.brokers);
     // Ready: Kafka answers (probed while idle), the last produce reached it, and records do
     // not wait for long (a Kafka that accepts connections but does not answer).
@@ -169,23 +207,24 @@ export class Bridge {
         config,
         log,
         metrics,
-        producer,
         pipeline,
         uplink,
         reloader,
         downlink,
         probe,
         broker,
+        retainedLog,
         listeners,
         http,
         addresses: { ...mqttAddresses, http: httpAddress },
       });
     } catch (error) {
       probe.close();
+      await retainedLog?.close();
       pipeline.close();
       await http.close().catch(() => undefined);
       await uplink.close();
-      await producer.disconnect();
+      await pipeline.disconnect();
       if (error instanceof BridgeError) throw error;
       throw new BridgeError('LISTEN_FAILED', `cannot listen: ${(error as Error).message}`, {
         cause: error,
@@ -232,10 +271,11 @@ export class Bridge {
     this.#broker.clearTimers();
     await listenerClosed;
     await this.#reloader.close();
+    await this.#retainedLog?.close();
     this.#pipeline.close();
     this.#probe.close();
     await this.#uplink.close();
-    await this.#producer.disconnect();
+    await this.#pipeline.disconnect();
     await this.#http.close();
     this.#log.info('stopped');
   }

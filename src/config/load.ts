@@ -42,6 +42,7 @@ export interface BridgeConfig {
     maxUnsettled: number;
     commitIntervalMs: number;
   };
+  retained: { topic: string };
   mappings: string;
   mappingsWatch: boolean;
   auth: { file: string };

@@ -274,6 +274,14 @@ export const configSchema = {
       env: 'BRIDGE_DOWNLINK_COMMIT_INTERVAL_MS',
     },
   },
+  retained: {
+    topic: {
+      doc: 'Kafka topic (compacted; created if missing) that keeps retained messages, so that they survive restarts and are shared by the bridges using it; read to its end at start. Empty: retained messages live in memory only.',
+      format: String,
+      default: '',
+      env: 'BRIDGE_RETAINED_TOPIC',
+    },
+  },
   mappings: {
     doc: 'Mapping rules: a YAML file, or a folder whose *.yaml / *.yml files are loaded in name order.',
     format: String,

@@ -29,11 +29,14 @@ export interface PipelineOptions {
 const MAX_BACKOFF_MS = 5_000;
 const FIRST_BACKOFF_MS = 250;
 
+/** A record to produce: a mapped one, or a tombstone (null value) of a compacted topic. */
+export type OutgoingRecord = Omit<KafkaRecord, 'value'> & { value: Buffer | null };
+
 /** Called once per enqueued group of records: no argument when Kafka has all of them. */
 export type Settle = (failure?: ProduceFailure) => void;
 
 interface Entry {
-  records: KafkaRecord[];
+  records: OutgoingRecord[];
   bytes: number;
   settle: Settle | undefined;
   enqueuedAt: number;
@@ -49,7 +52,11 @@ interface Entry {
  * batches grow exactly as large as Kafka's latency demands.
  */
 export class ProducerPipeline {
-  readonly #producer: Producer;
+  #producer: Producer;
+  /** A new, unconnected producer (same settings) when the idempotent state is lost. */
+  readonly #newProducer: () => Producer;
+  /** False after a new producer replaced a lost one, until it connects. */
+  #producerConnected = true;
   readonly #options: PipelineOptions;
   readonly #log: Logger;
   readonly #metrics: BridgeMetrics;
@@ -69,8 +76,16 @@ export class ProducerPipeline {
   readonly #failureLog: RateLimitedLog;
   readonly #timeoutSweep: NodeJS.Timeout | undefined;
 
-  constructor(producer: Producer, options: PipelineOptions, log: Logger, metrics: BridgeMetrics) {
+  /** `producer` is connected; `newProducer` makes another like it (see #renewProducer). */
+  constructor(
+    producer: Producer,
+    newProducer: () => Producer,
+    options: PipelineOptions,
+    log: Logger,
+    metrics: BridgeMetrics,
+  ) {
     this.#producer = producer;
+    this.#newProducer = newProducer;
     this.#options = options;
     this.#log = log;
     this.#metrics = metrics;
@@ -85,9 +100,9 @@ export class ProducerPipeline {
     }
   }
 
-  enqueue(records: KafkaRecord[], settle: Settle | undefined): void {
+  enqueue(records: OutgoingRecord[], settle: Settle | undefined): void {
     let bytes = 0;
-    for (const record of records) bytes += record.value.length;
+    for (const record of records) bytes += record.value?.length ?? 0;
     this.#queue.push({ records, bytes, settle, enqueuedAt: Date.now(), settled: false });
     this.#track(records.length, bytes);
     this.#schedule();
@@ -229,11 +244,15 @@ export class ProducerPipeline {
     const records = batch.reduce((sum, entry) => sum + entry.records.length, 0);
     const started = performance.now();
     try {
+      if (!this.#producerConnected) {
+        await this.#producer.connect();
+        this.#producerConnected = true;
+      }
       await this.#producer.sendBatch({ acks: -1, topicMessages: toTopicMessages(batch) });
     } catch (error) {
       if (isTransientProduceError(error)) {
         this.#unreachable(error, batch);
-        if (needsNewProducerId(error)) await this.#renewProducerId();
+        if (needsNewProducerId(error)) await this.#renewProducer();
         return;
       }
       if (batch.length > 1) {
@@ -277,15 +296,22 @@ export class ProducerPipeline {
     this.#queue.unshift(...batch.filter((entry) => !entry.settled));
   }
 
-  /** The idempotent producer gets a new id on connect: sequence numbers start again. */
-  async #renewProducerId(): Promise<void> {
-    this.#log.warn('idempotent producer state lost (broker restart?): reconnecting the producer');
-    try {
-      await this.#producer.disconnect();
-      await this.#producer.connect();
-    } catch (error) {
-      this.#log.warn({ err: error }, 'producer reconnect failed; retrying with the next attempt');
-    }
+  /**
+   * After a broker restart Kafka may have lost the idempotent producer's state (out-of-order
+   * sequence number, unknown producer id). A KafkaJS producer keeps its producer id and
+   * sequence numbers across reconnects, so a new producer takes its place: it gets a new
+   * producer id, and sequence numbers start again. It connects with the next attempt.
+   */
+  async #renewProducer(): Promise<void> {
+    this.#log.warn('idempotent producer state lost (broker restart?): starting a new producer');
+    await this.#producer.disconnect().catch(() => undefined);
+    this.#producer = this.#newProducer();
+    this.#producerConnected = false;
+  }
+
+  /** Disconnects the producer in use (after close, when nothing is sent any more). */
+  async disconnect(): Promise<void> {
+    await this.#producer.disconnect();
   }
 
   #reached(): void {

@@ -23,6 +23,11 @@ export interface BrokerOptions extends ConnectionOptions {
   maxQueuedMessages: number;
   /** `$delay/` messages waiting at once. */
   maxDelayedMessages: number;
+  /**
+   * Keeps a change of a retained message (empty payload: cleared) outside the process;
+   * `done` once it is kept (or failed). Absent: retained messages live in memory only.
+   */
+  persistRetained?: (message: BrokerMessage, done: () => void) => void;
 }
 
 /** Timers of a session whose client is gone: the session's end, and a delayed will. */
@@ -156,6 +161,7 @@ export class Broker {
     const uplink = toUplink(message);
     if (onSettled === undefined) {
       this.#accept(message);
+      this.#whenPersisted(message, () => undefined);
       this.#sink.send(uplink, undefined);
       return;
     }
@@ -166,8 +172,19 @@ export class Broker {
       }
       const delivered = this.#accept(message);
       // "no matching subscribers" only when neither a rule nor a subscriber took it
-      onSettled(outcome.kind === 'unmatched' && delivered > 0 ? { kind: 'stored' } : outcome);
+      const result: UplinkOutcome =
+        outcome.kind === 'unmatched' && delivered > 0 ? { kind: 'stored' } : outcome;
+      // a retained QoS 1/2 publish is acknowledged once its retained state is kept too
+      this.#whenPersisted(message, () => {
+        onSettled(result);
+      });
     });
+  }
+
+  /** A retained message (or its clearing) from outside (persisted, another bridge): stored, not delivered. */
+  restoreRetained(message: BrokerMessage): void {
+    this.#retained.store(message);
+    this.metrics.mqttRetainedMessages.set(this.#retained.size);
   }
 
   /**
@@ -178,7 +195,15 @@ export class Broker {
    * Returns the number of sessions it went to.
    */
   publishDownlink(message: BrokerMessage, settle: () => void): number {
-    return this.#accept(message, settle);
+    if (!message.retain || !this.#options.persistRetained) return this.#accept(message, settle);
+    // the record is settled (its offset committed) once its retained state is kept too
+    let left = 2;
+    const settleBoth = (): void => {
+      if (--left === 0) settle();
+    };
+    const delivered = this.#accept(message, settleBoth);
+    this.#whenPersisted(message, settleBoth);
+    return delivered;
   }
 
   /** Retains and delivers an accepted publish; returns the number of sessions it went to. */
@@ -188,6 +213,13 @@ export class Broker {
       this.metrics.mqttRetainedMessages.set(this.#retained.size);
     }
     return this.#deliverLocally(message, settle);
+  }
+
+  /** Runs `done` once a retained message's change is persisted; at once for other messages. */
+  #whenPersisted(message: BrokerMessage, done: () => void): void {
+    if (message.retain && this.#options.persistRetained)
+      this.#options.persistRetained(message, done);
+    else done();
   }
 
   /**

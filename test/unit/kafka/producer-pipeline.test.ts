@@ -6,9 +6,21 @@ import { BridgeMetrics } from '../../../src/observability/metrics.js';
 import type { KafkaRecord } from '../../../src/rules/types.js';
 import { waitFor } from '../../support/wait-for.js';
 
-/** A fake of the one Producer method the pipeline uses; each call waits until released. */
+/** A fake of the Producer methods the pipeline uses; each send waits until released. */
 class FakeProducer {
   readonly calls: ProducerBatch[] = [];
+  connected = false;
+
+  connect(): Promise<void> {
+    this.connected = true;
+    return Promise.resolve();
+  }
+
+  disconnect(): Promise<void> {
+    this.connected = false;
+    return Promise.resolve();
+  }
+
   readonly #releases: Array<(error?: Error) => void> = [];
 
   sendBatch(batch: ProducerBatch): Promise<unknown> {
@@ -42,10 +54,17 @@ const record = (value: string, topic = 'telemetry'): KafkaRecord => ({
   headers: {},
 });
 
-function pipeline(options: Partial<ConstructorParameters<typeof ProducerPipeline>[1]> = {}) {
+function pipeline(options: Partial<ConstructorParameters<typeof ProducerPipeline>[2]> = {}) {
   const producer = new FakeProducer();
+  /** Producers made to replace one whose idempotent state was lost. */
+  const replacements: FakeProducer[] = [];
   const subject = new ProducerPipeline(
     producer as unknown as Producer,
+    () => {
+      const replacement = new FakeProducer();
+      replacements.push(replacement);
+      return replacement as unknown as Producer;
+    },
     {
       lingerMs: 0,
       batchMaxRecords: 1000,
@@ -58,7 +77,7 @@ function pipeline(options: Partial<ConstructorParameters<typeof ProducerPipeline
     pino({ level: 'silent' }),
     new BridgeMetrics(),
   );
-  return { producer, subject };
+  return { producer, subject, replacements };
 }
 
 function values(batch: ProducerBatch | undefined): string[] {
@@ -164,6 +183,32 @@ describe('ProducerPipeline', () => {
     await subject.idle();
     expect(settled).toEqual(['a', 'b', 'c']);
     expect(subject.kafkaReachable).toBe(true);
+  });
+
+  it('replaces the producer when Kafka lost its idempotent state, and sends the records again on the new one', async () => {
+    const { producer, subject, replacements } = pipeline();
+    producer.connected = true;
+    const settled: string[] = [];
+    for (const name of ['a', 'b']) subject.enqueue([record(name)], () => settled.push(name));
+    await waitFor(() => producer.outstanding === 1);
+    const stateLost = Object.assign(
+      new Error('The broker received an out of order sequence number'),
+      {
+        name: 'KafkaJSProtocolError',
+        type: 'OUT_OF_ORDER_SEQUENCE_NUMBER',
+      },
+    );
+    producer.release(stateLost);
+    await waitFor(() => replacements[0]?.outstanding === 1);
+    const replacement = replacements[0] as FakeProducer;
+    // a KafkaJS producer keeps its producer id across reconnects: a new one takes over
+    expect(producer.connected).toBe(false);
+    expect(replacement.connected).toBe(true);
+    expect(values(replacement.calls[0])).toEqual(['a', 'b']);
+    replacement.release();
+    await subject.idle();
+    expect(settled).toEqual(['a', 'b']);
+    expect(producer.calls).toHaveLength(1);
   });
 
   it('refuses records with 0x97 once the ack timeout passes, in flight or queued', async () => {

@@ -1,0 +1,265 @@
+import { randomUUID } from 'node:crypto';
+import kafkajs, { type Consumer, type Kafka, type KafkaMessage } from 'kafkajs';
+import type { ProducerPipeline } from '../kafka/producer-pipeline.js';
+import type { BrokerMessage } from '../mqtt/message.js';
+import type { Logger } from '../observability/logger.js';
+import { RateLimitedLog } from '../observability/rate-limited-log.js';
+import { decodeRetained, encodeRetained } from './retained-codec.js';
+
+// Node's ESM loader does not see kafkajs's ConfigResourceTypes as a named export (it follows
+// `CompressionTypes: Compression.Types` in kafkajs's module.exports): read it from the default.
+
+/** Header naming the bridge process that wrote a record. */
+const WRITER_HEADER = 'bridge-writer';
+
+/** Where records of the retained topic go: the broker's retained messages. */
+export interface RetainedTarget {
+  /** Stores a retained message, or clears its topic (empty payload), without writing it back. */
+  restoreRetained(message: BrokerMessage): void;
+}
+
+/**
+ * Retained messages kept in a compacted Kafka topic: key = MQTT topic, value =
+ * the message (JSON, see retained-codec), tombstone = cleared. At start the
+ * topic is read to its end before devices connect, so retained messages
+ * survive restarts; afterwards the bridge keeps reading it, so bridges that
+ * share the topic converge on the same retained messages.
+ *
+ * Kafka's order decides between writers: a topic's records are in one
+ * partition. A bridge applies its own changes at once and skips the echo of
+ * them; while one of its changes to a topic is on its way, it skips other
+ * bridges' records for that topic too, since Kafka placed those before its
+ * own (they arrive first). After that, every record applies in Kafka's order.
+ */
+export class KafkaRetainedLog {
+  readonly #topic: string;
+  readonly #pipeline: ProducerPipeline;
+  readonly #target: RetainedTarget;
+  readonly #failures: RateLimitedLog;
+  /** Identifies this process's records. */
+  readonly #writer = randomUUID();
+  /** Own changes per MQTT topic written and not read back yet. */
+  readonly #pending = new Map<string, number>();
+  #consumer: Consumer | undefined;
+
+  private constructor(
+    topic: string,
+    pipeline: ProducerPipeline,
+    target: RetainedTarget,
+    log: Logger,
+  ) {
+    this.#topic = topic;
+    this.#pipeline = pipeline;
+    this.#target = target;
+    this.#failures = new RateLimitedLog(log);
+  }
+
+  /**
+   * Creates the topic if it is missing (compacted), reads it to its end into
+   * `target` (waiting `timeoutMs` at most), and keeps reading it.
+   */
+  static async open(
+    kafka: Kafka,
+    pipeline: ProducerPipeline,
+    options: { topic: string; clientId: string; timeoutMs: number },
+    target: RetainedTarget,
+    log: Logger,
+  ): Promise<KafkaRetainedLog> {
+    const retainedLog = new KafkaRetainedLog(options.topic, pipeline, target, log);
+    const started = Date.now();
+    const ends = await prepareTopic(kafka, options.topic, log);
+    const consumer = kafka.consumer({
+      // a group of its own: every bridge reads every partition, and no offset is committed
+      groupId: `${options.clientId}-retained-${randomUUID()}`,
+      allowAutoTopicCreation: false,
+    });
+    retainedLog.#consumer = consumer;
+    const caughtUp = new CatchUp(ends);
+    let restored = 0;
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [options.topic], fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachMessage: ({ partition, message }) => {
+          if (!caughtUp.done) restored++;
+          retainedLog.#read(message);
+          caughtUp.consumed(partition, message.offset);
+          return Promise.resolve();
+        },
+      });
+      if (!(await caughtUp.within(options.timeoutMs))) {
+        log.warn(
+          { topic: options.topic, records: restored, timeoutMs: options.timeoutMs },
+          'retained topic not read to its end in time: starting with what was read, the rest applies as it arrives',
+        );
+      }
+    } catch (error) {
+      await consumer.disconnect().catch(() => undefined);
+      throw error;
+    }
+    log.info(
+      { topic: options.topic, records: restored, ms: Date.now() - started },
+      'retained messages restored from Kafka',
+    );
+    return retainedLog;
+  }
+
+  /**
+   * Writes a change of a retained message (empty payload: cleared); `done`
+   * once Kafka has it or refused it (a refusal is logged; the broker keeps
+   * the message in memory either way).
+   */
+  write(message: BrokerMessage, done: () => void): void {
+    const topic = message.topic;
+    this.#pending.set(topic, (this.#pending.get(topic) ?? 0) + 1);
+    this.#pipeline.enqueue(
+      [
+        {
+          topic: this.#topic,
+          key: topic,
+          value: message.payload.length === 0 ? null : encodeRetained(message),
+          partition: undefined,
+          timestamp: Date.now(),
+          headers: { [WRITER_HEADER]: this.#writer },
+        },
+      ],
+      (failure) => {
+        if (failure) {
+          this.#settlePending(topic);
+          this.#failures.warn(
+            failure.reason,
+            { topic: this.#topic, reason: failure.reason },
+            'retained message not written to Kafka: kept in memory only',
+          );
+        }
+        done();
+      },
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.#consumer?.disconnect().catch(() => undefined);
+  }
+
+  #read(record: KafkaMessage): void {
+    const topic = record.key?.toString('utf8');
+    if (topic === undefined || topic === '') return;
+    if (record.headers?.[WRITER_HEADER]?.toString() === this.#writer) {
+      this.#settlePending(topic);
+      return;
+    }
+    if (this.#pending.has(topic)) return;
+    if (record.value === null || record.value.length === 0) {
+      this.#target.restoreRetained(cleared(topic));
+      return;
+    }
+    try {
+      this.#target.restoreRetained(decodeRetained(topic, record.value));
+    } catch (error) {
+      this.#failures.warn(
+        'undecodable',
+        { topic: this.#topic, key: topic, offset: record.offset, err: error },
+        'retained record skipped: not a retained message',
+      );
+    }
+  }
+
+  #settlePending(topic: string): void {
+    const left = (this.#pending.get(topic) ?? 0) - 1;
+    if (left > 0) this.#pending.set(topic, left);
+    else this.#pending.delete(topic);
+  }
+}
+
+/** A message that clears `topic`'s retained message. */
+function cleared(topic: string): BrokerMessage {
+  return {
+    topic,
+    payload: Buffer.alloc(0),
+    qos: 0,
+    retain: true,
+    properties: {},
+    expiresAt: undefined,
+    origin: { clientId: '', username: undefined },
+  };
+}
+
+/**
+ * Creates `topic` compacted when it is missing (a topic that exists and is
+ * not compacted is used, with a warning), and returns its partitions' end
+ * offsets: what must be read before the retained messages are complete.
+ */
+async function prepareTopic(
+  kafka: Kafka,
+  topic: string,
+  log: Logger,
+): Promise<Map<number, bigint>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const created = await admin.createTopics({
+      waitForLeaders: true,
+      topics: [{ topic, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
+    });
+    if (!created) {
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [
+          { type: kafkajs.ConfigResourceTypes.TOPIC, name: topic, configNames: ['cleanup.policy'] },
+        ],
+      });
+      const policy = resources[0]?.configEntries[0]?.configValue;
+      if (policy !== undefined && !policy.includes('compact')) {
+        log.warn(
+          { topic, cleanupPolicy: policy },
+          'retained topic is not compacted: old versions of retained messages are kept and read at every start',
+        );
+      }
+    }
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return new Map(
+      offsets
+        .filter(({ high, low }) => BigInt(high) > BigInt(low))
+        .map(({ partition, high }) => [partition, BigInt(high)]),
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Whether every partition was read up to the end offset it had at start. */
+class CatchUp {
+  readonly #left: Map<number, bigint>;
+  #resolve: (() => void) | undefined;
+  done: boolean;
+
+  constructor(ends: Map<number, bigint>) {
+    this.#left = new Map(ends);
+    this.done = this.#left.size === 0;
+  }
+
+  consumed(partition: number, offset: string): void {
+    const end = this.#left.get(partition);
+    if (end === undefined || BigInt(offset) + 1n < end) return;
+    this.#left.delete(partition);
+    if (this.#left.size === 0) {
+      this.done = true;
+      this.#resolve?.();
+    }
+  }
+
+  /** Resolves true once caught up, or false after `timeoutMs`. */
+  within(timeoutMs: number): Promise<boolean> {
+    if (this.done) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        resolve(false);
+      }, timeoutMs);
+      this.#resolve = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+  }
+}
