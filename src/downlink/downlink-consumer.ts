@@ -143,8 +143,8 @@ export class DownlinkConsumer {
   }
 
   async #stopGroups(): Promise<void> {
-    for (const { consumer, takeoverTimer } of this.#groups.splice(0)) {
-      clearTimeout(takeoverTimer);
+    for (const { consumer, resumeTimer } of this.#groups.splice(0)) {
+      clearTimeout(resumeTimer);
       await consumer.disconnect().catch(() => undefined);
     }
   }
@@ -155,22 +155,34 @@ export class DownlinkConsumer {
       allowAutoTopicCreation: false,
       sessionTimeout: this.#options.sessionTimeoutMs,
       heartbeatInterval: this.#heartbeatIntervalMs,
+      // an idle member heartbeats between fetches: a fetch waits no longer than the interval
+      maxWaitTimeInMs: this.#heartbeatIntervalMs,
       partitionAssigners: [
-        exclusiveAssigner({
-          startedAt: Date.now(),
-          holdsPartitions: () => group.standby === false,
-        }),
+        exclusiveAssigner({ startedAt: Date.now(), heldSince: () => group.heldSince }),
       ],
     });
     const group: ConsumerGroupState = {
       consumer,
       offsets: new Map(),
-      standby: undefined,
-      takeoverTimer: undefined,
+      heldSince: undefined,
+      joined: false,
+      resumeAt: 0,
+      resumeTimer: undefined,
     };
     this.#groups.push(group);
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       this.#joined(groupId, group, payload.memberAssignment);
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      // KafkaJS restarts the consumer after retriable errors; after others nobody would
+      if (payload.restart || this.#stopped) return;
+      this.#log.error(
+        { err: payload.error, groupId },
+        'downlink consumer stopped; restarting in 10 s',
+      );
+      void this.#stopGroups().then(() => {
+        if (!this.#stopped) this.startAfter(RETRY_START_MS);
+      });
     });
     await consumer.connect();
     for (const source of sources) {
@@ -201,29 +213,52 @@ export class DownlinkConsumer {
     );
     for (const key of group.offsets.keys()) if (!assigned.has(key)) group.offsets.delete(key);
     this.#metrics.downlinkAssignedPartitions.set({ group: groupId }, assigned.size);
+    const firstJoin = !group.joined;
+    group.joined = true;
     if (assigned.size === 0) {
-      if (group.standby !== true) {
+      if (firstJoin || group.heldSince !== undefined) {
         this.#log.info({ groupId }, 'downlink standing by: another bridge consumes this group');
       }
-      group.standby = true;
+      group.heldSince = undefined;
       return;
     }
-    if (group.standby === true) {
-      const topics = Object.keys(assignment).map((topic) => ({ topic }));
-      group.consumer.pause(topics);
-      this.#log.info(
-        { groupId, delayMs: this.#options.startDelayMs },
-        'downlink taking over the group from a bridge that left',
-      );
-      clearTimeout(group.takeoverTimer);
-      group.takeoverTimer = setTimeout(() => {
-        group.consumer.resume(topics);
-      }, this.#options.startDelayMs);
+    const now = Date.now();
+    if (group.heldSince === undefined) {
+      group.heldSince = now;
+      if (!firstJoin) {
+        group.resumeAt = now + this.#options.startDelayMs;
+        this.#log.info(
+          { groupId, delayMs: this.#options.startDelayMs },
+          'downlink taking over the group from a bridge that left',
+        );
+      }
     }
-    group.standby = false;
+    // (again) on every join until then: a consumer KafkaJS restarted forgot the pause
+    if (group.resumeAt > now) this.#pauseUntilResume(group, Object.keys(assignment));
+  }
+
+  #pauseUntilResume(group: ConsumerGroupState, topics: string[]): void {
+    const partitions = topics.map((topic) => ({ topic }));
+    try {
+      group.consumer.pause(partitions);
+    } catch (error) {
+      this.#log.warn({ err: error }, 'downlink takeover: cannot pause');
+      return;
+    }
+    clearTimeout(group.resumeTimer);
+    group.resumeTimer = setTimeout(() => {
+      try {
+        group.consumer.resume(partitions);
+      } catch (error) {
+        // the consumer crashed meanwhile: its restart joins again, unpaused
+        this.#log.warn({ err: error }, 'downlink takeover: cannot resume');
+      }
+    }, group.resumeAt - Date.now());
   }
 
   async #handle(group: ConsumerGroupState, payload: EachMessagePayload): Promise<void> {
+    // not handed over, so not committed: consumed again after the restart
+    if (this.#stopped) return;
     const { topic, partition, message } = payload;
     while (this.#unsettled >= this.#options.maxUnsettled) {
       await this.#capacityOrTimeout(this.#heartbeatIntervalMs);
@@ -364,10 +399,13 @@ interface ConsumerGroupState {
   consumer: Consumer;
   /** Per assigned partition (`partitionKey`), what was handed over and settled. */
   offsets: Map<string, PartitionOffsets>;
-  /** Whether the last join gave no partition; undefined before the first join. */
-  standby: boolean | undefined;
-  /** Resumes consuming after a takeover. */
-  takeoverTimer: NodeJS.Timeout | undefined;
+  /** Since when this bridge holds the group's partitions; undefined: it stands by. */
+  heldSince: number | undefined;
+  /** Whether it joined the group once already. */
+  joined: boolean;
+  /** After a takeover, consuming waits until then (ms since the epoch). */
+  resumeAt: number;
+  resumeTimer: NodeJS.Timeout | undefined;
 }
 
 function partitionKey(topic: string, partition: number): string {

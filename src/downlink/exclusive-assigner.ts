@@ -5,12 +5,25 @@ export const EXCLUSIVE_ASSIGNER = 'MqttKafkaBridgeExclusive';
 
 const VERSION = 1;
 
+/** What a member tells the group leader about itself (member metadata, as JSON). */
+interface Announced {
+  memberId: string;
+  /** The topics it subscribes to. */
+  topics: string[];
+  /** When its consumer was created (ms since the epoch). */
+  startedAt: number;
+  /** Since when it holds the group's partitions; undefined: it holds none. */
+  heldSince: number | undefined;
+}
+
 /**
  * A KafkaJS partition assigner that gives every partition to one member, the
- * others stand by with nothing. The member keeps them that holds them already;
- * when none does (first start, the owner left), the one that started first
- * gets them (ties: the smaller member id). Both facts travel in the member
- * metadata, as JSON.
+ * others stand by with nothing. The member that holds them keeps them; when
+ * several believe they do (one was dropped from the group while stalled, and
+ * another took over), the latest holder keeps them. When none does (first
+ * start, the holder left), the one that started first gets them (ties: the
+ * smaller member id). The owner gets the partitions of the topics it
+ * subscribes to.
  *
  * Sessions live in one bridge's memory, so a bridge can only deliver the
  * commands of devices connected to it. Splitting a group's partitions between
@@ -21,29 +34,22 @@ const VERSION = 1;
  * committed offsets, once the first one leaves the group.
  */
 export function exclusiveAssigner(member: {
-  /** When this member's consumer was created (ms since the epoch). */
   startedAt: number;
-  /** Whether this member holds the group's partitions now. */
-  holdsPartitions: () => boolean;
+  /** Since when this member holds the group's partitions; undefined: none. */
+  heldSince: () => number | undefined;
 }): PartitionAssigner {
   return ({ cluster }) => ({
     name: EXCLUSIVE_ASSIGNER,
     version: VERSION,
-    // KafkaJS declares assign() as returning assignments, but only the leader's call is used
-    // and members absent from the result get an empty assignment.
-    // eslint-disable-next-line @typescript-eslint/require-await
-    async assign({ members, topics }) {
+    async assign({ members }) {
       const owner = members
-        .map(({ memberId, memberMetadata }) => ({ memberId, ...announced(memberMetadata) }))
-        .sort(
-          (a, b) =>
-            Number(b.holding) - Number(a.holding) ||
-            a.startedAt - b.startedAt ||
-            (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0),
-        )[0];
+        .map(({ memberId, memberMetadata }) => announced(memberId, memberMetadata))
+        .sort(byPrecedence)[0];
       if (owner === undefined) return [];
+      // the leader has metadata for its own topics; the owner's may differ (mappings changed)
+      await cluster.addMultipleTargetTopics(owner.topics);
       const assignment: Record<string, number[]> = {};
-      for (const topic of topics) {
+      for (const topic of owner.topics) {
         assignment[topic] = cluster
           .findTopicPartitionMetadata(topic)
           .map(({ partitionId }) => partitionId)
@@ -67,7 +73,7 @@ export function exclusiveAssigner(member: {
           version: VERSION,
           topics,
           userData: Buffer.from(
-            JSON.stringify({ startedAt: member.startedAt, holding: member.holdsPartitions() }),
+            JSON.stringify({ startedAt: member.startedAt, heldSince: member.heldSince() ?? null }),
           ),
         }),
       };
@@ -75,20 +81,37 @@ export function exclusiveAssigner(member: {
   });
 }
 
-/** What a member announced; a member that announces nothing (another assigner's) comes last. */
-function announced(metadata: Buffer): { startedAt: number; holding: boolean } {
-  try {
-    const parsed: unknown = JSON.parse(
-      AssignerProtocol.MemberMetadata.decode(metadata)?.userData.toString() ?? '',
-    );
-    if (typeof parsed === 'object' && parsed !== null) {
-      const { startedAt, holding } = parsed as Record<string, unknown>;
-      if (typeof startedAt === 'number' && typeof holding === 'boolean') {
-        return { startedAt, holding };
-      }
-    }
-  } catch {
-    // not JSON: not a bridge
+/** Latest holder first; then, among members holding nothing, the earliest started. */
+function byPrecedence(a: Announced, b: Announced): number {
+  if (a.heldSince !== undefined || b.heldSince !== undefined) {
+    const difference = (b.heldSince ?? -1) - (a.heldSince ?? -1);
+    if (difference !== 0) return difference;
   }
-  return { startedAt: Number.MAX_SAFE_INTEGER, holding: false };
+  return (
+    a.startedAt - b.startedAt || (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0)
+  );
+}
+
+/** What a member announced; a member that announces nothing (not a bridge) comes last. */
+function announced(memberId: string, metadata: Buffer): Announced {
+  const decoded = AssignerProtocol.MemberMetadata.decode(metadata);
+  const fallback = {
+    memberId,
+    topics: decoded?.topics ?? [],
+    startedAt: Number.MAX_SAFE_INTEGER,
+    heldSince: undefined,
+  };
+  try {
+    const parsed: unknown = JSON.parse(decoded?.userData.toString() ?? '');
+    if (typeof parsed !== 'object' || parsed === null) return fallback;
+    const { startedAt, heldSince } = parsed as Record<string, unknown>;
+    if (typeof startedAt !== 'number') return fallback;
+    return {
+      ...fallback,
+      startedAt,
+      heldSince: typeof heldSince === 'number' ? heldSince : undefined,
+    };
+  } catch {
+    return fallback; // not JSON: not a bridge
+  }
 }

@@ -8,12 +8,14 @@ import { compileMappings } from '../../../src/rules/load.js';
 import { waitFor } from '../../support/wait-for.js';
 
 const GROUP_JOIN = 'consumer.group_join';
+const CRASH = 'consumer.crash';
 
 type JoinListener = (event: { payload: { memberAssignment: Record<string, number[]> } }) => void;
+type CrashListener = (event: { payload: { error: Error; restart: boolean } }) => void;
 
 /** The KafkaJS consumer surface DownlinkConsumer uses, driven by the test. */
 class FakeConsumer {
-  readonly events = { GROUP_JOIN };
+  readonly events = { GROUP_JOIN, CRASH };
   readonly commits: Array<Array<{ topic: string; partition: number; offset: string }>> = [];
   heartbeats = 0;
   /** Thrown by the next heartbeat (a rebalance). */
@@ -22,9 +24,15 @@ class FakeConsumer {
   readonly paused = new Set<string>();
   eachMessage: ((payload: EachMessagePayload) => Promise<void>) | undefined;
   #joinListener: JoinListener | undefined;
+  #crashListener: CrashListener | undefined;
 
-  on(event: string, listener: JoinListener): void {
-    if (event === GROUP_JOIN) this.#joinListener = listener;
+  on(event: string, listener: JoinListener | CrashListener): void {
+    if (event === GROUP_JOIN) this.#joinListener = listener as JoinListener;
+    if (event === CRASH) this.#crashListener = listener as CrashListener;
+  }
+
+  crash(restart: boolean): void {
+    this.#crashListener?.({ payload: { error: new Error('crashed'), restart } });
   }
   connect = (): Promise<void> => Promise.resolve();
   subscribe = (): Promise<void> => Promise.resolve();
@@ -169,7 +177,27 @@ describe('DownlinkConsumer', () => {
     consumer.join({});
     consumer.join({ cmds: [0, 1] });
     expect([...consumer.paused]).toEqual(['cmds']);
+    // KafkaJS restarted the consumer (a new group state, unpaused) and it joined again
+    consumer.paused.clear();
+    consumer.join({ cmds: [0, 1] });
+    expect([...consumer.paused]).toEqual(['cmds']);
     await waitFor(() => consumer.paused.size === 0);
+    await subject.stop();
+  });
+
+  it('starts its consumer groups again 10 s after KafkaJS gave up on one', async () => {
+    vi.useFakeTimers();
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const { consumer, subject, groupIds } = setUp();
+    await subject.start();
+    consumer.crash(true); // KafkaJS restarts it itself
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(groupIds).toEqual(['g']);
+    consumer.crash(false);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(groupIds).toEqual(['g', 'g']);
     await subject.stop();
   });
 

@@ -2,29 +2,41 @@ import { AssignerProtocol, type Cluster, type GroupMember } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { EXCLUSIVE_ASSIGNER, exclusiveAssigner } from '../../../src/downlink/exclusive-assigner.js';
 
+/** Topics the fake cluster has metadata for once asked to (as KafkaJS's cluster does). */
+const known = new Set<string>();
 const cluster = {
+  addMultipleTargetTopics: (topics: string[]) => {
+    for (const topic of topics) known.add(topic);
+    return Promise.resolve();
+  },
   findTopicPartitionMetadata: (topic: string) =>
-    (topic === 'cmds' ? [2, 0, 1] : [0]).map((partitionId) => ({ partitionId })),
+    known.has(topic)
+      ? (topic === 'cmds' ? [2, 0, 1] : [0]).map((partitionId) => ({ partitionId }))
+      : [],
 } as unknown as Cluster;
 
-/** A member as the group leader sees it: the metadata its own assigner announced. */
-function member(memberId: string, startedAt: number, holding: boolean): GroupMember {
-  const assigner = exclusiveAssigner({ startedAt, holdsPartitions: () => holding })({
+function assigner(startedAt: number, heldSince?: number) {
+  return exclusiveAssigner({ startedAt, heldSince: () => heldSince })({
     cluster,
     groupId: 'g',
     logger: undefined as never,
   });
-  return { memberId, memberMetadata: assigner.protocol({ topics: ['cmds'] }).metadata };
+}
+
+/** A member as the group leader sees it: the metadata its own assigner announced. */
+function member(
+  memberId: string,
+  startedAt: number,
+  heldSince?: number,
+  topics = ['cmds', 'config'],
+): GroupMember {
+  return { memberId, memberMetadata: assigner(startedAt, heldSince).protocol({ topics }).metadata };
 }
 
 async function assign(members: GroupMember[]) {
-  const assigner = exclusiveAssigner({ startedAt: 0, holdsPartitions: () => false })({
-    cluster,
-    groupId: 'g',
-    logger: undefined as never,
-  });
-  expect(assigner.name).toBe(EXCLUSIVE_ASSIGNER);
-  const result = await assigner.assign({ members, topics: ['cmds', 'config'] });
+  const leader = assigner(0);
+  expect(leader.name).toBe(EXCLUSIVE_ASSIGNER);
+  const result = await leader.assign({ members, topics: ['cmds'] });
   return result.map(({ memberId, memberAssignment }) => ({
     memberId,
     assignment: AssignerProtocol.MemberAssignment.decode(memberAssignment)?.assignment,
@@ -32,18 +44,26 @@ async function assign(members: GroupMember[]) {
 }
 
 describe('exclusiveAssigner', () => {
-  it('gives every partition of every topic to the member that holds them, whatever its age', async () => {
-    expect(await assign([member('new', 100, false), member('old', 200, true)])).toEqual([
+  it('gives every partition of the topics it subscribes to to the member that holds them, whatever its age', async () => {
+    expect(await assign([member('new', 100), member('old', 200, 5_000)])).toEqual([
       { memberId: 'old', assignment: { cmds: [0, 1, 2], config: [0] } },
     ]);
   });
 
-  it('gives them to the member that started first when none holds them (ties: smaller id)', async () => {
-    expect(await assign([member('b', 200, false), member('a', 300, false)])).toEqual([
-      { memberId: 'b', assignment: { cmds: [0, 1, 2], config: [0] } },
+  it('prefers the latest holder when two believe they hold them (one was dropped while stalled)', async () => {
+    expect(await assign([member('stalled', 100, 1_000), member('took-over', 200, 9_000)])).toEqual([
+      { memberId: 'took-over', assignment: { cmds: [0, 1, 2], config: [0] } },
     ]);
-    expect(await assign([member('b', 200, false), member('a', 200, false)])).toEqual([
-      { memberId: 'a', assignment: { cmds: [0, 1, 2], config: [0] } },
+  });
+
+  it('gives them to the member that started first when none holds them (ties: smaller id)', async () => {
+    expect((await assign([member('b', 200), member('a', 300)]))[0]?.memberId).toBe('b');
+    expect((await assign([member('b', 200), member('a', 200)]))[0]?.memberId).toBe('a');
+  });
+
+  it('assigns the topics the owner subscribes to, not the leader’s', async () => {
+    expect(await assign([member('owner', 1, 2, ['cmds', 'new-topic'])])).toEqual([
+      { memberId: 'owner', assignment: { cmds: [0, 1, 2], 'new-topic': [0] } },
     ]);
   });
 
@@ -56,6 +76,6 @@ describe('exclusiveAssigner', () => {
         userData: Buffer.from('not json'),
       }),
     };
-    expect((await assign([foreign, member('z', 5, false)]))[0]?.memberId).toBe('z');
+    expect((await assign([foreign, member('z', 5)]))[0]?.memberId).toBe('z');
   });
 });
