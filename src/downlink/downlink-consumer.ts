@@ -257,17 +257,15 @@ export class DownlinkConsumer {
   }
 
   async #handle(group: ConsumerGroupState, payload: EachMessagePayload): Promise<void> {
-    // not handed over, so not committed: consumed again after the restart
-    if (this.#stopped) return;
     const { topic, partition, message } = payload;
-    while (this.#unsettled >= this.#options.maxUnsettled) {
+    while (!this.#stopped && this.#unsettled >= this.#options.maxUnsettled) {
       await this.#capacityOrTimeout(this.#heartbeatIntervalMs);
-      // not handed over, so not committed: consumed again after the restart
-      if (this.#stopped) return;
       // Stay in the group while waiting. A rebalance meanwhile makes this throw: KafkaJS joins
       // again and fetches this record anew (it was not handed over).
-      await payload.heartbeat();
+      if (!this.#stopped) await payload.heartbeat();
     }
+    // not handed over, so not committed: consumed again after the restart
+    if (this.#stopped) return;
     const key = partitionKey(topic, partition);
     let offsets = group.offsets.get(key);
     if (!offsets) {
