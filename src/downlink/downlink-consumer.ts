@@ -258,14 +258,14 @@ export class DownlinkConsumer {
 
   async #handle(group: ConsumerGroupState, payload: EachMessagePayload): Promise<void> {
     const { topic, partition, message } = payload;
-    while (!this.#stopped && this.#unsettled >= this.#options.maxUnsettled) {
+    while (!this.#isStopped() && this.#unsettled >= this.#options.maxUnsettled) {
       await this.#capacityOrTimeout(this.#heartbeatIntervalMs);
       // Stay in the group while waiting. A rebalance meanwhile makes this throw: KafkaJS joins
       // again and fetches this record anew (it was not handed over).
-      if (!this.#stopped) await payload.heartbeat();
+      if (!this.#isStopped()) await payload.heartbeat();
     }
     // not handed over, so not committed: consumed again after the restart
-    if (this.#stopped) return;
+    if (this.#isStopped()) return;
     const key = partitionKey(topic, partition);
     let offsets = group.offsets.get(key);
     if (!offsets) {
@@ -300,6 +300,11 @@ export class DownlinkConsumer {
       if (sessions === 0) this.#metrics.downlinkMessagesWithoutSession.inc();
       else this.#metrics.downlinkMessagesDelivered.inc(sessions);
     }
+  }
+
+  /** Read through a call: `stop()` may set it while #handle awaits (no narrowing). */
+  #isStopped(): boolean {
+    return this.#stopped;
   }
 
   /** A third of the session timeout (Kafka's advice), at most KafkaJS's default 3 s. */
