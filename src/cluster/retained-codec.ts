@@ -1,15 +1,16 @@
 import type { QoS, UserProperties } from 'mqtt-packet';
 import type { BrokerMessage, MessageProperties } from '../mqtt/message.js';
 
-/** Version of the stored form, first field of every record value. */
+/** Header holding a retained message's metadata as JSON; the record value is its payload. */
+export const RETAINED_HEADER = 'mqtt-retained';
+
+/** Version of the metadata, its first field. */
 const VERSION = 1;
 
-/** A retained message as JSON in the retained topic (the MQTT topic is the record key). */
-interface StoredRetained {
+/** A retained message's metadata as JSON (the MQTT topic is the record key). */
+interface RetainedMetadata {
   v: typeof VERSION;
   qos: QoS;
-  /** Base64. */
-  payload: string;
   expiresAt?: number;
   payloadFormatIndicator?: boolean;
   contentType?: string;
@@ -21,13 +22,12 @@ interface StoredRetained {
   username?: string;
 }
 
-/** The record value of a retained message. */
-export function encodeRetained(message: BrokerMessage): Buffer {
+/** The record value (the payload as it is) and metadata header of a retained message. */
+export function encodeRetained(message: BrokerMessage): { value: Buffer; metadata: string } {
   const { properties } = message;
-  const stored: StoredRetained = {
+  const metadata: RetainedMetadata = {
     v: VERSION,
     qos: message.qos,
-    payload: message.payload.toString('base64'),
     ...(message.expiresAt !== undefined && { expiresAt: message.expiresAt }),
     ...(properties.payloadFormatIndicator !== undefined && {
       payloadFormatIndicator: properties.payloadFormatIndicator,
@@ -41,23 +41,19 @@ export function encodeRetained(message: BrokerMessage): Buffer {
     clientId: message.origin.clientId,
     ...(message.origin.username !== undefined && { username: message.origin.username }),
   };
-  return Buffer.from(JSON.stringify(stored));
+  return { value: message.payload, metadata: JSON.stringify(metadata) };
 }
 
 /** The retained message a record holds; throws an Error saying what is wrong with it. */
-export function decodeRetained(topic: string, value: Buffer): BrokerMessage {
-  const parsed: unknown = JSON.parse(value.toString('utf8'));
+export function decodeRetained(topic: string, value: Buffer, metadata: string): BrokerMessage {
+  const parsed: unknown = JSON.parse(metadata);
   if (typeof parsed !== 'object' || parsed === null || !('v' in parsed) || parsed.v !== VERSION) {
-    throw new Error(`not a retained message of version ${VERSION}`);
+    throw new Error(`no ${RETAINED_HEADER} metadata of version ${VERSION}`);
   }
   const stored = parsed as Record<string, unknown>;
-  const { qos, payload, clientId, username, expiresAt } = stored;
-  if (
-    (qos !== 0 && qos !== 1 && qos !== 2) ||
-    typeof payload !== 'string' ||
-    typeof clientId !== 'string'
-  ) {
-    throw new Error('qos, payload or clientId missing or invalid');
+  const { qos, clientId, username, expiresAt } = stored;
+  if ((qos !== 0 && qos !== 1 && qos !== 2) || typeof clientId !== 'string') {
+    throw new Error('qos or clientId missing or invalid');
   }
   const properties: MessageProperties = {};
   if (typeof stored.payloadFormatIndicator === 'boolean') {
@@ -73,7 +69,7 @@ export function decodeRetained(topic: string, value: Buffer): BrokerMessage {
   }
   return {
     topic,
-    payload: Buffer.from(payload, 'base64'),
+    payload: value,
     qos,
     retain: true,
     properties,

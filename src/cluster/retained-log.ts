@@ -4,13 +4,11 @@ import type { ProducerPipeline } from '../kafka/producer-pipeline.js';
 import type { BrokerMessage } from '../mqtt/message.js';
 import type { Logger } from '../observability/logger.js';
 import { RateLimitedLog } from '../observability/rate-limited-log.js';
-import { decodeRetained, encodeRetained } from './retained-codec.js';
+import { RETAINED_HEADER, decodeRetained, encodeRetained } from './retained-codec.js';
+import { RetainedConvergence, WRITE_HEADER } from './retained-convergence.js';
 
 // Node's ESM loader does not see kafkajs's ConfigResourceTypes as a named export (it follows
 // `CompressionTypes: Compression.Types` in kafkajs's module.exports): read it from the default.
-
-/** Header naming the bridge process that wrote a record. */
-const WRITER_HEADER = 'bridge-writer';
 
 /** Where records of the retained topic go: the broker's retained messages. */
 export interface RetainedTarget {
@@ -20,26 +18,18 @@ export interface RetainedTarget {
 
 /**
  * Retained messages kept in a compacted Kafka topic: key = MQTT topic, value =
- * the message (JSON, see retained-codec), tombstone = cleared. At start the
- * topic is read to its end before devices connect, so retained messages
- * survive restarts; afterwards the bridge keeps reading it, so bridges that
- * share the topic converge on the same retained messages.
- *
- * Kafka's order decides between writers: a topic's records are in one
- * partition. A bridge applies its own changes at once and skips the echo of
- * them; while one of its changes to a topic is on its way, it skips other
- * bridges' records for that topic too, since Kafka placed those before its
- * own (they arrive first). After that, every record applies in Kafka's order.
+ * the payload, metadata (QoS, properties, expiry) in a header, tombstone =
+ * cleared. At start the topic is read to its end before devices connect, so
+ * retained messages survive restarts; afterwards the bridge keeps reading it,
+ * so bridges that share the topic converge on Kafka's last record of each
+ * MQTT topic (see RetainedConvergence for which records apply).
  */
 export class KafkaRetainedLog {
   readonly #topic: string;
   readonly #pipeline: ProducerPipeline;
   readonly #target: RetainedTarget;
   readonly #failures: RateLimitedLog;
-  /** Identifies this process's records. */
-  readonly #writer = randomUUID();
-  /** Own changes per MQTT topic written and not read back yet. */
-  readonly #pending = new Map<string, number>();
+  readonly #convergence = new RetainedConvergence(randomUUID());
   #consumer: Consumer | undefined;
 
   private constructor(
@@ -83,7 +73,9 @@ export class KafkaRetainedLog {
         autoCommit: false,
         eachMessage: ({ partition, message }) => {
           if (!caughtUp.done) restored++;
-          retainedLog.#read(message);
+          if (retainedLog.#convergence.read(partition, message)) {
+            retainedLog.#apply(message.key?.toString('utf8') ?? '', message);
+          }
           caughtUp.consumed(partition, message.offset);
           return Promise.resolve();
         },
@@ -112,21 +104,26 @@ export class KafkaRetainedLog {
    */
   write(message: BrokerMessage, done: () => void): void {
     const topic = message.topic;
-    this.#pending.set(topic, (this.#pending.get(topic) ?? 0) + 1);
+    const write = this.#convergence.writing(topic);
+    const encoded = message.payload.length === 0 ? undefined : encodeRetained(message);
     this.#pipeline.enqueue(
       [
         {
           topic: this.#topic,
           key: topic,
-          value: message.payload.length === 0 ? null : encodeRetained(message),
+          value: encoded?.value ?? null,
           partition: undefined,
           timestamp: Date.now(),
-          headers: { [WRITER_HEADER]: this.#writer },
+          headers: {
+            [WRITE_HEADER]: write,
+            ...(encoded && { [RETAINED_HEADER]: encoded.metadata }),
+          },
         },
       ],
       (failure) => {
         if (failure) {
-          this.#settlePending(topic);
+          const last = this.#convergence.failed(topic, write);
+          if (last) this.#apply(topic, last);
           this.#failures.warn(
             failure.reason,
             { topic: this.#topic, reason: failure.reason },
@@ -142,20 +139,14 @@ export class KafkaRetainedLog {
     await this.#consumer?.disconnect().catch(() => undefined);
   }
 
-  #read(record: KafkaMessage): void {
-    const topic = record.key?.toString('utf8');
-    if (topic === undefined || topic === '') return;
-    if (record.headers?.[WRITER_HEADER]?.toString() === this.#writer) {
-      this.#settlePending(topic);
-      return;
-    }
-    if (this.#pending.has(topic)) return;
+  #apply(topic: string, record: KafkaMessage): void {
     if (record.value === null || record.value.length === 0) {
       this.#target.restoreRetained(cleared(topic));
       return;
     }
     try {
-      this.#target.restoreRetained(decodeRetained(topic, record.value));
+      const metadata = record.headers?.[RETAINED_HEADER]?.toString() ?? '';
+      this.#target.restoreRetained(decodeRetained(topic, record.value, metadata));
     } catch (error) {
       this.#failures.warn(
         'undecodable',
@@ -163,12 +154,6 @@ export class KafkaRetainedLog {
         'retained record skipped: not a retained message',
       );
     }
-  }
-
-  #settlePending(topic: string): void {
-    const left = (this.#pending.get(topic) ?? 0) - 1;
-    if (left > 0) this.#pending.set(topic, left);
-    else this.#pending.delete(topic);
   }
 }
 

@@ -1,6 +1,5 @@
 import { ConfigResourceTypes } from 'kafkajs';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { decodeRetained } from '../../src/cluster/retained-codec.js';
 import { collect, connectClient, startBridge, type Received } from '../support/bridge.js';
 import {
   createTopic,
@@ -130,7 +129,7 @@ describe('retained messages kept in a Kafka topic (retained.topic)', () => {
       const records = await readRecords(topic, count);
       const race = records.filter((record) => record.key?.toString() === 'c/race');
       const value = race.at(-1)?.value;
-      return value ? decodeRetained('c/race', value).payload.toString() : '';
+      return value?.toString() ?? ''; // the value is the payload
     };
     await waitFor(async () => (await last()).endsWith('19'));
     const inKafka = await last();
