@@ -57,6 +57,7 @@ export class ProducerPipeline {
   readonly #newProducer: () => Producer;
   /** False after a new producer replaced a lost one, until it connects. */
   #producerConnected = true;
+  #closed = false;
   readonly #options: PipelineOptions;
   readonly #log: Logger;
   readonly #metrics: BridgeMetrics;
@@ -133,8 +134,9 @@ export class ProducerPipeline {
     await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  /** Stops the timeout sweep (records still queued are left as they are). */
+  /** Sends nothing more and stops the timeout sweep (records still queued are left as they are). */
   close(): void {
+    this.#closed = true;
     clearInterval(this.#timeoutSweep);
   }
 
@@ -198,6 +200,7 @@ export class ProducerPipeline {
   }
 
   async #sendNext(): Promise<void> {
+    if (this.#closed) return;
     const batch = this.#takeBatch();
     if (batch.length === 0) {
       this.#notifyIdle();
@@ -305,6 +308,7 @@ export class ProducerPipeline {
   async #renewProducer(): Promise<void> {
     this.#log.warn('idempotent producer state lost (broker restart?): starting a new producer');
     await this.#producer.disconnect().catch(() => undefined);
+    if (this.#closed) return;
     this.#producer = this.#newProducer();
     this.#producerConnected = false;
   }

@@ -56,6 +56,9 @@ type Will = NonNullable<IConnectPacket['will']>;
 
 const UNACCEPTABLE_PROTOCOL_VERSION = Buffer.from([0x20, 0x02, 0x00, 0x01]);
 
+/** Bytes gathered from writes of one tick beyond which they leave at once (a socket's high-water mark). */
+const CORK_BYTES = 16 * 1024;
+
 /** Packets a connection holds while the uplink is congested before it stops reading. */
 const MAX_HELD_FOR_UPLINK = 64;
 
@@ -281,18 +284,30 @@ export class Connection implements SessionLink {
       // [MQTT-3.1.2-24] too large for the client: reason string and user properties go first
       bytes = this.#encode({ ...packet, properties: undefined });
     }
-    if (bytes && bytes.length <= this.maximumPacketSize) {
-      // the acknowledgements a Kafka batch settles, or a burst of deliveries, leave in one write
-      if (!this.#corked) {
-        this.#corked = true;
-        this.#socket.cork();
-        process.nextTick(() => {
-          this.#corked = false;
-          this.#socket.uncork();
-        });
-      }
-      this.#socket.write(bytes);
+    if (bytes && bytes.length <= this.maximumPacketSize) this.#write(bytes);
+  }
+
+  /**
+   * Writes of one tick leave together: the acknowledgements a Kafka batch settles, or a burst
+   * of deliveries, cost one system call. Beyond CORK_BYTES gathered they go at once, so that
+   * `writeCongested` sees only bytes the client has not taken.
+   */
+  #write(bytes: Buffer): void {
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      process.nextTick(() => {
+        this.#uncork();
+      });
     }
+    this.#socket.write(bytes);
+    if (this.#socket.writableLength >= CORK_BYTES) this.#uncork();
+  }
+
+  #uncork(): void {
+    if (!this.#corked) return;
+    this.#corked = false;
+    this.#socket.uncork();
   }
 
   /** Encodes a packet; undefined (logged) when mqtt-packet cannot. */
@@ -320,7 +335,7 @@ export class Connection implements SessionLink {
     if (!bytes || bytes.length > this.maximumPacketSize) return false;
     // the alias exists for the client only once a packet carrying it was sent
     if (newAlias !== undefined) this.#outboundAliases.set(packet.topic, newAlias);
-    this.#socket.write(bytes);
+    this.#write(bytes);
     return true;
   }
 

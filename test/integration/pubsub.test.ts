@@ -189,6 +189,26 @@ describe('retained messages', () => {
   });
 });
 
+describe('retained messages in bulk', () => {
+  it('gives a subscriber every QoS 0 retained message at once, more bytes than mqtt.maxWriteBuffer', async () => {
+    // a bridge whose write buffer a few retained messages fill
+    const small = await startBridge('uplink: []\n', { mqtt: { maxWriteBuffer: 64 * 1024 } });
+    onTestFinished(() => small.stop());
+    const root = topicRoot();
+    const publisher = await connectClient(small.mqttPort, { clientId: `${root}-pub` });
+    const payload = Buffer.alloc(4 * 1024, 'r');
+    for (let index = 0; index < 100; index++) {
+      await publisher.publishAsync(`${root}/${index}`, payload, { qos: 1, retain: true });
+    }
+    const client = await connectClient(small.mqttPort, { clientId: `${root}-sub` });
+    const received = collect(client);
+    // 400 KiB written in one go: a client that reads them all in time loses none
+    await client.subscribeAsync(`${root}/+`, { qos: 0 });
+    await waitFor(() => received.length === 100);
+    expect(await small.metric('bridge_mqtt_messages_dropped_total')).toBe(0);
+  });
+});
+
 describe('sessions', () => {
   it('queues QoS 1 messages for an offline 3.1.1 persistent session and delivers them in order', async () => {
     const root = topicRoot();
