@@ -1,15 +1,37 @@
 import { connect } from 'node:net';
 
+/** Kafka API key of ApiVersions, the request every client sends first. */
+const API_VERSIONS = 18;
+
+/**
+ * An ApiVersions v0 request: size, api key, api version, correlation id, client id. Every
+ * Kafka answers it (with an error and its versions when it does not speak v0 any more).
+ */
+function apiVersionsRequest(correlationId: number): Buffer {
+  const clientId = Buffer.from('mqtt-kafka-bridge-probe');
+  const request = Buffer.alloc(4 + 2 + 2 + 4 + 2 + clientId.length);
+  let offset = request.writeInt32BE(request.length - 4, 0);
+  offset = request.writeInt16BE(API_VERSIONS, offset);
+  offset = request.writeInt16BE(0, offset);
+  offset = request.writeInt32BE(correlationId, offset);
+  offset = request.writeInt16BE(clientId.length, offset);
+  clientId.copy(request, offset);
+  return request;
+}
+
 /**
  * Whether Kafka answers, for the readiness endpoint when no records flow:
- * every `intervalMs` a TCP connection is tried to the bootstrap brokers in
- * turn; reachable when one accepts within `timeoutMs`.
+ * every `intervalMs` an ApiVersions request goes to the bootstrap brokers in
+ * turn, on a new connection; reachable when one answers within `timeoutMs`.
+ * A broker that accepts connections but does not answer (stalled, paused,
+ * a proxy in front of a dead one) is not reachable.
  */
 export class BrokerProbe {
   readonly #brokers: Array<{ host: string; port: number }>;
   readonly #timeoutMs: number;
   readonly #timer: NodeJS.Timeout;
   #reachable = true;
+  #correlationId = 0;
 
   constructor(brokers: string[], { intervalMs = 5_000, timeoutMs = 2_000 } = {}) {
     this.#brokers = brokers.map((broker) => {
@@ -32,7 +54,7 @@ export class BrokerProbe {
 
   async #probe(): Promise<void> {
     for (const broker of this.#brokers) {
-      if (await this.#accepts(broker)) {
+      if (await this.#answers(broker)) {
         this.#reachable = true;
         return;
       }
@@ -40,20 +62,31 @@ export class BrokerProbe {
     this.#reachable = false;
   }
 
-  #accepts({ host, port }: { host: string; port: number }): Promise<boolean> {
+  #answers({ host, port }: { host: string; port: number }): Promise<boolean> {
+    const correlationId = (this.#correlationId = (this.#correlationId + 1) & 0x7fffffff);
     return new Promise((resolve) => {
-      const socket = connect({ host, port, timeout: this.#timeoutMs });
-      const done = (accepted: boolean): void => {
+      const socket = connect({ host, port });
+      let received = Buffer.alloc(0);
+      const done = (answered: boolean): void => {
+        clearTimeout(timer);
         socket.destroy();
-        resolve(accepted);
+        resolve(answered);
       };
-      socket.once('connect', () => {
-        done(true);
-      });
-      socket.once('timeout', () => {
+      const timer = setTimeout(() => {
         done(false);
+      }, this.#timeoutMs);
+      socket.once('connect', () => {
+        socket.write(apiVersionsRequest(correlationId));
+      });
+      socket.on('data', (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+        // size, then the correlation id of the request
+        if (received.length >= 8) done(received.readInt32BE(4) === correlationId);
       });
       socket.once('error', () => {
+        done(false);
+      });
+      socket.once('close', () => {
         done(false);
       });
     });
