@@ -88,6 +88,8 @@ export class DownlinkConsumer {
    */
   startAfter(delayMs: number): void {
     if (this.#router.sources().length === 0) return;
+    // one start at a time: several consumer groups may ask for a restart at once
+    clearTimeout(this.#startTimer);
     this.#startTimer = setTimeout(() => {
       this.start().catch((error: unknown) => {
         this.#log.error({ err: error }, 'downlink cannot start; retrying in 10 s');

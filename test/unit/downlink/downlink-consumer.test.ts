@@ -195,6 +195,8 @@ describe('DownlinkConsumer', () => {
     consumer.crash(true); // KafkaJS restarts it itself
     await vi.advanceTimersByTimeAsync(10_000);
     expect(groupIds).toEqual(['g']);
+    // two groups giving up at once start once
+    consumer.crash(false);
     consumer.crash(false);
     await vi.advanceTimersByTimeAsync(10_000);
     expect(groupIds).toEqual(['g', 'g']);
