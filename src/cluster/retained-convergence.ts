@@ -11,8 +11,8 @@ export const WRITE_HEADER = 'bridge-write';
  * partition. A bridge applies its own changes at once. While some of its
  * changes to a topic are on their way it applies no record of that topic
  * (Kafka placed them before its own change) but remembers the last one; once
- * its changes are all read back, what it has is Kafka's latest. If a change
- * of its own fails, the remembered record applies instead. A record read
+ * its changes are all read back, the last one read back applies (Kafka's
+ * latest). If a change of its own fails, the remembered record applies instead. A record read
  * twice (KafkaJS fetches again after a rebalance) is applied once.
  */
 export class RetainedConvergence {
@@ -48,11 +48,12 @@ export class RetainedConvergence {
     if (pending === undefined) return true;
     pending.last = record;
     const write = record.headers?.[WRITE_HEADER]?.toString();
-    if (write !== undefined && pending.writes.delete(write) && pending.writes.size === 0) {
-      // read back: what this bridge has is what Kafka has last
-      this.#pending.delete(topic);
-    }
-    return false;
+    if (write === undefined || !pending.writes.delete(write) || pending.writes.size > 0)
+      return false;
+    // All read back: this one is Kafka's latest. Usually this bridge has it already; not when a
+    // later own write failed (refused, too large) after it.
+    this.#pending.delete(topic);
+    return true;
   }
 
   /** An own write failed: the record to apply now (the last one read meanwhile), if any. */

@@ -10,6 +10,9 @@ import { RetainedConvergence, WRITE_HEADER } from './retained-convergence.js';
 // Node's ESM loader does not see kafkajs's ConfigResourceTypes as a named export (it follows
 // `CompressionTypes: Compression.Types` in kafkajs's module.exports): read it from the default.
 
+/** Wait before replacing a consumer KafkaJS gave up on. */
+const RESTART_MS = 10_000;
+
 /** Where records of the retained topic go: the broker's retained messages. */
 export interface RetainedTarget {
   /** Stores a retained message, or clears its topic (empty payload), without writing it back. */
@@ -31,6 +34,8 @@ export class KafkaRetainedLog {
   readonly #failures: RateLimitedLog;
   readonly #convergence = new RetainedConvergence(randomUUID());
   #consumer: Consumer | undefined;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #closed = false;
 
   private constructor(
     topic: string,
@@ -58,37 +63,17 @@ export class KafkaRetainedLog {
     const retainedLog = new KafkaRetainedLog(options.topic, pipeline, target, log);
     const started = Date.now();
     const ends = await prepareTopic(kafka, options.topic, log);
-    const consumer = kafka.consumer({
-      // a group of its own: every bridge reads every partition, and no offset is committed
-      groupId: `${options.clientId}-retained-${randomUUID()}`,
-      allowAutoTopicCreation: false,
-    });
-    retainedLog.#consumer = consumer;
     const caughtUp = new CatchUp(ends);
     let restored = 0;
-    try {
-      await consumer.connect();
-      await consumer.subscribe({ topics: [options.topic], fromBeginning: true });
-      await consumer.run({
-        autoCommit: false,
-        eachMessage: ({ partition, message }) => {
-          if (!caughtUp.done) restored++;
-          if (retainedLog.#convergence.read(partition, message)) {
-            retainedLog.#apply(message.key?.toString('utf8') ?? '', message);
-          }
-          caughtUp.consumed(partition, message.offset);
-          return Promise.resolve();
-        },
-      });
-      if (!(await caughtUp.within(options.timeoutMs))) {
-        log.warn(
-          { topic: options.topic, records: restored, timeoutMs: options.timeoutMs },
-          'retained topic not read to its end in time: starting with what was read, the rest applies as it arrives',
-        );
-      }
-    } catch (error) {
-      await consumer.disconnect().catch(() => undefined);
-      throw error;
+    await retainedLog.#consume(kafka, options, log, (partition, offset) => {
+      if (!caughtUp.done) restored++;
+      caughtUp.consumed(partition, offset);
+    });
+    if (!(await caughtUp.within(options.timeoutMs))) {
+      log.warn(
+        { topic: options.topic, records: restored, timeoutMs: options.timeoutMs },
+        'retained topic not read to its end in time: starting with what was read, the rest applies as it arrives',
+      );
     }
     log.info(
       { topic: options.topic, records: restored, ms: Date.now() - started },
@@ -136,7 +121,59 @@ export class KafkaRetainedLog {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#restartTimer);
     await this.#consumer?.disconnect().catch(() => undefined);
+  }
+
+  /**
+   * Reads the topic from its beginning (records read before are skipped by offset) and keeps
+   * reading it; `onRecord` sees every record. A consumer KafkaJS gives up on is replaced after
+   * 10 s: without one, other bridges' changes would not arrive, and topics this bridge writes
+   * would wait for their read-back for ever.
+   */
+  async #consume(
+    kafka: Kafka,
+    options: { topic: string; clientId: string },
+    log: Logger,
+    onRecord: (partition: number, offset: string) => void = () => undefined,
+  ): Promise<void> {
+    const consumer = kafka.consumer({
+      // a group of its own: every bridge reads every partition, and no offset is committed
+      groupId: `${options.clientId}-retained-${randomUUID()}`,
+      allowAutoTopicCreation: false,
+    });
+    this.#consumer = consumer;
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart || this.#closed) return;
+      log.error({ err: payload.error }, 'retained topic consumer stopped; restarting in 10 s');
+      this.#restartTimer = setTimeout(() => {
+        void consumer
+          .disconnect()
+          .catch(() => undefined)
+          .then(() => (this.#closed ? undefined : this.#consume(kafka, options, log)))
+          .catch((error: unknown) => {
+            log.error({ err: error }, 'retained topic consumer cannot restart');
+          });
+      }, RESTART_MS);
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [options.topic], fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachMessage: ({ partition, message }) => {
+          if (this.#convergence.read(partition, message)) {
+            this.#apply(message.key?.toString('utf8') ?? '', message);
+          }
+          onRecord(partition, message.offset);
+          return Promise.resolve();
+        },
+      });
+    } catch (error) {
+      await consumer.disconnect().catch(() => undefined);
+      throw error;
+    }
   }
 
   #apply(topic: string, record: KafkaMessage): void {

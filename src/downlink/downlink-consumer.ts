@@ -63,6 +63,10 @@ export class DownlinkConsumer {
   #commitTimer: NodeJS.Timeout | undefined;
   #startTimer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** Incremented when the consumer groups are stopped: a start in progress then gives up. */
+  #generation = 0;
+  /** Whether the groups were started again after a failure. */
+  #restarted = false;
 
   constructor(
     kafka: Kafka,
@@ -93,9 +97,7 @@ export class DownlinkConsumer {
     this.#startTimer = setTimeout(() => {
       this.start().catch((error: unknown) => {
         this.#log.error({ err: error }, 'downlink cannot start; retrying in 10 s');
-        void this.#stopGroups().then(() => {
-          if (!this.#stopped) this.startAfter(RETRY_START_MS);
-        });
+        this.#restart();
       });
     }, delayMs);
   }
@@ -126,7 +128,11 @@ export class DownlinkConsumer {
       const groupId = instanceId === '' ? base : `${base}.${instanceId}`;
       byGroup.set(groupId, [...(byGroup.get(groupId) ?? []), source]);
     }
-    for (const [groupId, sources] of byGroup) await this.#startGroup(groupId, sources);
+    const generation = this.#generation;
+    for (const [groupId, sources] of byGroup) {
+      await this.#startGroup(groupId, sources, generation);
+      if (generation !== this.#generation) return; // stopped meanwhile
+    }
     clearInterval(this.#commitTimer);
     this.#commitTimer = setInterval(() => {
       void this.#commit();
@@ -144,14 +150,26 @@ export class DownlinkConsumer {
     await this.#stopGroups();
   }
 
+  /** After a failed start or a consumer KafkaJS gave up on: commit, stop all, start in 10 s. */
+  #restart(): void {
+    this.#restarted = true;
+    void this.#commit()
+      .then(() => this.#stopGroups())
+      .then(() => {
+        if (!this.#stopped) this.startAfter(RETRY_START_MS);
+      });
+  }
+
   async #stopGroups(): Promise<void> {
+    // a start still joining groups sees this and leaves the ones it made
+    this.#generation++;
     for (const { consumer, resumeTimer } of this.#groups.splice(0)) {
       clearTimeout(resumeTimer);
       await consumer.disconnect().catch(() => undefined);
     }
   }
 
-  async #startGroup(groupId: string, sources: DownlinkSource[]): Promise<void> {
+  async #startGroup(groupId: string, sources: DownlinkSource[], generation: number): Promise<void> {
     const consumer = this.#kafka.consumer({
       groupId,
       allowAutoTopicCreation: false,
@@ -160,14 +178,19 @@ export class DownlinkConsumer {
       // an idle member heartbeats between fetches: a fetch waits no longer than the interval
       maxWaitTimeInMs: this.#heartbeatIntervalMs,
       partitionAssigners: [
-        exclusiveAssigner({ startedAt: Date.now(), heldSince: () => group.heldSince }),
+        exclusiveAssigner({
+          startedAt: Date.now(),
+          heldSince: () => group.heldSince,
+          consuming: () => group.heldSince !== undefined && group.resumeAt <= Date.now(),
+        }),
       ],
     });
     const group: ConsumerGroupState = {
       consumer,
       offsets: new Map(),
       heldSince: undefined,
-      joined: false,
+      // after a restart, partitions this bridge gets are a takeover: it waits startDelayMs
+      joined: this.#restarted,
       resumeAt: 0,
       resumeTimer: undefined,
     };
@@ -177,24 +200,30 @@ export class DownlinkConsumer {
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       // KafkaJS restarts the consumer after retriable errors; after others nobody would
-      if (payload.restart || this.#stopped) return;
+      if (payload.restart || this.#stopped || !this.#groups.includes(group)) return;
       this.#log.error(
         { err: payload.error, groupId },
         'downlink consumer stopped; restarting in 10 s',
       );
-      void this.#stopGroups().then(() => {
-        if (!this.#stopped) this.startAfter(RETRY_START_MS);
-      });
+      this.#restart();
     });
+    const stale = async (): Promise<boolean> => {
+      if (generation === this.#generation) return false;
+      await consumer.disconnect().catch(() => undefined);
+      return true;
+    };
     await consumer.connect();
     for (const source of sources) {
+      if (await stale()) return;
       const topics = source.topics ?? (source.pattern ? [source.pattern] : []);
       await consumer.subscribe({ topics, fromBeginning: source.start === 'earliest' });
     }
+    if (await stale()) return;
     await consumer.run({
       autoCommit: false,
       eachMessage: (payload) => this.#handle(group, payload),
     });
+    if (await stale()) return;
     this.#log.info({ groupId, rules: sources.map((source) => source.rule) }, 'downlink consuming');
   }
 

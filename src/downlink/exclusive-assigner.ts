@@ -14,16 +14,20 @@ interface Announced {
   startedAt: number;
   /** Since when it holds the group's partitions; undefined: it holds none. */
   heldSince: number | undefined;
+  /** Whether it consumes them (holds them and is not waiting out a takeover). */
+  consuming: boolean;
 }
 
 /**
  * A KafkaJS partition assigner that gives every partition to one member, the
- * others stand by with nothing. The member that holds them keeps them; when
+ * others stand by with nothing. The member that consumes them keeps them; when
  * several believe they do (one was dropped from the group while stalled, and
- * another took over), the latest holder keeps them. When none does (first
- * start, the holder left), the one that started first gets them (ties: the
- * smaller member id). The owner gets the partitions of the topics it
- * subscribes to.
+ * another took over), the latest holder keeps them. A member that took them
+ * over and still waits before consuming gives them back to a holder that
+ * returns (KafkaJS leaves the group and joins again when it restarts a
+ * consumer). When none holds them (first start, the holder left), the one
+ * that started first gets them (ties: the smaller member id). The owner gets
+ * the partitions of the topics it subscribes to.
  *
  * Sessions live in one bridge's memory, so a bridge can only deliver the
  * commands of devices connected to it. Splitting a group's partitions between
@@ -37,6 +41,8 @@ export function exclusiveAssigner(member: {
   startedAt: number;
   /** Since when this member holds the group's partitions; undefined: none. */
   heldSince: () => number | undefined;
+  /** Whether it consumes them: holds them and is not waiting out a takeover. */
+  consuming: () => boolean;
 }): PartitionAssigner {
   return ({ cluster }) => ({
     name: EXCLUSIVE_ASSIGNER,
@@ -73,7 +79,11 @@ export function exclusiveAssigner(member: {
           version: VERSION,
           topics,
           userData: Buffer.from(
-            JSON.stringify({ startedAt: member.startedAt, heldSince: member.heldSince() ?? null }),
+            JSON.stringify({
+              startedAt: member.startedAt,
+              heldSince: member.heldSince() ?? null,
+              consuming: member.consuming(),
+            }),
           ),
         }),
       };
@@ -81,12 +91,13 @@ export function exclusiveAssigner(member: {
   });
 }
 
-/** Latest holder first; then, among members holding nothing, the earliest started. */
+/** Consuming members first, then members waiting out a takeover (each: latest holder first),
+ * then, among members holding nothing, the earliest started. */
 function byPrecedence(a: Announced, b: Announced): number {
-  if (a.heldSince !== undefined || b.heldSince !== undefined) {
-    const difference = (b.heldSince ?? -1) - (a.heldSince ?? -1);
-    if (difference !== 0) return difference;
-  }
+  const rank = (member: Announced): number =>
+    member.consuming ? 0 : member.heldSince !== undefined ? 1 : 2;
+  const difference = rank(a) - rank(b) || (b.heldSince ?? 0) - (a.heldSince ?? 0);
+  if (difference !== 0) return difference;
   return (
     a.startedAt - b.startedAt || (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0)
   );
@@ -100,16 +111,18 @@ function announced(memberId: string, metadata: Buffer): Announced {
     topics: decoded?.topics ?? [],
     startedAt: Number.MAX_SAFE_INTEGER,
     heldSince: undefined,
+    consuming: false,
   };
   try {
     const parsed: unknown = JSON.parse(decoded?.userData.toString() ?? '');
     if (typeof parsed !== 'object' || parsed === null) return fallback;
-    const { startedAt, heldSince } = parsed as Record<string, unknown>;
+    const { startedAt, heldSince, consuming } = parsed as Record<string, unknown>;
     if (typeof startedAt !== 'number') return fallback;
     return {
       ...fallback,
       startedAt,
       heldSince: typeof heldSince === 'number' ? heldSince : undefined,
+      consuming: consuming === true && typeof heldSince === 'number',
     };
   } catch {
     return fallback; // not JSON: not a bridge

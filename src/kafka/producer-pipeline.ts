@@ -247,10 +247,7 @@ export class ProducerPipeline {
     const records = batch.reduce((sum, entry) => sum + entry.records.length, 0);
     const started = performance.now();
     try {
-      if (!this.#producerConnected) {
-        await this.#producer.connect();
-        this.#producerConnected = true;
-      }
+      if (!this.#producerConnected) await this.#connectProducer();
       await this.#producer.sendBatch({ acks: -1, topicMessages: toTopicMessages(batch) });
     } catch (error) {
       if (isTransientProduceError(error)) {
@@ -303,7 +300,7 @@ export class ProducerPipeline {
    * After a broker restart Kafka may have lost the idempotent producer's state (out-of-order
    * sequence number, unknown producer id). A KafkaJS producer keeps its producer id and
    * sequence numbers across reconnects, so a new producer takes its place: it gets a new
-   * producer id, and sequence numbers start again. It connects with the next attempt.
+   * producer id, and sequence numbers start again.
    */
   async #renewProducer(): Promise<void> {
     this.#log.warn('idempotent producer state lost (broker restart?): starting a new producer');
@@ -311,6 +308,19 @@ export class ProducerPipeline {
     if (this.#closed) return;
     this.#producer = this.#newProducer();
     this.#producerConnected = false;
+    // at once, so that readiness sees a connected producer also when nothing is sent
+    await this.#connectProducer().catch((error: unknown) => {
+      this.#log.warn({ err: error }, 'new producer not connected yet; trying with the next send');
+    });
+  }
+
+  async #connectProducer(): Promise<void> {
+    await this.#producer.connect();
+    if (this.#closed) {
+      await this.#producer.disconnect();
+      return;
+    }
+    this.#producerConnected = true;
   }
 
   /** Disconnects the producer in use (after close, when nothing is sent any more). */

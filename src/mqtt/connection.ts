@@ -301,7 +301,9 @@ export class Connection implements SessionLink {
       });
     }
     this.#socket.write(bytes);
-    if (this.#socket.writableLength >= CORK_BYTES) this.#uncork();
+    // below the write buffer limit, else a burst of one tick would look like a slow client
+    const limit = Math.min(CORK_BYTES, this.options.maxWriteBuffer / 2);
+    if (this.#socket.writableLength >= limit) this.#uncork();
   }
 
   #uncork(): void {

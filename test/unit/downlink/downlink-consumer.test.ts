@@ -190,7 +190,7 @@ describe('DownlinkConsumer', () => {
     onTestFinished(() => {
       vi.useRealTimers();
     });
-    const { consumer, subject, groupIds } = setUp();
+    const { consumer, subject, groupIds } = setUp({ startDelayMs: 5_000 });
     await subject.start();
     consumer.crash(true); // KafkaJS restarts it itself
     await vi.advanceTimersByTimeAsync(10_000);
@@ -200,6 +200,9 @@ describe('DownlinkConsumer', () => {
     consumer.crash(false);
     await vi.advanceTimersByTimeAsync(10_000);
     expect(groupIds).toEqual(['g', 'g']);
+    // the bridge that consumed may have left meanwhile: what it gets now is a takeover
+    consumer.join({ cmds: [0] });
+    expect([...consumer.paused]).toEqual(['cmds']);
     await subject.stop();
   });
 

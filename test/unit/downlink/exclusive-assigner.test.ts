@@ -15,8 +15,8 @@ const cluster = {
       : [],
 } as unknown as Cluster;
 
-function assigner(startedAt: number, heldSince?: number) {
-  return exclusiveAssigner({ startedAt, heldSince: () => heldSince })({
+function assigner(startedAt: number, heldSince?: number, consuming = heldSince !== undefined) {
+  return exclusiveAssigner({ startedAt, heldSince: () => heldSince, consuming: () => consuming })({
     cluster,
     groupId: 'g',
     logger: undefined as never,
@@ -29,8 +29,12 @@ function member(
   startedAt: number,
   heldSince?: number,
   topics = ['cmds', 'config'],
+  consuming = heldSince !== undefined,
 ): GroupMember {
-  return { memberId, memberMetadata: assigner(startedAt, heldSince).protocol({ topics }).metadata };
+  return {
+    memberId,
+    memberMetadata: assigner(startedAt, heldSince, consuming).protocol({ topics }).metadata,
+  };
 }
 
 async function assign(members: GroupMember[]) {
@@ -54,6 +58,13 @@ describe('exclusiveAssigner', () => {
     expect(await assign([member('stalled', 100, 1_000), member('took-over', 200, 9_000)])).toEqual([
       { memberId: 'took-over', assignment: { cmds: [0, 1, 2], config: [0] } },
     ]);
+  });
+
+  it('gives them back to a returning holder from a member still waiting out its takeover (KafkaJS restarted the holder’s consumer)', async () => {
+    const taker = member('taker', 200, 9_000, ['cmds', 'config'], false);
+    expect((await assign([taker, member('holder', 100, 1_000)]))[0]?.memberId).toBe('holder');
+    // with no consuming holder back, the taker keeps them
+    expect((await assign([taker, member('newcomer', 50)]))[0]?.memberId).toBe('taker');
   });
 
   it('gives them to the member that started first when none holds them (ties: smaller id)', async () => {
