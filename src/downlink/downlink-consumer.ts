@@ -1,4 +1,4 @@
-import type { Consumer, EachMessagePayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { EachMessagePayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { BrokerMessage } from '../mqtt/message.js';
 import type { Logger } from '../observability/logger.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
@@ -7,7 +7,7 @@ import type { DownlinkMessage, DownlinkRecord, DownlinkSource } from '../rules/d
 import { DEAD_LETTER_HEADERS } from '../rules/headers.js';
 import type { KafkaRecord } from '../rules/types.js';
 import { exclusiveAssigner } from './exclusive-assigner.js';
-import { PartitionOffsets } from './partition-offsets.js';
+import { GroupMembership } from './group-membership.js';
 
 /** Where mapped messages go: the broker's sessions. */
 export interface DownlinkTarget {
@@ -57,7 +57,7 @@ export class DownlinkConsumer {
   readonly #options: DownlinkOptions;
   readonly #log: Logger;
   readonly #metrics: BridgeMetrics;
-  readonly #groups: ConsumerGroupState[] = [];
+  readonly #groups: GroupMembership[] = [];
   #unsettled = 0;
   #capacityWaiters: Array<() => void> = [];
   #commitTimer: NodeJS.Timeout | undefined;
@@ -163,10 +163,7 @@ export class DownlinkConsumer {
   async #stopGroups(): Promise<void> {
     // a start still joining groups sees this and leaves the ones it made
     this.#generation++;
-    for (const { consumer, resumeTimer } of this.#groups.splice(0)) {
-      clearTimeout(resumeTimer);
-      await consumer.disconnect().catch(() => undefined);
-    }
+    for (const group of this.#groups.splice(0)) await group.leave();
   }
 
   async #startGroup(groupId: string, sources: DownlinkSource[], generation: number): Promise<void> {
@@ -181,22 +178,21 @@ export class DownlinkConsumer {
         exclusiveAssigner({
           startedAt: Date.now(),
           heldSince: () => group.heldSince,
-          consuming: () => group.heldSince !== undefined && group.resumeAt <= Date.now(),
+          consuming: () => group.consuming,
         }),
       ],
     });
-    const group: ConsumerGroupState = {
+    const group = new GroupMembership(
+      groupId,
       consumer,
-      offsets: new Map(),
-      heldSince: undefined,
       // after a restart, partitions this bridge gets are a takeover: it waits startDelayMs
-      joined: this.#restarted,
-      resumeAt: 0,
-      resumeTimer: undefined,
-    };
+      { startDelayMs: this.#options.startDelayMs, takeOverOnFirstJoin: this.#restarted },
+      this.#log,
+      this.#metrics,
+    );
     this.#groups.push(group);
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      this.#joined(groupId, group, payload.memberAssignment);
+      group.joined(payload.memberAssignment);
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       // KafkaJS restarts the consumer after retriable errors; after others nobody would
@@ -227,67 +223,7 @@ export class DownlinkConsumer {
     this.#log.info({ groupId, rules: sources.map((source) => source.rule) }, 'downlink consuming');
   }
 
-  /**
-   * A (re)join of the group. After a rebalance KafkaJS fetches again from the committed
-   * offsets. A partition this bridge keeps was handed over up to its tracker's end: those
-   * records are skipped, so a rebalance neither repeats nor reorders commands. Partitions it
-   * lost are forgotten (the new owner consumes from the last commit). A bridge that joins a
-   * group another bridge consumes stands by with no partition (see exclusiveAssigner); when it
-   * takes over it waits `startDelayMs` first, so the devices of the bridge that left can
-   * reconnect here and subscribe before their commands are consumed.
-   */
-  #joined(groupId: string, group: ConsumerGroupState, assignment: Record<string, number[]>): void {
-    const assigned = new Set(
-      Object.entries(assignment).flatMap(([topic, partitions]) =>
-        partitions.map((partition) => partitionKey(topic, partition)),
-      ),
-    );
-    for (const key of group.offsets.keys()) if (!assigned.has(key)) group.offsets.delete(key);
-    this.#metrics.downlinkAssignedPartitions.set({ group: groupId }, assigned.size);
-    const firstJoin = !group.joined;
-    group.joined = true;
-    if (assigned.size === 0) {
-      if (firstJoin || group.heldSince !== undefined) {
-        this.#log.info({ groupId }, 'downlink standing by: another bridge consumes this group');
-      }
-      group.heldSince = undefined;
-      return;
-    }
-    const now = Date.now();
-    if (group.heldSince === undefined) {
-      group.heldSince = now;
-      if (!firstJoin) {
-        group.resumeAt = now + this.#options.startDelayMs;
-        this.#log.info(
-          { groupId, delayMs: this.#options.startDelayMs },
-          'downlink taking over the group from a bridge that left',
-        );
-      }
-    }
-    // (again) on every join until then: a consumer KafkaJS restarted forgot the pause
-    if (group.resumeAt > now) this.#pauseUntilResume(group, Object.keys(assignment));
-  }
-
-  #pauseUntilResume(group: ConsumerGroupState, topics: string[]): void {
-    const partitions = topics.map((topic) => ({ topic }));
-    try {
-      group.consumer.pause(partitions);
-    } catch (error) {
-      this.#log.warn({ err: error }, 'downlink takeover: cannot pause');
-      return;
-    }
-    clearTimeout(group.resumeTimer);
-    group.resumeTimer = setTimeout(() => {
-      try {
-        group.consumer.resume(partitions);
-      } catch (error) {
-        // the consumer crashed meanwhile: its restart joins again, unpaused
-        this.#log.warn({ err: error }, 'downlink takeover: cannot resume');
-      }
-    }, group.resumeAt - Date.now());
-  }
-
-  async #handle(group: ConsumerGroupState, payload: EachMessagePayload): Promise<void> {
+  async #handle(group: GroupMembership, payload: EachMessagePayload): Promise<void> {
     const { topic, partition, message } = payload;
     while (!this.#isStopped() && this.#unsettled >= this.#options.maxUnsettled) {
       await this.#capacityOrTimeout(this.#heartbeatIntervalMs);
@@ -297,12 +233,7 @@ export class DownlinkConsumer {
     }
     // not handed over, so not committed: consumed again after the restart
     if (this.#isStopped()) return;
-    const key = partitionKey(topic, partition);
-    let offsets = group.offsets.get(key);
-    if (!offsets) {
-      offsets = new PartitionOffsets();
-      group.offsets.set(key, offsets);
-    }
+    const offsets = group.partition(topic, partition);
     if (offsets.handedOver(message.offset)) {
       this.#metrics.downlinkRecordsSkipped.inc();
       return;
@@ -409,41 +340,17 @@ export class DownlinkConsumer {
   }
 
   async #commit(): Promise<void> {
-    for (const { consumer, offsets } of this.#groups) {
-      const commits = [];
-      for (const [key, partitionOffsets] of offsets) {
-        const offset = partitionOffsets.committable();
-        if (offset === undefined) continue;
-        const [topic = '', partition = '0'] = key.split('\u0000');
-        commits.push({ topic, partition: Number(partition), offset });
-      }
+    for (const group of this.#groups) {
+      const commits = group.committable();
       if (commits.length === 0) continue;
       try {
-        await consumer.commitOffsets(commits);
+        await group.consumer.commitOffsets(commits);
       } catch (error) {
         // a rebalance took the partitions: the new owner consumes from the last commit
         this.#log.warn({ err: error }, 'downlink offsets not committed');
       }
     }
   }
-}
-
-/** One consumer group this bridge is a member of. */
-interface ConsumerGroupState {
-  consumer: Consumer;
-  /** Per assigned partition (`partitionKey`), what was handed over and settled. */
-  offsets: Map<string, PartitionOffsets>;
-  /** Since when this bridge holds the group's partitions; undefined: it stands by. */
-  heldSince: number | undefined;
-  /** Whether it joined the group once already. */
-  joined: boolean;
-  /** After a takeover, consuming waits until then (ms since the epoch). */
-  resumeAt: number;
-  resumeTimer: NodeJS.Timeout | undefined;
-}
-
-function partitionKey(topic: string, partition: number): string {
-  return `${topic}\u0000${partition}`;
 }
 
 /** The sources of a router as text, to compare two versions. */
