@@ -55,6 +55,8 @@ interface Qos1Load {
   clients: number;
   window: number;
   messages: number;
+  /** Retained publishes: acknowledged once their retained record is in Kafka too. */
+  retain?: boolean;
 }
 
 /** QoS 1: each client keeps `window` publishes in flight; latency = publish → PUBACK. */
@@ -73,6 +75,7 @@ async function qos1(port: number, load: Qos1Load): Promise<Result> {
           const sent = performance.now();
           await client.publishAsync(`bench/d${index}/telemetry/${sequence % 10}`, PAYLOAD, {
             qos: 1,
+            retain: load.retain === true,
           });
           latencies.push(performance.now() - sent);
         }
@@ -84,7 +87,7 @@ async function qos1(port: number, load: Qos1Load): Promise<Result> {
   await Promise.all(clients.map((client) => client.endAsync()));
   latencies.sort((a, b) => a - b);
   return {
-    scenario: `QoS 1, MQTT ${protocolVersion === 5 ? '5' : '3.1.1'}, ${load.clients}×${window} in flight`,
+    scenario: `QoS 1${load.retain ? ' retained' : ''}, MQTT ${protocolVersion === 5 ? '5' : '3.1.1'}, ${load.clients}×${window} in flight`,
     messages: latencies.length,
     seconds: Number(seconds.toFixed(2)),
     perSecond: Math.round(latencies.length / seconds),
@@ -126,6 +129,8 @@ async function main(): Promise<void> {
   const bench = await startBenchBridge(
     (topic) =>
       `uplink:\n  - name: bench\n    from: bench/{device}/telemetry/#\n    to: { topic: ${topic}, key: "{device}" }\n`,
+    // retained messages kept in Kafka, for the retained scenario
+    { retained: { topic: `bench.retained.${Date.now().toString(36)}` } },
   );
   const { bridge } = bench;
   const port = bridge.addresses.mqtt.port;
@@ -135,6 +140,13 @@ async function main(): Promise<void> {
     await qos1(port, { protocolVersion: 4, ...loaded }); // warm-up: JIT, connections, metadata
     const results = [
       await qos1(port, { protocolVersion: 4, clients: 1, window: 1, messages: LATENCY_MESSAGES }),
+      await qos1(port, {
+        protocolVersion: 4,
+        clients: 1,
+        window: 1,
+        messages: LATENCY_MESSAGES,
+        retain: true,
+      }),
       await qos0(port, bridge),
       await qos1(port, { protocolVersion: 4, ...loaded }),
       await qos1(port, { protocolVersion: 5, ...loaded }),
