@@ -504,6 +504,21 @@ export interface LocalKafka {
   stop(): Promise<void>;
 }
 
+/**
+ * Broker settings of a single-node Kafka for development and tests: internal topics with one
+ * replica (or consumer groups and idempotent producers never become ready), and groups that
+ * form at once.
+ */
+export const SINGLE_NODE_SETTINGS = [
+  'num.partitions=1',
+  'offsets.topic.replication.factor=1',
+  'transaction.state.log.replication.factor=1',
+  'transaction.state.log.min.isr=1',
+  'share.coordinator.state.topic.replication.factor=1',
+  'share.coordinator.state.topic.min.isr=1',
+  'group.initial.rebalance.delay.ms=0',
+];
+
 function serverProperties(host: string, port: number, controllerPort: number, dataDir: string) {
   return [
     `# Written by scripts/kafka/local-kafka.ts (Kafka ${KAFKA_VERSION}); rewritten on every start.`,
@@ -516,13 +531,7 @@ function serverProperties(host: string, port: number, controllerPort: number, da
     'inter.broker.listener.name=PLAINTEXT',
     'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
     `log.dirs=${path.join(dataDir, 'logs')}`,
-    'num.partitions=1',
-    'offsets.topic.replication.factor=1',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
-    'share.coordinator.state.topic.replication.factor=1',
-    'share.coordinator.state.topic.min.isr=1',
-    'group.initial.rebalance.delay.ms=0',
+    ...SINGLE_NODE_SETTINGS,
     '',
   ].join('\n');
 }

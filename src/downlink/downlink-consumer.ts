@@ -1,4 +1,5 @@
 import type { EachMessagePayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { BridgeConfig } from '../config/load.js';
 import type { BrokerMessage } from '../mqtt/message.js';
 import type { Logger } from '../observability/logger.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
@@ -6,6 +7,7 @@ import type { DownlinkRouter } from '../rules/downlink-router.js';
 import type { DownlinkMessage, DownlinkRecord, DownlinkSource } from '../rules/downlink-types.js';
 import { DEAD_LETTER_HEADERS } from '../rules/headers.js';
 import type { KafkaRecord } from '../rules/types.js';
+import { settleAfter } from '../settle-after.js';
 import { exclusiveAssigner } from './exclusive-assigner.js';
 import { GroupMembership } from './group-membership.js';
 
@@ -18,20 +20,8 @@ export interface DownlinkTarget {
 /** Produces a dead letter; `done` once Kafka has it (or gave up). */
 export type DeadLetterWriter = (record: KafkaRecord, done: () => void) => void;
 
-export interface DownlinkOptions {
-  /** Consumer group of rules that name none. */
-  groupId: string;
-  /** When set, appended to every group id (`<group>.<instanceId>`): each bridge reads every partition. */
-  instanceId: string;
-  /** After taking over a group's partitions from a bridge that left, wait this long before consuming. */
-  startDelayMs: number;
-  /** Kafka session timeout: a member silent this long leaves the group (a standby takes over). */
-  sessionTimeoutMs: number;
-  /** Records handed over and not settled, at most; beyond, consuming waits. */
-  maxUnsettled: number;
-  /** How often settled offsets are committed. */
-  commitIntervalMs: number;
-}
+/** The `downlink.*` options (documented in the configuration schema). */
+export type DownlinkOptions = BridgeConfig['downlink'];
 
 /** Wait before trying again to join the consumer groups. */
 const RETRY_START_MS = 10_000;
@@ -247,11 +237,7 @@ export class DownlinkConsumer {
       this.#sendToDeadLetter(record, undefined, 'no downlink rule matches', settleRecord);
       return;
     }
-    let left = results.length;
-    const settleOne = (): void => {
-      left--;
-      if (left === 0) settleRecord();
-    };
+    const settleOne = settleAfter(results.length, settleRecord);
     for (const result of results) {
       if (result.kind === 'invalid') {
         this.#metrics.downlinkRecordsInvalid.inc();

@@ -12,8 +12,12 @@ import { RetainedStore } from './retained.js';
 import { NEVER_EXPIRES, Session, type Delivery, type Subscription } from './session.js';
 import { TopicTree, type Match, type SharedMatch } from './topic-tree.js';
 import type { UplinkOutcome, UplinkSink } from './uplink-sink.js';
+import { settleAfter } from '../settle-after.js';
 
 type Will = NonNullable<IConnectPacket['will']>;
+
+/** Nothing waits for a QoS 0 retained message to be persisted. */
+const IGNORE = (): void => undefined;
 
 /** How often expired retained messages are purged. */
 const RETAINED_SWEEP_MS = 60_000;
@@ -161,7 +165,7 @@ export class Broker {
     const uplink = toUplink(message);
     if (onSettled === undefined) {
       this.#accept(message);
-      this.#whenPersisted(message, () => undefined);
+      this.#whenPersisted(message, IGNORE);
       this.#sink.send(uplink, undefined);
       return;
     }
@@ -197,10 +201,7 @@ export class Broker {
   publishDownlink(message: BrokerMessage, settle: () => void): number {
     if (!message.retain || !this.#options.persistRetained) return this.#accept(message, settle);
     // the record is settled (its offset committed) once its retained state is kept too
-    let left = 2;
-    const settleBoth = (): void => {
-      if (--left === 0) settle();
-    };
+    const settleBoth = settleAfter(2, settle);
     const delivered = this.#accept(message, settleBoth);
     this.#whenPersisted(message, settleBoth);
     return delivered;
@@ -440,17 +441,8 @@ export class Broker {
 
 /** Gives each delivery a share of `settle`, which runs when the last of them settles. */
 function settleTogether(targets: Array<[Session, Delivery]>, settle: () => void): void {
-  let left = targets.length;
-  if (left === 0) {
-    settle();
-    return;
-  }
-  for (const [, delivery] of targets) {
-    delivery.settle = () => {
-      left--;
-      if (left === 0) settle();
-    };
-  }
+  const settleOne = settleAfter(targets.length, settle);
+  for (const [, delivery] of targets) delivery.settle = settleOne;
 }
 
 /** The uplink's view of a message. */

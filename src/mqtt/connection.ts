@@ -107,6 +107,9 @@ export class Connection implements SessionLink {
   #readStopped = false;
   /** Whether writes of this tick are being gathered into one (socket corked until next tick). */
   #corked = false;
+  /** Bytes gathered beyond which they leave at once: below the write buffer limit, else a
+   * burst of one tick would look like a slow client. */
+  readonly #corkLimit: number;
   /** Packets that arrived while a password was being checked; handled once CONNECT is accepted. */
   #held: Packet[] | undefined;
   /** Packets held while the uplink is congested (and all that follow them), in order. */
@@ -122,6 +125,7 @@ export class Connection implements SessionLink {
     this.remoteAddress = remoteAddress;
     this.broker = broker;
     this.options = options;
+    this.#corkLimit = Math.min(CORK_BYTES, options.maxWriteBuffer / 2);
     this.log = broker.log.child({ remote: remoteAddress });
     this.#scanner = new FrameScanner(options.maxPacketSize);
     this.acks = new OrderedAcks((reply) => {
@@ -289,7 +293,7 @@ export class Connection implements SessionLink {
 
   /**
    * Writes of one tick leave together: the acknowledgements a Kafka batch settles, or a burst
-   * of deliveries, cost one system call. Beyond CORK_BYTES gathered they go at once, so that
+   * of deliveries, cost one system call. Beyond #corkLimit gathered they go at once, so that
    * `writeCongested` sees only bytes the client has not taken.
    */
   #write(bytes: Buffer): void {
@@ -301,9 +305,7 @@ export class Connection implements SessionLink {
       });
     }
     this.#socket.write(bytes);
-    // below the write buffer limit, else a burst of one tick would look like a slow client
-    const limit = Math.min(CORK_BYTES, this.options.maxWriteBuffer / 2);
-    if (this.#socket.writableLength >= limit) this.#uncork();
+    if (this.#socket.writableLength >= this.#corkLimit) this.#uncork();
   }
 
   #uncork(): void {

@@ -33,6 +33,16 @@ function cli(args: string[], env: Record<string, string> = {}) {
   return { child, run, exited };
 }
 
+/** An MQTT client connected to the bridge `run` started, once its log says where it listens. */
+async function connectOnceListening(run: Run) {
+  const listening = await waitFor(
+    () => run.stdout.split('\n').find((line) => line.includes('"bridge listening"')),
+    { timeoutMs: 30_000, what: 'the bridge to listen' },
+  );
+  const { mqtt: address } = JSON.parse(listening) as { mqtt: { port: number } };
+  return mqtt.connectAsync({ host: '127.0.0.1', port: address.port, reconnectPeriod: 0 });
+}
+
 describe('mqtt-kafka-bridge CLI', () => {
   it('prints its version and help', async () => {
     const version = await cli(['--version']).exited;
@@ -93,16 +103,7 @@ describe('mqtt-kafka-bridge CLI', () => {
     const { child, run, exited } = cli(['start', '--config', configFile], {
       BRIDGE_KAFKA_BROKERS: inject('kafkaBrokers'),
     });
-    const listening = await waitFor(
-      () => run.stdout.split('\n').find((line) => line.includes('"bridge listening"')),
-      { timeoutMs: 30_000, what: 'the bridge to listen' },
-    );
-    const { mqtt: address } = JSON.parse(listening) as { mqtt: { port: number } };
-    const client = await mqtt.connectAsync({
-      host: '127.0.0.1',
-      port: address.port,
-      reconnectPeriod: 0,
-    });
+    const client = await connectOnceListening(run);
     await client.publishAsync('cli/one', 'from the cli', { qos: 1 });
     await client.endAsync();
     const [record] = await readRecords(topic, 1);
@@ -128,16 +129,7 @@ describe('mqtt-kafka-bridge CLI', () => {
       BRIDGE_WEBSOCKET_PORT: '0',
       BRIDGE_HTTP_PORT: '0',
     });
-    const listening = await waitFor(
-      () => run.stdout.split('\n').find((line) => line.includes('"bridge listening"')),
-      { timeoutMs: 30_000, what: 'the bridge to listen' },
-    );
-    const { mqtt: address } = JSON.parse(listening) as { mqtt: { port: number } };
-    const client = await mqtt.connectAsync({
-      host: '127.0.0.1',
-      port: address.port,
-      reconnectPeriod: 0,
-    });
+    const client = await connectOnceListening(run);
     onTestFinished(() => client.endAsync(true));
     await client.publishAsync('cli/one', 'before the reload', { qos: 1 });
 
