@@ -96,6 +96,22 @@ async function writeRound(topic: string, ids: string[], sequence: number): Promi
   });
 }
 
+/** Writes rounds `from` to `to` - 1, one every `intervalMs`, while the test goes on. */
+class RoundWriter {
+  written = 0;
+  readonly done: Promise<void>;
+
+  constructor(topic: string, ids: string[], from: number, to: number, intervalMs: number) {
+    this.written = from;
+    this.done = (async () => {
+      for (; this.written < to; this.written++) {
+        await writeRound(topic, ids, this.written);
+        await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      }
+    })();
+  }
+}
+
 async function members(groupId: string): Promise<number> {
   const { groups } = await admin.describeGroups([groupId]);
   const group = groups[0];
@@ -126,17 +142,11 @@ describe('downlink with several bridges', () => {
     await waitFor(() => fleet.hasAll(20));
 
     // commands keep coming while the first bridge stops and its devices move to the second
-    let written = 20;
-    const writer = (async () => {
-      for (; written < 60; written++) {
-        await writeRound(topic, fleet.ids, written);
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-    })();
-    await waitFor(() => written >= 30);
+    const writer = new RoundWriter(topic, fleet.ids, 20, 60, 25);
+    await waitFor(() => writer.written >= 30);
     await first.stop();
     await fleet.connect(second);
-    await writer;
+    await writer.done;
     await waitFor(() => fleet.hasAll(60), { timeoutMs: 60_000 });
     expect(await second.metric('bridge_downlink_assigned_partitions')).toBe(3);
     const expected = Array.from({ length: 60 }, (_, index) => index);
@@ -164,19 +174,13 @@ describe('downlink with several bridges', () => {
     for (let sequence = 0; sequence < 10; sequence++) await writeRound(topic, fleet.ids, sequence);
     await waitFor(() => fleet.hasAll(10));
 
-    let written = 10;
-    const writer = (async () => {
-      for (; written < 40; written++) {
-        await writeRound(topic, fleet.ids, written);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    })();
-    await waitFor(() => written >= 20);
+    const writer = new RoundWriter(topic, fleet.ids, 10, 40, 50);
+    await waitFor(() => writer.written >= 20);
     first.signal('SIGKILL');
     await first.exited;
     await Promise.all(devices.map((device) => device.endAsync(true)));
     await fleet.connect(second);
-    await writer;
+    await writer.done;
     // the killed member leaves the group when its Kafka session (10 s) times out
     await waitFor(() => fleet.hasAll(40), { timeoutMs: 80_000 });
     expect(await second.metric('bridge_downlink_assigned_partitions')).toBe(3);
