@@ -33,6 +33,12 @@ export interface BridgeConfig {
     maxPendingRecords: number;
     ackTimeoutMs: number;
     connectTimeoutMs: number;
+    compression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+    createTopics: boolean;
+    createTopicsPartitions: number;
+    createTopicsReplicationFactor: number;
+    ssl: KafkaSslConfig;
+    sasl: KafkaSaslConfig;
   };
   downlink: {
     groupId: string;
@@ -43,12 +49,43 @@ export interface BridgeConfig {
     commitIntervalMs: number;
   };
   retained: { topic: string };
+  schemaRegistry: SchemaRegistryConfig;
   mappings: string;
   mappingsWatch: boolean;
   auth: { file: string };
   http: { host: string; port: number };
   log: { level: string; pretty: boolean };
   shutdownGraceMs: number;
+}
+
+export interface KafkaSslConfig {
+  enabled: boolean;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  rejectUnauthorized: boolean;
+}
+
+export type KafkaSaslMechanism =
+  'none' | 'plain' | 'scram-sha-256' | 'scram-sha-512' | 'oauthbearer';
+
+export interface KafkaSaslConfig {
+  mechanism: KafkaSaslMechanism;
+  username: string;
+  password: string;
+  passwordFile: string;
+  oauthTokenFile: string;
+}
+
+export interface SchemaRegistryConfig {
+  url: string;
+  username: string;
+  password: string;
+  passwordFile: string;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  rejectUnauthorized: boolean;
 }
 
 /** Deep-partial overrides given programmatically (CLI flags, tests). */

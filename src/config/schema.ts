@@ -235,6 +235,95 @@ export const configSchema = {
       default: 30_000,
       env: 'BRIDGE_KAFKA_CONNECT_TIMEOUT_MS',
     },
+    compression: {
+      doc: 'Compression of produced record batches: none, gzip, snappy, lz4 or zstd (consumers need the same codec; all of them are built in).',
+      format: ['none', 'gzip', 'snappy', 'lz4', 'zstd'],
+      default: 'none',
+      env: 'BRIDGE_KAFKA_COMPRESSION',
+    },
+    createTopics: {
+      doc: 'At start (and on reload), create the Kafka topics that rules name with a fixed `to.topic`, and the dead-letter topics, when they are missing (for development). The bridge never lets Kafka auto-create a topic: a record for a missing topic takes the dead-letter path.',
+      format: Boolean,
+      default: false,
+      env: 'BRIDGE_KAFKA_CREATE_TOPICS',
+    },
+    createTopicsPartitions: {
+      doc: "Partitions of a topic created by kafka.createTopics (0: the broker's num.partitions).",
+      format: 'nat',
+      default: 0,
+      env: 'BRIDGE_KAFKA_CREATE_TOPICS_PARTITIONS',
+    },
+    createTopicsReplicationFactor: {
+      doc: "Replication factor of a topic created by kafka.createTopics (0: the broker's default.replication.factor).",
+      format: 'nat',
+      default: 0,
+      env: 'BRIDGE_KAFKA_CREATE_TOPICS_REPLICATION_FACTOR',
+    },
+    ssl: {
+      enabled: {
+        doc: 'Connect to Kafka over TLS (every connection: producer, consumers, admin, readiness probe).',
+        format: Boolean,
+        default: false,
+        env: 'BRIDGE_KAFKA_SSL_ENABLED',
+      },
+      caFile: {
+        doc: "PEM file of the certificate authorities that sign the brokers' certificates. Empty: the system's trusted authorities.",
+        format: String,
+        default: '',
+        env: 'BRIDGE_KAFKA_SSL_CA_FILE',
+      },
+      certFile: {
+        doc: 'PEM certificate of the bridge for mutual TLS (with kafka.ssl.keyFile). Empty: no client certificate.',
+        format: String,
+        default: '',
+        env: 'BRIDGE_KAFKA_SSL_CERT_FILE',
+      },
+      keyFile: {
+        doc: 'PEM private key of kafka.ssl.certFile.',
+        format: String,
+        default: '',
+        env: 'BRIDGE_KAFKA_SSL_KEY_FILE',
+      },
+      rejectUnauthorized: {
+        doc: 'Refuse brokers whose certificate is not signed by a trusted authority or does not name the host. Turn off only to try things out.',
+        format: Boolean,
+        default: true,
+        env: 'BRIDGE_KAFKA_SSL_REJECT_UNAUTHORIZED',
+      },
+    },
+    sasl: {
+      mechanism: {
+        doc: 'SASL authentication towards Kafka: none, plain, scram-sha-256, scram-sha-512 or oauthbearer (token from kafka.sasl.oauthTokenFile).',
+        format: ['none', 'plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer'],
+        default: 'none',
+        env: 'BRIDGE_KAFKA_SASL_MECHANISM',
+      },
+      username: {
+        doc: 'SASL user name (plain, scram-sha-256, scram-sha-512).',
+        format: String,
+        default: '',
+        env: 'BRIDGE_KAFKA_SASL_USERNAME',
+      },
+      password: {
+        doc: 'SASL password; never logged. Prefer kafka.sasl.passwordFile.',
+        format: String,
+        default: '',
+        sensitive: true,
+        env: 'BRIDGE_KAFKA_SASL_PASSWORD',
+      },
+      passwordFile: {
+        doc: 'File whose content (trailing newline removed) is the SASL password, e.g. a mounted secret; read at start.',
+        format: String,
+        default: '',
+        env: 'BRIDGE_KAFKA_SASL_PASSWORD_FILE',
+      },
+      oauthTokenFile: {
+        doc: 'File holding the OAuth bearer token (oauthbearer), re-read whenever it changes, so a sidecar can refresh it.',
+        format: String,
+        default: '',
+        env: 'BRIDGE_KAFKA_SASL_OAUTH_TOKEN_FILE',
+      },
+    },
   },
   downlink: {
     groupId: {
@@ -280,6 +369,57 @@ export const configSchema = {
       format: String,
       default: '',
       env: 'BRIDGE_RETAINED_TOPIC',
+    },
+  },
+  schemaRegistry: {
+    url: {
+      doc: "Confluent-compatible schema registry (e.g. http://registry:8081, or Apicurio Registry's /apis/ccompat/v7) for Avro values whose rule names a subject. Empty: no registry.",
+      format: String,
+      default: '',
+      env: 'BRIDGE_SCHEMA_REGISTRY_URL',
+    },
+    username: {
+      doc: 'User name for HTTP basic authentication at the schema registry.',
+      format: String,
+      default: '',
+      env: 'BRIDGE_SCHEMA_REGISTRY_USERNAME',
+    },
+    password: {
+      doc: 'Password for HTTP basic authentication at the schema registry; never logged.',
+      format: String,
+      default: '',
+      sensitive: true,
+      env: 'BRIDGE_SCHEMA_REGISTRY_PASSWORD',
+    },
+    passwordFile: {
+      doc: 'File whose content (trailing newline removed) is the schema registry password; read at start.',
+      format: String,
+      default: '',
+      env: 'BRIDGE_SCHEMA_REGISTRY_PASSWORD_FILE',
+    },
+    caFile: {
+      doc: "PEM file of the certificate authorities that sign an https registry's certificate. Empty: the system's trusted authorities.",
+      format: String,
+      default: '',
+      env: 'BRIDGE_SCHEMA_REGISTRY_CA_FILE',
+    },
+    certFile: {
+      doc: 'PEM client certificate for mutual TLS with the registry (with schemaRegistry.keyFile).',
+      format: String,
+      default: '',
+      env: 'BRIDGE_SCHEMA_REGISTRY_CERT_FILE',
+    },
+    keyFile: {
+      doc: 'PEM private key of schemaRegistry.certFile.',
+      format: String,
+      default: '',
+      env: 'BRIDGE_SCHEMA_REGISTRY_KEY_FILE',
+    },
+    rejectUnauthorized: {
+      doc: 'Refuse an https registry whose certificate is not trusted.',
+      format: Boolean,
+      default: true,
+      env: 'BRIDGE_SCHEMA_REGISTRY_REJECT_UNAUTHORIZED',
     },
   },
   mappings: {
