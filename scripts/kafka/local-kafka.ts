@@ -12,7 +12,7 @@ import * as fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type KafkaConfig } from 'kafkajs';
 
 /** Repository root (this file is scripts/kafka/local-kafka.ts). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -71,6 +71,24 @@ export async function tailFile(file: string, lines = 40): Promise<string> {
   }
 }
 
+/** A new random KRaft cluster id (never starting with '-', which StorageTool takes for a flag). */
+export function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
+export interface FormatStorageOptions {
+  /** Cluster id (all nodes of a cluster share one); default a new one. */
+  clusterId?: string;
+  /**
+   * SCRAM credentials written into the bootstrap metadata, in StorageTool's `--add-scram` syntax,
+   * e.g. `SCRAM-SHA-512=[name=alice,password=secret]`.
+   */
+  scram?: string[];
+}
+
 /**
  * Formats the KRaft storage of `dataDir` (logs/) with a new cluster id, unless it was formatted
  * already.
@@ -79,9 +97,10 @@ export async function formatKafkaStorage(
   classpath: string,
   propertiesFile: string,
   dataDir: string,
+  options: FormatStorageOptions = {},
 ): Promise<void> {
   if (existsSync(path.join(dataDir, 'logs', 'meta.properties'))) return;
-  const clusterId = randomBytes(16).toString('base64url');
+  const clusterId = options.clusterId ?? newClusterId();
   const { code, output } = await run(
     'java',
     [
@@ -94,6 +113,7 @@ export async function formatKafkaStorage(
       clusterId,
       '-c',
       propertiesFile,
+      ...(options.scram ?? []).flatMap((credential) => ['--add-scram', credential]),
     ],
     dataDir,
   );
@@ -169,9 +189,18 @@ export function kafkaPortFromEnv(): number {
   return port;
 }
 
+/**
+ * Folder holding the data dirs of `npm run kafka:start`: KAFKA_DATA_DIR if set, else `<repo>/.kafka`
+ * (the jars always stay in `<repo>/.kafka`).
+ */
+export function kafkaDataHome(): string {
+  const configured = process.env.KAFKA_DATA_DIR?.trim();
+  return configured ? path.resolve(configured) : KAFKA_HOME;
+}
+
 /** Data dir used by `npm run kafka:start` for a port: `<repo>/.kafka/data-<port>`. */
 export function localKafkaDataDir(port: number): string {
-  return path.join(KAFKA_HOME, `data-${port}`);
+  return path.join(kafkaDataHome(), `data-${port}`);
 }
 
 /** Folder holding the Kafka jars for KAFKA_VERSION (may not exist yet). */
@@ -392,7 +421,10 @@ export async function stopLocalKafka(
 // Readiness
 // ---------------------------------------------------------------------------------------------
 
-async function probeOnce(kafka: Kafka): Promise<void> {
+/** The TLS and SASL settings of a KafkaJS client (empty for a PLAINTEXT listener). */
+export type KafkaClientSecurity = Pick<KafkaConfig, 'ssl' | 'sasl'>;
+
+async function probeOnce(kafka: Kafka, brokerCount: number): Promise<void> {
   const admin = kafka.admin({ retry: { retries: 0 } });
   const producer = kafka.producer({
     createPartitioner: Partitioners.DefaultPartitioner, // explicit: no KafkaJS partitioner warning
@@ -403,8 +435,16 @@ async function probeOnce(kafka: Kafka): Promise<void> {
   });
   try {
     await admin.connect();
+    if (brokerCount > 1) {
+      const { brokers } = await admin.describeCluster();
+      if (brokers.length < brokerCount) {
+        throw new Error(`${brokers.length} of ${brokerCount} brokers registered`);
+      }
+    }
     await admin.createTopics({
-      topics: [{ topic: READY_TOPIC, numPartitions: 1, replicationFactor: 1 }],
+      topics: [
+        { topic: READY_TOPIC, numPartitions: 1, replicationFactor: Math.min(brokerCount, 3) },
+      ],
       waitForLeaders: true,
     });
     await producer.connect();
@@ -422,11 +462,17 @@ export interface WaitForKafkaOptions {
   /** Called between attempts; return an Error to give up at once (e.g. the process died). */
   check?: () => Error | undefined;
   signal?: AbortSignal;
+  /** TLS / SASL of the listener (e.g. a SASL_SSL one); default PLAINTEXT. */
+  security?: KafkaClientSecurity;
+  /** Also wait until this many brokers are registered (a cluster); default 1. */
+  brokerCount?: number;
 }
 
 /**
  * Resolves once the broker accepts produce requests: creates READY_TOPIC and produces one record
- * with acks=-1 (KafkaJS logging off), retrying until ok or `timeoutMs` (default 90 s).
+ * with acks=-1 (KafkaJS logging off), retrying until ok or `timeoutMs` (default 90 s). With
+ * `brokerCount`, first waits until that many brokers are registered, and READY_TOPIC gets
+ * min(brokerCount, 3) replicas.
  */
 export async function waitForKafkaReady(
   brokers: string | string[],
@@ -442,14 +488,16 @@ export async function waitForKafkaReady(
     connectionTimeout: 2_000,
     requestTimeout: 10_000,
     retry: { retries: 0 },
+    ...options.security,
   });
+  const brokerCount = options.brokerCount ?? 1;
   let lastError: unknown;
   for (;;) {
     options.signal?.throwIfAborted();
     const fatal = options.check?.();
     if (fatal) throw fatal;
     try {
-      await probeOnce(kafka);
+      await probeOnce(kafka, brokerCount);
       return;
     } catch (error) {
       lastError = error;
@@ -466,6 +514,59 @@ export async function waitForKafkaReady(
 // ---------------------------------------------------------------------------------------------
 // Start
 // ---------------------------------------------------------------------------------------------
+
+export interface SpawnKafkaOptions {
+  /** `<libDir>/*` */
+  classpath: string;
+  propertiesFile: string;
+  cwd: string;
+  /** Kafka's stdout/stderr are appended to it (after a line with `banner`). */
+  logFile: string;
+  /** Own process group (survives the caller's Ctrl-C), or the caller's. */
+  detached: boolean;
+  /** Java max heap in MB; default 512. */
+  heapMb?: number | undefined;
+  banner: string;
+}
+
+/**
+ * Spawns `java kafka.Kafka <propertiesFile>` with the JVM settings of every local Kafka (heap,
+ * G1, slf4j-simple at KAFKA_LOG_LEVEL, default warn). The child is unref()ed.
+ */
+export async function spawnKafkaJvm(options: SpawnKafkaOptions): Promise<ChildProcess> {
+  await fs.mkdir(path.dirname(options.logFile), { recursive: true });
+  const logHandle = await fs.open(options.logFile, 'a');
+  try {
+    await logHandle.write(`\n=== ${new Date().toISOString()} ${options.banner} ===\n`);
+    const child = spawn(
+      'java',
+      [
+        `-Xmx${options.heapMb ?? 512}m`,
+        '-XX:+UseG1GC',
+        '-Djava.awt.headless=true',
+        `-Dorg.slf4j.simpleLogger.defaultLogLevel=${process.env.KAFKA_LOG_LEVEL ?? 'warn'}`,
+        '-Dorg.slf4j.simpleLogger.showDateTime=true',
+        "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSSZ",
+        '-cp',
+        options.classpath,
+        'kafka.Kafka',
+        options.propertiesFile,
+      ],
+      {
+        cwd: options.cwd,
+        detached: options.detached,
+        stdio: ['ignore', logHandle.fd, logHandle.fd],
+      },
+    );
+    // A failed spawn (no pid) emits 'error' before the caller can listen: not a crash.
+    child.on('error', () => undefined);
+    // Let the caller (e.g. `npm run kafka:start`) exit while Kafka keeps running.
+    child.unref();
+    return child;
+  } finally {
+    await logHandle.close();
+  }
+}
 
 export interface LocalKafkaOptions {
   /** Client port (PLAINTEXT listener). */
@@ -574,32 +675,15 @@ export async function startLocalKafka(options: LocalKafkaOptions): Promise<Local
 
   await formatKafkaStorage(classpath, propertiesFile, dataDir);
 
-  await fs.mkdir(path.dirname(logFile), { recursive: true });
-  const logHandle = await fs.open(logFile, 'a');
-  let child: ChildProcess;
-  try {
-    await logHandle.write(
-      `\n=== ${new Date().toISOString()} starting Kafka ${KAFKA_VERSION} on ${host}:${port} ===\n`,
-    );
-    child = spawn(
-      'java',
-      [
-        `-Xmx${options.heapMb ?? 512}m`,
-        '-XX:+UseG1GC',
-        '-Djava.awt.headless=true',
-        `-Dorg.slf4j.simpleLogger.defaultLogLevel=${process.env.KAFKA_LOG_LEVEL ?? 'warn'}`,
-        '-Dorg.slf4j.simpleLogger.showDateTime=true',
-        "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSSZ",
-        '-cp',
-        classpath,
-        'kafka.Kafka',
-        propertiesFile,
-      ],
-      { cwd: dataDir, detached, stdio: ['ignore', logHandle.fd, logHandle.fd] },
-    );
-  } finally {
-    await logHandle.close();
-  }
+  const child = await spawnKafkaJvm({
+    classpath,
+    propertiesFile,
+    cwd: dataDir,
+    logFile,
+    detached,
+    heapMb: options.heapMb,
+    banner: `starting Kafka ${KAFKA_VERSION} on ${host}:${port}`,
+  });
 
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   let spawnError: Error | undefined;
@@ -609,8 +693,6 @@ export async function startLocalKafka(options: LocalKafkaOptions): Promise<Local
   child.once('error', (error) => {
     spawnError = error;
   });
-  // Let the caller (e.g. `npm run kafka:start`) exit while Kafka keeps running.
-  child.unref();
 
   const pid = child.pid;
   if (pid === undefined) {
