@@ -1,8 +1,14 @@
 import type { AddressInfo } from 'node:net';
-import { Partitioners, type Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { BridgeConfig } from './config/load.js';
 import { BridgeError } from './errors.js';
 import { createKafka } from './kafka/client.js';
+import { accessProblemOf } from './kafka/access-problem.js';
+import { kafkaCompression } from './kafka/compression.js';
+import { KafkaConnectionState } from './kafka/connection-state.js';
+import { loadKafkaSecurity, type KafkaSecurity } from './kafka/security.js';
+import { createMissingTopics } from './kafka/topic-creation.js';
+import { RateLimitedLog } from './observability/rate-limited-log.js';
 import { PartitionCounts } from './kafka/partition-counts.js';
 import { ProducerPipeline } from './kafka/producer-pipeline.js';
 import { KafkaUplink } from './kafka-uplink.js';
@@ -91,30 +97,109 @@ export class Bridge {
       { mappings: config.mappings, rules: router.ruleCount, kafkaTopics: router.kafkaTopics() },
       'mappings loaded',
     );
+    const security = await loadKafkaSecurity(config.kafka);
+    if (config.kafka.sasl.mechanism === 'plain' && !security.ssl) {
+      log.warn(
+        'kafka.sasl.mechanism is plain and kafka.ssl.enabled is false: the Kafka password crosses the network in clear text',
+      );
+    }
 
     const metrics = new BridgeMetrics();
     metrics.mappingsRules.set(router.ruleCount + mappings.downlink.ruleCount);
-    const kafka = createKafka(config.kafka, log);
-    let kafkaConnected = false;
-    // a new producer replaces one whose idempotent state Kafka lost (see ProducerPipeline)
-    const newProducer = (): Producer => {
-      const created = kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        // murmur2 of the key, as Kafka's Java producer does, so other producers agree on partitions
-        createPartitioner: Partitioners.DefaultPartitioner,
-      });
-      created.on(created.events.CONNECT, () => (kafkaConnected = true));
-      created.on(created.events.DISCONNECT, () => (kafkaConnected = false));
-      return created;
-    };
-    const producer = newProducer();
-    await connectProducer(producer, config);
-    log.info({ brokers: config.kafka.brokers }, 'connected to Kafka');
-
-    const pipeline = new ProducerPipeline(producer, newProducer, config.kafka, log, metrics);
-    const uplink = new KafkaUplink(router, pipeline, metrics, new PartitionCounts(kafka.admin()));
+    // Liveness at once; readiness once Kafka took the bridge and the listeners are up.
+    let readiness: () => string | undefined = () => 'starting';
+    const http = new HttpServer(metrics, { notReady: () => readiness() });
+    let httpAddress: AddressInfo;
     try {
+      httpAddress = await http.listen(config.http.host, config.http.port);
+    } catch (error) {
+      throw new BridgeError('LISTEN_FAILED', `cannot listen: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    try {
+      const kafka = createKafka(config.kafka, security, log);
+      const connection = new KafkaConnectionState();
+      const newProducer = (): Producer => {
+        const created = kafka.producer({
+          idempotent: true,
+          maxInFlightRequests: 1,
+          // a device's publish never creates a topic: a missing one takes the dead-letter path
+          allowAutoTopicCreation: false,
+          // murmur2 of the key, as Kafka's Java producer does, so other producers agree on partitions
+          createPartitioner: Partitioners.DefaultPartitioner,
+        });
+        connection.follow(created);
+        return created;
+      };
+      const producer = newProducer();
+      readiness = () => connection.problem ?? 'connecting to Kafka';
+      await connectProducer(producer, config, connection, log);
+      log.info({ brokers: config.kafka.brokers }, 'connected to Kafka');
+      const bridge = await Bridge.#startConnected(
+        {
+          config,
+          log,
+          metrics,
+          mappings,
+          authenticator,
+          security,
+          kafka,
+          producer,
+          newProducer,
+          http,
+        },
+        httpAddress,
+      );
+      const probe = bridge.#probe;
+      const pipeline = bridge.#pipeline;
+      // Ready: Kafka answers (probed while idle), the last produce reached it, and records do
+      // not wait for long (a Kafka that accepts connections but does not answer).
+      readiness = () => {
+        if (!connection.connected) return connection.problem ?? 'Kafka producer disconnected';
+        if (!probe.reachable) return 'Kafka brokers do not answer';
+        if (!pipeline.kafkaReachable) return 'the last produce did not reach Kafka';
+        if (pipeline.oldestPendingMs >= STALLED_PRODUCE_MS) return 'records wait for Kafka';
+        return undefined;
+      };
+      return bridge;
+    } catch (error) {
+      await http.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** The rest of start, once the producer is connected; `http` serves already. */
+  static async #startConnected(
+    parts: {
+      config: BridgeConfig;
+      log: Logger;
+      metrics: BridgeMetrics;
+      mappings: Mappings;
+      authenticator: Awaited<ReturnType<typeof loadAuth>>;
+      security: KafkaSecurity;
+      kafka: Kafka;
+      producer: Producer;
+      newProducer: () => Producer;
+      http: HttpServer;
+    },
+    httpAddress: AddressInfo,
+  ): Promise<Bridge> {
+    const { config, log, metrics, mappings, authenticator, kafka, producer, newProducer, http } =
+      parts;
+    const router = mappings.uplink;
+    const partitionCounts = new PartitionCounts(kafka.admin());
+    const pipeline = new ProducerPipeline(
+      producer,
+      newProducer,
+      partitionCounts,
+      { ...config.kafka, compression: kafkaCompression(config.kafka.compression) },
+      log,
+      metrics,
+    );
+    const uplink = new KafkaUplink(router, pipeline, metrics, partitionCounts);
+    try {
+      if (config.kafka.createTopics) await createTopicsOf(mappings, kafka, config, log);
       await uplink.checkFixedPartitions();
     } catch (error) {
       await uplink.close();
@@ -173,19 +258,9 @@ export class Bridge {
         );
       }
     }
-    const probe = new BrokerProbe(config.kafka.brokers);
-    // Ready: Kafka answers (probed while idle), the last produce reached it, and records do
-    // not wait for long (a Kafka that accepts connections but does not answer).
-    const http = new HttpServer(metrics, {
-      ready: () =>
-        kafkaConnected &&
-        probe.reachable &&
-        pipeline.kafkaReachable &&
-        pipeline.oldestPendingMs < STALLED_PRODUCE_MS,
-    });
+    const probe = new BrokerProbe(config.kafka.brokers, { ssl: parts.security.ssl });
     try {
       const listeners = new ListenerSet(broker, config);
-      const httpAddress = await http.listen(config.http.host, config.http.port);
       const mqttAddresses = await listeners.listen();
       log.info({ ...mqttAddresses, http: httpAddress }, 'bridge listening');
       const downlink = new DownlinkConsumer(
@@ -202,7 +277,7 @@ export class Bridge {
         metrics,
       );
       downlink.startAfter(config.downlink.startDelayMs);
-      const reloader = watchMappings(config, uplink, downlink, log, metrics);
+      const reloader = watchMappings(config, kafka, uplink, downlink, log, metrics);
       return new Bridge({
         config,
         log,
@@ -222,7 +297,6 @@ export class Bridge {
       probe.close();
       await retainedLog?.close();
       pipeline.close();
-      await http.close().catch(() => undefined);
       await uplink.close();
       await pipeline.disconnect();
       if (error instanceof BridgeError) throw error;
@@ -287,6 +361,7 @@ export class Bridge {
  */
 function watchMappings(
   config: BridgeConfig,
+  kafka: Kafka,
   uplink: KafkaUplink,
   downlink: DownlinkConsumer,
   log: Logger,
@@ -298,6 +373,7 @@ function watchMappings(
     load: loadMappings,
     check: async (mappings) => {
       downlink.checkReplacement(mappings.downlink);
+      if (config.kafka.createTopics) await createTopicsOf(mappings, kafka, config, log);
       await uplink.checkFixedPartitions(mappings.uplink);
     },
     ruleCount: (mappings) => mappings.uplink.ruleCount + mappings.downlink.ruleCount,
@@ -311,25 +387,82 @@ function watchMappings(
   return reloader;
 }
 
-async function connectProducer(producer: Producer, config: BridgeConfig): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      producer.connect(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => {
-          reject(new Error(`no answer within ${config.kafka.connectTimeoutMs} ms`));
-        }, config.kafka.connectTimeoutMs);
-      }),
-    ]);
-  } catch (error) {
-    await producer.disconnect().catch(() => undefined);
-    throw new BridgeError(
-      'KAFKA_UNAVAILABLE',
-      `cannot reach Kafka at ${config.kafka.brokers.join(',')} (kafka.brokers, env BRIDGE_KAFKA_BROKERS): ${(error as Error).message}`,
-      { cause: error },
-    );
-  } finally {
-    clearTimeout(timer);
+/** `kafka.createTopics`: the fixed topics of the rules (and dead-letter topics) Kafka lacks. */
+async function createTopicsOf(
+  mappings: Mappings,
+  kafka: Kafka,
+  config: BridgeConfig,
+  log: Logger,
+): Promise<void> {
+  const topics = new Set([...mappings.uplink.kafkaTopics(), ...mappings.downlink.kafkaTopics()]);
+  const deadLetter = mappings.downlink.deadLetterTopic;
+  if (deadLetter !== undefined) topics.add(deadLetter);
+  await createMissingTopics(
+    kafka,
+    [...topics],
+    {
+      partitions: config.kafka.createTopicsPartitions,
+      replicationFactor: config.kafka.createTopicsReplicationFactor,
+    },
+    log,
+  );
+}
+
+/** Pause between attempts while Kafka refuses the bridge's credentials or certificate. */
+const ACCESS_RETRY_MS = 5_000;
+
+/**
+ * Connects the producer. Kafka not answering: tried until `kafka.connectTimeoutMs`, then start
+ * fails. Kafka refusing the bridge (credentials, certificate): said once a minute, clearly,
+ * and tried again every 5 s for as long as it takes — readiness says why meanwhile.
+ */
+async function connectProducer(
+  producer: Producer,
+  config: BridgeConfig,
+  connection: KafkaConnectionState,
+  log: Logger,
+): Promise<void> {
+  const brokers = config.kafka.brokers.join(',');
+  const deadline = Date.now() + config.kafka.connectTimeoutMs;
+  const refusals = new RateLimitedLog(log);
+  for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        producer.connect(),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => {
+              reject(new Error(`no answer within ${config.kafka.connectTimeoutMs} ms`));
+            },
+            Math.max(0, deadline - Date.now()),
+          );
+        }),
+      ]);
+      return;
+    } catch (error) {
+      const access = accessProblemOf(error);
+      if (access) {
+        const broker = access.broker ?? brokers;
+        connection.problem = `Kafka at ${broker} refused the bridge: ${access.cause}`;
+        refusals.log(
+          'error',
+          access.cause,
+          { broker },
+          `${connection.problem} (check kafka.ssl.* and kafka.sasl.*); retrying every ${ACCESS_RETRY_MS / 1000} s`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, ACCESS_RETRY_MS));
+        continue;
+      }
+      if (Date.now() < deadline) continue;
+      await producer.disconnect().catch(() => undefined);
+      throw new BridgeError(
+        'KAFKA_UNAVAILABLE',
+        `cannot reach Kafka at ${brokers} (kafka.brokers, env BRIDGE_KAFKA_BROKERS): ${(error as Error).message}`,
+        { cause: error },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

@@ -211,5 +211,35 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
       `mqtt.redirect (env BRIDGE_MQTT_REDIRECT) is "${loaded.mqtt.redirect}" but mqtt.serverReference (env BRIDGE_MQTT_SERVER_REFERENCE) is empty: set where clients should go`,
     );
   }
+  checkKafkaSecurity(loaded.kafka);
   return loaded;
+}
+
+/** Options of `kafka.ssl` / `kafka.sasl` that only make sense together. */
+function checkKafkaSecurity({ ssl, sasl }: BridgeConfig['kafka']): void {
+  const named = (option: string): string => `${option} (env ${envVarOf(option) ?? '?'})`;
+  if ((ssl.certFile === '') !== (ssl.keyFile === '')) {
+    throw new ConfigError(
+      `${named('kafka.ssl.certFile')} and ${named('kafka.ssl.keyFile')} go together: set both for mutual TLS, or neither`,
+    );
+  }
+  const mechanism = named('kafka.sasl.mechanism');
+  if (sasl.mechanism === 'oauthbearer') {
+    if (sasl.oauthTokenFile === '') {
+      throw new ConfigError(
+        `${mechanism} is oauthbearer but ${named('kafka.sasl.oauthTokenFile')} is empty`,
+      );
+    }
+  } else if (sasl.mechanism !== 'none') {
+    if (sasl.username === '') {
+      throw new ConfigError(
+        `${mechanism} is ${sasl.mechanism} but ${named('kafka.sasl.username')} is empty`,
+      );
+    }
+    if ((sasl.password === '') === (sasl.passwordFile === '')) {
+      throw new ConfigError(
+        `${mechanism} is ${sasl.mechanism}: set exactly one of ${named('kafka.sasl.password')} and ${named('kafka.sasl.passwordFile')}`,
+      );
+    }
+  }
 }

@@ -1,4 +1,6 @@
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
+import { tlsOptionsFor } from './security.js';
 
 /** Kafka API key of ApiVersions, the request every client sends first. */
 const API_VERSIONS = 18;
@@ -19,6 +21,12 @@ function apiVersionsRequest(correlationId: number): Buffer {
   return request;
 }
 
+export interface ProbeOptions {
+  intervalMs?: number;
+  timeoutMs?: number;
+  ssl?: ConnectionOptions | undefined;
+}
+
 /**
  * Whether Kafka answers, for the readiness endpoint when no records flow:
  * every `intervalMs` an ApiVersions request goes to the bootstrap brokers in
@@ -30,10 +38,16 @@ export class BrokerProbe {
   readonly #brokers: Array<{ host: string; port: number }>;
   readonly #timeoutMs: number;
   readonly #timer: NodeJS.Timeout;
+  readonly #ssl: ConnectionOptions | undefined;
   #reachable = true;
   #correlationId = 0;
 
-  constructor(brokers: string[], { intervalMs = 5_000, timeoutMs = 2_000 } = {}) {
+  /** `ssl`: TLS options when Kafka's listener is TLS (the probe needs no SASL: ApiVersions comes first). */
+  constructor(
+    brokers: string[],
+    { intervalMs = 5_000, timeoutMs = 2_000, ssl }: ProbeOptions = {},
+  ) {
+    this.#ssl = ssl;
     this.#brokers = brokers.map((broker) => {
       const colon = broker.lastIndexOf(':');
       return { host: broker.slice(0, colon), port: Number(broker.slice(colon + 1)) };
@@ -65,7 +79,9 @@ export class BrokerProbe {
   #answers({ host, port }: { host: string; port: number }): Promise<boolean> {
     const correlationId = (this.#correlationId = (this.#correlationId + 1) & 0x7fffffff);
     return new Promise((resolve) => {
-      const socket = connect({ host, port });
+      const socket: Socket = this.#ssl
+        ? connectTls({ ...tlsOptionsFor(this.#ssl, host), port })
+        : connect({ host, port });
       let received = Buffer.alloc(0);
       const done = (answered: boolean): void => {
         clearTimeout(timer);
@@ -75,7 +91,7 @@ export class BrokerProbe {
       const timer = setTimeout(() => {
         done(false);
       }, this.#timeoutMs);
-      socket.once('connect', () => {
+      socket.once(this.#ssl ? 'secureConnect' : 'connect', () => {
         socket.write(apiVersionsRequest(correlationId));
       });
       socket.on('data', (chunk: Buffer) => {

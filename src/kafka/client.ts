@@ -1,6 +1,7 @@
 import { Kafka, logLevel, type LogEntry } from 'kafkajs';
 import type { Logger } from '../observability/logger.js';
 import { RateLimitedLog } from '../observability/rate-limited-log.js';
+import type { KafkaSecurity } from './security.js';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -9,14 +10,20 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
-/** A KafkaJS client whose logs go to the bridge's pino logger. */
-export function createKafka(options: { brokers: string[]; clientId: string }, log: Logger): Kafka {
+/** A KafkaJS client, secured as `security` says, whose logs go to the bridge's pino logger. */
+export function createKafka(
+  options: { brokers: string[]; clientId: string },
+  security: KafkaSecurity,
+  log: Logger,
+): Kafka {
   const kafkaLog = log.child({ component: 'kafkajs' });
   // While Kafka is down KafkaJS repeats the same errors many times a second: once a minute each.
   const repeated = new RateLimitedLog(kafkaLog);
   return new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,
+    ...(security.ssl && { ssl: security.ssl }),
+    ...(security.sasl && { sasl: security.sasl }),
     logLevel: logLevel.WARN,
     logCreator:
       () =>

@@ -2,11 +2,15 @@ import type { Admin } from 'kafkajs';
 
 /** How long a topic's partition count is trusted before it is fetched again (in the background). */
 const DEFAULT_TTL_MS = 60_000;
+/** How long a failed lookup (topic missing, Kafka unreachable) stands before the next one. */
+const FAILURE_TTL_MS = 5_000;
 
 interface Entry {
   /** Null: the last lookup failed (no such topic, Kafka unreachable); `error` says why. */
   count: number | null;
   error: string | undefined;
+  /** The last lookup found that Kafka has no such topic. */
+  missing: boolean;
   fetchedAt: number;
 }
 
@@ -33,8 +37,14 @@ export class PartitionCounts {
   cached(topic: string): number | null | undefined {
     const entry = this.#entries.get(topic);
     if (entry === undefined) return undefined;
-    if (Date.now() - entry.fetchedAt > this.#ttlMs) void this.fetch(topic);
+    const ttl = entry.count === null ? Math.min(FAILURE_TTL_MS, this.#ttlMs) : this.#ttlMs;
+    if (Date.now() - entry.fetchedAt > ttl) void this.fetch(topic);
     return entry.count;
+  }
+
+  /** Whether the last lookup of `topic` found that Kafka has no such topic. */
+  missing(topic: string): boolean {
+    return this.#entries.get(topic)?.missing ?? false;
   }
 
   /** Why the last lookup of `topic` failed. */
@@ -74,10 +84,11 @@ export class PartitionCounts {
       const { topics } = await this.#admin.fetchTopicMetadata({ topics: [topic] });
       const count = topics.find((found) => found.name === topic)?.partitions.length ?? 0;
       if (count === 0) throw new Error('no partitions in its metadata');
-      this.#entries.set(topic, { count, error: undefined, fetchedAt });
+      this.#entries.set(topic, { count, error: undefined, missing: false, fetchedAt });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      this.#entries.set(topic, { count: null, error: message, fetchedAt });
+      const missing = (error as { type?: unknown }).type === 'UNKNOWN_TOPIC_OR_PARTITION';
+      this.#entries.set(topic, { count: null, error: message, missing, fetchedAt });
     }
   }
 }

@@ -1,4 +1,10 @@
-import type { Message, Producer, TopicMessages } from 'kafkajs';
+import {
+  Partitioners,
+  type CompressionTypes,
+  type Message,
+  type PartitionMetadata,
+  type Producer,
+} from 'kafkajs';
 import type { KafkaRecord } from '../rules/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
@@ -23,6 +29,20 @@ export interface PipelineOptions {
   maxPendingRecords: number;
   /** Records not sent within this long (Kafka unreachable) fail with 0x97; 0: wait for ever. */
   ackTimeoutMs: number;
+  /** Compression of the record batches. */
+  compression: CompressionTypes;
+}
+
+/** Partition counts of topics, looked up in Kafka (see PartitionCounts). */
+export interface PartitionCountSource {
+  /** The count if known, null when the last lookup failed, undefined when never looked up. */
+  cached(topic: string): number | null | undefined;
+  /** Whether the last lookup found that Kafka has no such topic. */
+  missing(topic: string): boolean;
+  /** Why the last lookup failed. */
+  error(topic: string): string | undefined;
+  /** Looks the topic up; never rejects. */
+  fetch(topic: string): Promise<void>;
 }
 
 /** Longest pause between attempts while Kafka is unreachable. */
@@ -40,32 +60,70 @@ interface Entry {
   bytes: number;
   settle: Settle | undefined;
   enqueuedAt: number;
-  /** Settled already (timed out while its request was in flight): its outcome is ignored. */
+  /** Records Kafka has not acknowledged yet. */
+  unacknowledged: number;
+  /** Settled already (stored, refused, or timed out): later outcomes are ignored. */
   settled: boolean;
 }
 
+/** One record of an entry, on its way to its partition. */
+interface Item {
+  record: OutgoingRecord;
+  entry: Entry;
+}
+
+/** The records for one partition, sent one request at a time, in order. */
+interface Lane {
+  topic: string;
+  partition: number;
+  queue: Item[];
+  inFlight: boolean;
+  scheduled: boolean;
+  backoffMs: number;
+}
+
 /**
- * Turns many publishes into few produce requests. One request is in flight at
- * a time; whatever arrives meanwhile forms the next batch. That keeps the
- * order of records as they were enqueued, across retries too (the KafkaJS
- * idempotent producer retries a request until Kafka takes it), and lets
- * batches grow exactly as large as Kafka's latency demands.
+ * Turns many publishes into few produce requests, one partition per request.
+ *
+ * Each partition is a lane: one request in flight at a time, and whatever arrives meanwhile
+ * forms its next batch, so the records of a partition keep the order they were enqueued in,
+ * across retries too, and batches grow as large as Kafka's latency demands. Lanes of
+ * different partitions go in parallel (KafkaJS still sends one request per broker at a time).
+ *
+ * One partition per request makes every outcome exact on a cluster: a request either stored
+ * its records or, failing, stored none of them and left the idempotent producer's sequence
+ * number where it was. So a failure re-sends exactly the records that were not stored, with
+ * the same sequence numbers (Kafka drops a retry of a batch it has), and records another
+ * broker acknowledged are never sent again. (A request spanning brokers fails as a whole
+ * while some brokers stored their part; re-sending it wrote those records twice.)
+ *
+ * The pipeline chooses partitions itself (murmur2 of the key as Kafka's Java client, or round
+ * robin for records without a key) from partition counts it looks up, so a retry goes to the
+ * same partition, and a record for a topic Kafka does not have fails (dead-letter path)
+ * instead of having Kafka create the topic.
  */
 export class ProducerPipeline {
   #producer: Producer;
   /** A new, unconnected producer (same settings) when the idempotent state is lost. */
   readonly #newProducer: () => Producer;
+  readonly #partitionCounts: PartitionCountSource;
   /** False after a new producer replaced a lost one, until it connects. */
   #producerConnected = true;
   #closed = false;
   readonly #options: PipelineOptions;
   readonly #log: Logger;
   readonly #metrics: BridgeMetrics;
-  #queue: Entry[] = [];
-  #inFlight = false;
-  /** The entries of the request in flight. */
-  #sending: Entry[] = [];
-  #scheduled = false;
+  readonly #lanes = new Map<string, Lane>();
+  /** Records, in order, of topics whose partition count is being looked up. */
+  readonly #waiting = new Map<string, Item[]>();
+  /** Entries from `#head` on: not settled yet (and some settled ones), in enqueue order. */
+  #entries: Entry[] = [];
+  #head = 0;
+  /** Items in lanes or waiting for a partition count, plus requests in flight. */
+  #busy = 0;
+  #inFlight = 0;
+  /** A request failed for want of a new producer id: no new request until it is replaced. */
+  #renewalDue = false;
   #idleWaiters: Array<() => void> = [];
   #pendingBytes = 0;
   #pendingRecords = 0;
@@ -73,20 +131,23 @@ export class ProducerPipeline {
   readonly #congestionListeners: Array<(congested: boolean) => void> = [];
   /** False from a failure to reach Kafka until the next success. */
   #reachable = true;
-  #backoffMs = 0;
   readonly #failureLog: RateLimitedLog;
   readonly #timeoutSweep: NodeJS.Timeout | undefined;
+  readonly #partitioner = Partitioners.DefaultPartitioner();
+  readonly #roundRobin = new Map<string, number>();
 
   /** `producer` is connected; `newProducer` makes another like it (see #renewProducer). */
   constructor(
     producer: Producer,
     newProducer: () => Producer,
+    partitionCounts: PartitionCountSource,
     options: PipelineOptions,
     log: Logger,
     metrics: BridgeMetrics,
   ) {
     this.#producer = producer;
     this.#newProducer = newProducer;
+    this.#partitionCounts = partitionCounts;
     this.#options = options;
     this.#log = log;
     this.#metrics = metrics;
@@ -104,14 +165,26 @@ export class ProducerPipeline {
   enqueue(records: OutgoingRecord[], settle: Settle | undefined): void {
     let bytes = 0;
     for (const record of records) bytes += record.value?.length ?? 0;
-    this.#queue.push({ records, bytes, settle, enqueuedAt: Date.now(), settled: false });
+    const entry: Entry = {
+      records,
+      bytes,
+      settle,
+      enqueuedAt: Date.now(),
+      unacknowledged: records.length,
+      settled: false,
+    };
+    this.#entries.push(entry);
     this.#track(records.length, bytes);
-    this.#schedule();
+    if (records.length === 0) {
+      this.#settleEntry(entry, undefined);
+      return;
+    }
+    for (const record of records) this.#route({ record, entry });
   }
 
   /** How long the oldest record not yet acknowledged has waited (0 when none waits). */
   get oldestPendingMs(): number {
-    const oldest = this.#sending[0] ?? this.#queue[0];
+    const oldest = this.#oldestOpen();
     return oldest ? Date.now() - oldest.enqueuedAt : 0;
   }
 
@@ -128,9 +201,9 @@ export class ProducerPipeline {
     this.#congestionListeners.push(listener);
   }
 
-  /** Resolves once every record enqueued so far is settled. */
+  /** Resolves once every record enqueued so far is settled or given up. */
   async idle(): Promise<void> {
-    if (!this.#inFlight && this.#queue.length === 0) return;
+    if (this.#busy === 0 && this.#inFlight === 0) return;
     await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 
@@ -138,6 +211,377 @@ export class ProducerPipeline {
   close(): void {
     this.#closed = true;
     clearInterval(this.#timeoutSweep);
+  }
+
+  /** Disconnects the producer in use (after close, when nothing is sent any more). */
+  async disconnect(): Promise<void> {
+    await this.#producer.disconnect();
+  }
+
+  // --- partitions -------------------------------------------------------------------------
+
+  /** Into its partition's lane, or behind the records waiting for its topic's partition count. */
+  #route(item: Item): void {
+    this.#busy++;
+    const { topic } = item.record;
+    const waiting = this.#waiting.get(topic);
+    if (waiting) {
+      waiting.push(item);
+      return;
+    }
+    const count = this.#partitionCounts.cached(topic);
+    if (typeof count === 'number') {
+      this.#toLane(item, count);
+    } else if (count === null && this.#partitionCounts.missing(topic)) {
+      this.#refuseMissing([item]);
+    } else {
+      this.#waiting.set(topic, [item]);
+      void this.#lookUp(topic);
+    }
+  }
+
+  /** Looks a topic's partition count up until it is known, Kafka says there is no such topic, or nothing waits any more. */
+  async #lookUp(topic: string): Promise<void> {
+    let backoffMs = 0;
+    for (;;) {
+      await this.#partitionCounts.fetch(topic);
+      const items = this.#waiting.get(topic) ?? [];
+      const count = this.#partitionCounts.cached(topic);
+      if (this.#closed) return;
+      if (typeof count === 'number' || this.#partitionCounts.missing(topic)) {
+        this.#waiting.delete(topic);
+        if (typeof count === 'number') {
+          for (const item of items) this.#toLane(item, count);
+        } else {
+          this.#refuseMissing(items);
+        }
+        return;
+      }
+      // Kafka unreachable: the records wait (until the ack timeout refuses them)
+      const open = items.filter((item) => !item.entry.settled);
+      this.#unsettledDropped(items.length - open.length);
+      if (open.length === 0) {
+        this.#waiting.delete(topic);
+        return;
+      }
+      this.#waiting.set(topic, open);
+      this.#failureLog.warn(
+        'partition-lookup',
+        { topic, error: this.#partitionCounts.error(topic) },
+        'partition count of a Kafka topic unknown: records wait',
+      );
+      backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(FIRST_BACKOFF_MS, backoffMs * 2));
+      await new Promise((resolve) => setTimeout(resolve, backoffMs));
+    }
+  }
+
+  #refuseMissing(items: Item[]): void {
+    const topic = items[0]?.record.topic ?? '';
+    this.#failureLog.warn(
+      `missing:${topic}`,
+      { topic },
+      'Kafka has no such topic: records refused (the bridge never creates topics while producing)',
+    );
+    this.#metrics.kafkaProduceFailures.inc();
+    this.#refuse(items, {
+      reasonCode: ReasonCode.ImplementationSpecificError,
+      reason: `Kafka topic "${topic}" does not exist`,
+    });
+  }
+
+  #toLane(item: Item, count: number): void {
+    const { record } = item;
+    const partition = record.partition ?? this.#choosePartition(record, count);
+    if (partition >= count) {
+      this.#refuse([item], {
+        reasonCode: ReasonCode.ImplementationSpecificError,
+        reason: `partition ${partition} is out of range: Kafka topic "${record.topic}" has ${count} partitions`,
+      });
+      return;
+    }
+    // the same partition for every attempt, also when the count changes meanwhile
+    record.partition = partition;
+    const key = `${record.topic}\u0000${partition}`;
+    let lane = this.#lanes.get(key);
+    if (!lane) {
+      lane = {
+        topic: record.topic,
+        partition,
+        queue: [],
+        inFlight: false,
+        scheduled: false,
+        backoffMs: 0,
+      };
+      this.#lanes.set(key, lane);
+    }
+    lane.queue.push(item);
+    this.#schedule(lane);
+  }
+
+  /** murmur2 of the key as Kafka's Java client (KafkaJS's default partitioner), or round robin. */
+  #choosePartition(record: OutgoingRecord, count: number): number {
+    if (record.key === null) {
+      const next = this.#roundRobin.get(record.topic) ?? 0;
+      this.#roundRobin.set(record.topic, (next + 1) % count);
+      return next % count;
+    }
+    return this.#partitioner({
+      topic: record.topic,
+      partitionMetadata: partitionsOf(count),
+      message: { key: record.key, value: null },
+    });
+  }
+
+  // --- sending ----------------------------------------------------------------------------
+
+  #schedule(lane: Lane): void {
+    if (lane.inFlight || lane.scheduled || this.#renewalDue) return;
+    lane.scheduled = true;
+    const run = (): void => {
+      lane.scheduled = false;
+      void this.#sendLane(lane);
+    };
+    const delay = Math.max(this.#options.lingerMs, lane.backoffMs);
+    if (delay > 0) setTimeout(run, delay);
+    else setImmediate(run);
+  }
+
+  async #sendLane(lane: Lane): Promise<void> {
+    if (this.#closed || this.#renewalDue) return;
+    const items = this.#takeBatch(lane);
+    if (items.length === 0) {
+      this.#dropIfEmpty(lane);
+      return;
+    }
+    lane.inFlight = true;
+    this.#inFlight++;
+    try {
+      await this.#send(lane, items);
+    } finally {
+      lane.inFlight = false;
+      this.#inFlight--;
+    }
+    // a request of this lane or another may have asked for a new producer meanwhile
+    if (this.#renewalAsked()) {
+      if (this.#inFlight === 0) await this.#renewProducer();
+      return;
+    }
+    if (lane.queue.length > 0) this.#schedule(lane);
+    else this.#dropIfEmpty(lane);
+  }
+
+  /** The next records of a lane within the batch limits (at least one); settled ones are dropped. */
+  #takeBatch(lane: Lane): Item[] {
+    let records = 0;
+    let bytes = 0;
+    let taken = 0;
+    let dropped = 0;
+    const batch: Item[] = [];
+    for (const item of lane.queue) {
+      if (item.entry.settled) {
+        taken++;
+        dropped++;
+        continue;
+      }
+      const size = item.record.value?.length ?? 0;
+      const fits =
+        records + 1 <= this.#options.batchMaxRecords && bytes + size <= this.#options.batchMaxBytes;
+      if (batch.length > 0 && !fits) break;
+      batch.push(item);
+      records++;
+      bytes += size;
+      taken++;
+    }
+    lane.queue.splice(0, taken);
+    this.#busy -= batch.length;
+    this.#unsettledDropped(dropped);
+    return batch;
+  }
+
+  /**
+   * Sends the items (one partition) in one request; returns whether Kafka was reached. Kafka
+   * unreachable: they go back to the front of their lane, tried again after a backoff (until
+   * the ack timeout refuses them). Refused for good: each item is tried alone, so one bad
+   * record does not fail its neighbours, and fails with its reason.
+   */
+  async #send(lane: Lane, items: Item[]): Promise<boolean> {
+    const started = performance.now();
+    try {
+      if (!this.#producerConnected) await this.#connectProducer();
+      await this.#producer.sendBatch({
+        acks: -1,
+        compression: this.#options.compression,
+        topicMessages: [{ topic: lane.topic, messages: items.map(toMessage) }],
+      });
+    } catch (error) {
+      if (isTransientProduceError(error)) {
+        this.#unreachable(error, lane, items);
+        if (needsNewProducerId(error)) this.#renewalDue = true;
+        return false;
+      }
+      if (items.length > 1) {
+        this.#log.debug({ err: error }, 'batch refused; retrying records one by one');
+        for (const [index, item] of items.entries()) {
+          if (item.entry.settled) continue;
+          if (!(await this.#send(lane, [item]))) {
+            // the rest waits for Kafka behind the record that found it gone
+            const rest = items.slice(index + 1);
+            lane.queue.splice(1, 0, ...rest);
+            this.#busy += rest.length;
+            return false;
+          }
+        }
+        return true;
+      }
+      this.#reached(lane);
+      this.#failureLog.warn(
+        produceErrorCause(error),
+        { err: error, topic: lane.topic },
+        'produce refused',
+      );
+      this.#metrics.kafkaProduceFailures.inc();
+      const failure = produceFailureOf(error);
+      for (const { entry } of items) this.#settleEntry(entry, failure);
+      return true;
+    }
+    this.#reached(lane);
+    this.#metrics.kafkaProduceSeconds.observe((performance.now() - started) / 1000);
+    this.#metrics.kafkaBatchRecords.observe(items.length);
+    this.#metrics.kafkaRecordsProduced.inc(items.length);
+    for (const { entry } of items) {
+      if (entry.settled) continue;
+      entry.unacknowledged--;
+      if (entry.unacknowledged === 0) this.#settleEntry(entry, undefined);
+    }
+    return true;
+  }
+
+  #unreachable(error: unknown, lane: Lane, items: Item[]): void {
+    this.#reachable = false;
+    lane.backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(FIRST_BACKOFF_MS, lane.backoffMs * 2));
+    this.#metrics.kafkaProduceRetries.inc();
+    this.#failureLog.warn(
+      produceErrorCause(error),
+      { err: error, retryInMs: lane.backoffMs },
+      'Kafka unreachable: acknowledgements held, retrying',
+    );
+    lane.queue.unshift(...items);
+    this.#busy += items.length;
+  }
+
+  #renewalAsked(): boolean {
+    return this.#renewalDue;
+  }
+
+  #reached(lane: Lane): void {
+    if (!this.#reachable) this.#log.info('Kafka reachable again');
+    this.#reachable = true;
+    lane.backoffMs = 0;
+  }
+
+  /**
+   * After a broker restart Kafka may have lost the idempotent producer's state (out-of-order
+   * sequence number, unknown producer id). A KafkaJS producer keeps its producer id and
+   * sequence numbers across reconnects, so a new producer takes its place once no request is
+   * in flight: it gets a new producer id, and sequence numbers start again.
+   */
+  async #renewProducer(): Promise<void> {
+    this.#log.warn('idempotent producer state lost (broker restart?): starting a new producer');
+    await this.#producer.disconnect().catch(() => undefined);
+    if (this.#closed) return;
+    this.#producer = this.#newProducer();
+    this.#producerConnected = false;
+    this.#renewalDue = false;
+    // at once, so that readiness sees a connected producer also when nothing is sent
+    await this.#connectProducer().catch((error: unknown) => {
+      this.#log.warn({ err: error }, 'new producer not connected yet; trying with the next send');
+    });
+    for (const lane of this.#lanes.values()) if (lane.queue.length > 0) this.#schedule(lane);
+  }
+
+  async #connectProducer(): Promise<void> {
+    await this.#producer.connect();
+    if (this.#closed) {
+      await this.#producer.disconnect();
+      return;
+    }
+    this.#producerConnected = true;
+  }
+
+  #dropIfEmpty(lane: Lane): void {
+    if (lane.queue.length > 0 || lane.inFlight || lane.scheduled) return;
+    this.#lanes.delete(`${lane.topic}\u0000${lane.partition}`);
+    this.#notifyIfIdle();
+  }
+
+  // --- settling ---------------------------------------------------------------------------
+
+  /** Fails the entries of queued `items`, which leave the pipeline unsent. */
+  #refuse(items: Item[], failure: ProduceFailure): void {
+    this.#busy -= items.length;
+    for (const { entry } of items) this.#settleEntry(entry, failure);
+    this.#notifyIfIdle();
+  }
+
+  /** Items of settled entries left the pipeline without being sent. */
+  #unsettledDropped(count: number): void {
+    if (count === 0) return;
+    this.#busy -= count;
+    this.#notifyIfIdle();
+  }
+
+  #settleEntry(entry: Entry, failure: ProduceFailure | undefined): void {
+    if (entry.settled) return;
+    entry.settled = true;
+    this.#track(-entry.records.length, -entry.bytes);
+    if (this.#entries[this.#head] === entry) this.#oldestOpen();
+    entry.settle?.(failure);
+  }
+
+  /** The oldest entry not settled; settled ones at the front are let go on the way. */
+  #oldestOpen(): Entry | undefined {
+    while (this.#entries[this.#head]?.settled) this.#head++;
+    if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
+      this.#entries = this.#entries.slice(this.#head);
+      this.#head = 0;
+    }
+    return this.#entries[this.#head];
+  }
+
+  /**
+   * Entries older than ackTimeoutMs fail with 0x97 (quota exceeded): queued records are
+   * dropped, and those of a request still in flight (Kafka not answering) are answered now —
+   * should Kafka write them after all, the device's retransmission makes a duplicate, never a
+   * loss.
+   */
+  #failOverdue(): void {
+    const deadline = Date.now() - this.#options.ackTimeoutMs;
+    const overdue: Entry[] = [];
+    for (let index = this.#head; index < this.#entries.length; index++) {
+      const entry = this.#entries[index];
+      if (entry === undefined || entry.enqueuedAt > deadline) break;
+      if (!entry.settled) overdue.push(entry);
+    }
+    if (overdue.length === 0) return;
+    const records = overdue.reduce((sum, entry) => sum + entry.records.length, 0);
+    this.#log.warn(
+      { records },
+      `records not acknowledged by Kafka within ${this.#options.ackTimeoutMs} ms: refused`,
+    );
+    for (const entry of overdue) {
+      this.#settleEntry(entry, {
+        reasonCode: ReasonCode.QuotaExceeded,
+        reason: `Kafka did not acknowledge within ${this.#options.ackTimeoutMs} ms`,
+        timedOut: true,
+      });
+    }
+    // their queued records leave the lanes now, so that idle() need not wait for Kafka
+    for (const lane of this.#lanes.values()) {
+      const before = lane.queue.length;
+      lane.queue = lane.queue.filter((item) => !item.entry.settled);
+      this.#unsettledDropped(before - lane.queue.length);
+      this.#dropIfEmpty(lane);
+    }
   }
 
   #track(records: number, bytes: number): void {
@@ -161,220 +605,37 @@ export class ProducerPipeline {
     for (const listener of this.#congestionListeners) listener(congested);
   }
 
-  /** Queued entries older than ackTimeoutMs fail with 0x97 (quota exceeded). */
-  /**
-   * Entries older than ackTimeoutMs fail with 0x97 (quota exceeded): queued
-   * ones are dropped, and those of a request still in flight (Kafka not
-   * answering) are answered now — should Kafka write them after all, the
-   * device's retransmission makes a duplicate, never a loss.
-   */
-  #failOverdue(): void {
-    const deadline = Date.now() - this.#options.ackTimeoutMs;
-    const isOverdue = (entry: Entry): boolean => !entry.settled && entry.enqueuedAt <= deadline;
-    const overdue = [...this.#sending.filter(isOverdue), ...this.#queue.filter(isOverdue)];
-    if (overdue.length === 0) return;
-    this.#queue = this.#queue.filter((entry) => !isOverdue(entry));
-    const records = overdue.reduce((sum, entry) => sum + entry.records.length, 0);
-    this.#log.warn(
-      { records },
-      `records not acknowledged by Kafka within ${this.#options.ackTimeoutMs} ms: refused`,
-    );
-    this.#settle(overdue, {
-      reasonCode: ReasonCode.QuotaExceeded,
-      reason: `Kafka did not acknowledge within ${this.#options.ackTimeoutMs} ms`,
-      timedOut: true,
-    });
-    if (!this.#inFlight && this.#queue.length === 0) this.#notifyIdle();
-  }
-
-  #schedule(): void {
-    if (this.#inFlight || this.#scheduled) return;
-    this.#scheduled = true;
-    const run = (): void => {
-      this.#scheduled = false;
-      void this.#sendNext();
-    };
-    const delay = Math.max(this.#options.lingerMs, this.#backoffMs);
-    if (delay > 0) setTimeout(run, delay);
-    else setImmediate(run);
-  }
-
-  async #sendNext(): Promise<void> {
-    if (this.#closed) return;
-    const batch = this.#takeBatch();
-    if (batch.length === 0) {
-      this.#notifyIdle();
-      return;
-    }
-    this.#inFlight = true;
-    this.#sending = batch;
-    try {
-      await this.#sendEntries(batch);
-    } finally {
-      this.#inFlight = false;
-      this.#sending = [];
-    }
-    if (this.#queue.length === 0) this.#notifyIdle();
-    else if (this.#backoffMs > 0) this.#schedule();
-    else void this.#sendNext();
-  }
-
-  #takeBatch(): Entry[] {
-    let records = 0;
-    let bytes = 0;
-    let count = 0;
-    for (const entry of this.#queue) {
-      const fits =
-        records + entry.records.length <= this.#options.batchMaxRecords &&
-        bytes + entry.bytes <= this.#options.batchMaxBytes;
-      if (count > 0 && !fits) break;
-      records += entry.records.length;
-      bytes += entry.bytes;
-      count++;
-    }
-    const batch = this.#queue.slice(0, count);
-    this.#queue = this.#queue.slice(count);
-    return batch;
-  }
-
-  /**
-   * Sends entries in one request. Kafka unreachable: they go back to the
-   * front of the queue and are tried again after a backoff (until the ack
-   * timeout refuses them). Refused for good: each entry is tried alone, so
-   * one bad record does not fail its neighbours, and fails with its reason.
-   */
-  async #sendEntries(batch: Entry[]): Promise<void> {
-    const records = batch.reduce((sum, entry) => sum + entry.records.length, 0);
-    const started = performance.now();
-    try {
-      if (!this.#producerConnected) await this.#connectProducer();
-      await this.#producer.sendBatch({ acks: -1, topicMessages: toTopicMessages(batch) });
-    } catch (error) {
-      if (isTransientProduceError(error)) {
-        this.#unreachable(error, batch);
-        if (needsNewProducerId(error)) await this.#renewProducer();
-        return;
-      }
-      if (batch.length > 1) {
-        this.#log.debug({ err: error }, 'batch refused; retrying entries one by one');
-        for (const [index, entry] of batch.entries()) {
-          await this.#sendEntries([entry]);
-          if (!this.#reachable) {
-            // the rest waits for Kafka with the entry that found it gone
-            this.#queue.splice(1, 0, ...batch.slice(index + 1).filter((rest) => !rest.settled));
-            return;
-          }
-        }
-        return;
-      }
-      this.#reached();
-      this.#failureLog.warn(
-        produceErrorCause(error),
-        { err: error, topics: topicsOf(batch) },
-        'produce refused',
-      );
-      this.#metrics.kafkaProduceFailures.inc();
-      this.#settle(batch, produceFailureOf(error));
-      return;
-    }
-    this.#reached();
-    this.#metrics.kafkaProduceSeconds.observe((performance.now() - started) / 1000);
-    this.#metrics.kafkaBatchRecords.observe(records);
-    this.#metrics.kafkaRecordsProduced.inc(records);
-    this.#settle(batch, undefined);
-  }
-
-  #unreachable(error: unknown, batch: Entry[]): void {
-    this.#reachable = false;
-    this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(FIRST_BACKOFF_MS, this.#backoffMs * 2));
-    this.#metrics.kafkaProduceRetries.inc();
-    this.#failureLog.warn(
-      produceErrorCause(error),
-      { err: error, retryInMs: this.#backoffMs },
-      'Kafka unreachable: acknowledgements held, retrying',
-    );
-    this.#queue.unshift(...batch.filter((entry) => !entry.settled));
-  }
-
-  /**
-   * After a broker restart Kafka may have lost the idempotent producer's state (out-of-order
-   * sequence number, unknown producer id). A KafkaJS producer keeps its producer id and
-   * sequence numbers across reconnects, so a new producer takes its place: it gets a new
-   * producer id, and sequence numbers start again.
-   */
-  async #renewProducer(): Promise<void> {
-    this.#log.warn('idempotent producer state lost (broker restart?): starting a new producer');
-    await this.#producer.disconnect().catch(() => undefined);
-    if (this.#closed) return;
-    this.#producer = this.#newProducer();
-    this.#producerConnected = false;
-    // at once, so that readiness sees a connected producer also when nothing is sent
-    await this.#connectProducer().catch((error: unknown) => {
-      this.#log.warn({ err: error }, 'new producer not connected yet; trying with the next send');
-    });
-  }
-
-  async #connectProducer(): Promise<void> {
-    await this.#producer.connect();
-    if (this.#closed) {
-      await this.#producer.disconnect();
-      return;
-    }
-    this.#producerConnected = true;
-  }
-
-  /** Disconnects the producer in use (after close, when nothing is sent any more). */
-  async disconnect(): Promise<void> {
-    await this.#producer.disconnect();
-  }
-
-  #reached(): void {
-    if (!this.#reachable) this.#log.info('Kafka reachable again');
-    this.#reachable = true;
-    this.#backoffMs = 0;
-  }
-
-  #settle(batch: Entry[], failure: ProduceFailure | undefined): void {
-    const open = batch.filter((entry) => !entry.settled);
-    let records = 0;
-    let bytes = 0;
-    for (const entry of open) {
-      entry.settled = true;
-      records += entry.records.length;
-      bytes += entry.bytes;
-    }
-    this.#track(-records, -bytes);
-    for (const entry of open) entry.settle?.(failure);
-  }
-
-  #notifyIdle(): void {
+  #notifyIfIdle(): void {
+    if (this.#busy > 0 || this.#inFlight > 0) return;
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
 }
 
-function toTopicMessages(batch: Entry[]): TopicMessages[] {
-  const byTopic = new Map<string, Message[]>();
-  for (const entry of batch) {
-    for (const record of entry.records) {
-      let messages = byTopic.get(record.topic);
-      if (!messages) {
-        messages = [];
-        byTopic.set(record.topic, messages);
-      }
-      messages.push({
-        key: record.key,
-        value: record.value,
-        headers: record.headers,
-        timestamp: String(record.timestamp),
-        ...(record.partition !== undefined ? { partition: record.partition } : {}),
-      });
-    }
-  }
-  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+function toMessage({ record }: Item): Message {
+  return {
+    key: record.key,
+    value: record.value,
+    headers: record.headers,
+    timestamp: String(record.timestamp),
+    partition: record.partition,
+  };
 }
 
-function topicsOf(batch: Entry[]): string[] {
-  return [...new Set(batch.flatMap((entry) => entry.records.map((record) => record.topic)))];
+/** Partition metadata of a topic with `count` partitions, all with a leader (for the partitioner). */
+const metadataByCount = new Map<number, PartitionMetadata[]>();
+function partitionsOf(count: number): PartitionMetadata[] {
+  let metadata = metadataByCount.get(count);
+  if (!metadata) {
+    metadata = Array.from({ length: count }, (_, partitionId) => ({
+      partitionId,
+      leader: 0,
+      partitionErrorCode: 0,
+      replicas: [0],
+      isr: [0],
+    }));
+    metadataByCount.set(count, metadata);
+  }
+  return metadata;
 }

@@ -4,8 +4,8 @@ import type { BridgeMetrics } from './metrics.js';
 import { closeServer, listenOn } from '../server-lifecycle.js';
 
 export interface HealthProbe {
-  /** Ready to take traffic: listening for MQTT and connected to Kafka. */
-  ready(): boolean;
+  /** Why the bridge cannot take traffic yet (listening for MQTT, Kafka takes records); undefined: ready. */
+  notReady(): string | undefined;
 }
 
 /** /health/live, /health/ready and /metrics. */
@@ -19,9 +19,15 @@ export class HttpServer {
         response.writeHead(200, { 'content-type': 'application/json' });
         response.end('{"status":"live"}');
       } else if (path === '/health/ready') {
-        const ready = health.ready();
-        response.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
-        response.end(ready ? '{"status":"ready"}' : '{"status":"not ready"}');
+        const reason = health.notReady();
+        response.writeHead(reason === undefined ? 200 : 503, {
+          'content-type': 'application/json',
+        });
+        response.end(
+          reason === undefined
+            ? '{"status":"ready"}'
+            : JSON.stringify({ status: 'not ready', reason }),
+        );
       } else if (path === '/metrics') {
         metrics.registry.metrics().then(
           (text) => {

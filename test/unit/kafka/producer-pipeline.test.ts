@@ -1,7 +1,11 @@
-import type { Producer, ProducerBatch } from 'kafkajs';
+import { CompressionTypes, type Producer, type ProducerBatch } from 'kafkajs';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { ProducerPipeline, type Settle } from '../../../src/kafka/producer-pipeline.js';
+import {
+  ProducerPipeline,
+  type PartitionCountSource,
+  type Settle,
+} from '../../../src/kafka/producer-pipeline.js';
 import { BridgeMetrics } from '../../../src/observability/metrics.js';
 import type { KafkaRecord } from '../../../src/rules/types.js';
 import { waitFor } from '../../support/wait-for.js';
@@ -54,7 +58,57 @@ const record = (value: string, topic = 'telemetry'): KafkaRecord => ({
   headers: {},
 });
 
-function pipeline(options: Partial<ConstructorParameters<typeof ProducerPipeline>[2]> = {}) {
+/** Partition counts from a table; topics not in it do not exist. */
+class FakeCounts implements PartitionCountSource {
+  readonly lookups: string[] = [];
+  /** While set, lookups fail as if Kafka were unreachable. */
+  unreachable = false;
+  readonly #known = new Map<string, number | null>();
+  readonly #missing = new Set<string>();
+
+  constructor(readonly counts: Record<string, number>) {}
+
+  cached(topic: string): number | null | undefined {
+    return this.#known.get(topic);
+  }
+
+  missing(topic: string): boolean {
+    return this.#missing.has(topic);
+  }
+
+  error(): string | undefined {
+    return this.unreachable ? 'unreachable' : undefined;
+  }
+
+  async fetch(topic: string): Promise<void> {
+    this.lookups.push(topic);
+    await new Promise((resolve) => setImmediate(resolve));
+    const count = this.counts[topic];
+    this.#missing.delete(topic);
+    if (this.unreachable) this.#known.set(topic, null);
+    else if (count === undefined) {
+      this.#known.set(topic, null);
+      this.#missing.add(topic);
+    } else this.#known.set(topic, count);
+  }
+}
+
+type Options = ConstructorParameters<typeof ProducerPipeline>[3];
+
+const OPTIONS: Options = {
+  compression: CompressionTypes.None,
+  lingerMs: 0,
+  batchMaxRecords: 1000,
+  batchMaxBytes: 1_000_000,
+  maxPendingBytes: 1_000_000,
+  maxPendingRecords: 1000,
+  ackTimeoutMs: 0,
+};
+
+function pipeline(
+  options: Partial<Options> = {},
+  counts = new FakeCounts({ telemetry: 1, other: 1 }),
+) {
   const producer = new FakeProducer();
   /** Producers made to replace one whose idempotent state was lost. */
   const replacements: FakeProducer[] = [];
@@ -65,19 +119,66 @@ function pipeline(options: Partial<ConstructorParameters<typeof ProducerPipeline
       replacements.push(replacement);
       return replacement as unknown as Producer;
     },
-    {
-      lingerMs: 0,
-      batchMaxRecords: 1000,
-      batchMaxBytes: 1_000_000,
-      maxPendingBytes: 1_000_000,
-      maxPendingRecords: 1000,
-      ackTimeoutMs: 0,
-      ...options,
-    },
+    counts,
+    { ...OPTIONS, ...options },
     pino({ level: 'silent' }),
     new BridgeMetrics(),
   );
-  return { producer, subject, replacements };
+  return { producer, subject, replacements, counts };
+}
+
+/** A pipeline in front of a ClusterProducer, for a topic of `partitions` partitions. */
+function onCluster(partitions: number) {
+  const cluster = new ClusterProducer();
+  const subject = new ProducerPipeline(
+    cluster as unknown as Producer,
+    () => {
+      throw new Error('no replacement expected');
+    },
+    new FakeCounts({ telemetry: partitions }),
+    OPTIONS,
+    pino({ level: 'silent' }),
+    new BridgeMetrics(),
+  );
+  return { cluster, subject };
+}
+
+/**
+ * A producer in front of a cluster, as KafkaJS behaves: one request per partition leader in
+ * parallel; a leader that is up stores its records, and the call fails when any leader is down.
+ */
+class ClusterProducer {
+  readonly stored = new Map<number, string[]>();
+  readonly down = new Set<number>();
+  calls = 0;
+
+  connect(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  disconnect(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async sendBatch(batch: ProducerBatch): Promise<unknown> {
+    this.calls++;
+    await new Promise((resolve) => setImmediate(resolve));
+    let failed = false;
+    for (const { messages } of batch.topicMessages ?? []) {
+      for (const message of messages) {
+        const partition = message.partition ?? 0;
+        if (this.down.has(partition)) {
+          failed = true;
+          continue;
+        }
+        const values = this.stored.get(partition) ?? [];
+        values.push(String(message.value));
+        this.stored.set(partition, values);
+      }
+    }
+    if (failed) throw Object.assign(new Error('leader down'), { name: 'KafkaJSConnectionError' });
+    return [];
+  }
 }
 
 function values(batch: ProducerBatch | undefined): string[] {
@@ -87,11 +188,12 @@ function values(batch: ProducerBatch | undefined): string[] {
 }
 
 describe('ProducerPipeline', () => {
-  it('sends records enqueued in the same tick as one request with acks=all', async () => {
+  it('sends the records of a partition enqueued in the same tick as one request with acks=all', async () => {
     const { producer, subject } = pipeline();
     for (let index = 0; index < 100; index++) subject.enqueue([record(`m${index}`)], undefined);
     await waitFor(() => producer.calls.length === 1);
     expect(producer.calls[0]?.acks).toBe(-1);
+    expect(producer.calls[0]?.compression).toBe(CompressionTypes.None);
     expect(values(producer.calls[0])).toHaveLength(100);
     expect(values(producer.calls[0])[0]).toBe('m0');
   });
@@ -107,16 +209,106 @@ describe('ProducerPipeline', () => {
     await waitFor(() => producer.calls.length === 1);
     subject.enqueue([record('b')], settle('b'));
     subject.enqueue([record('c'), record('c2', 'other')], settle('c'));
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(producer.calls).toHaveLength(1); // one request in flight at a time
-    expect(settled).toEqual([]);
-    producer.release();
+    // the partition of 'other' has nothing in flight: its record goes at once
     await waitFor(() => producer.calls.length === 2);
+    expect(values(producer.calls[1])).toEqual(['c2']);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(producer.calls).toHaveLength(2); // one request in flight per partition
+    expect(settled).toEqual([]);
+    producer.release(); // a
+    await waitFor(() => producer.calls.length === 3);
     expect(settled).toEqual(['a']);
-    expect(values(producer.calls[1])).toEqual(['b', 'c', 'c2']);
-    producer.release();
+    expect(values(producer.calls[2])).toEqual(['b', 'c']);
+    producer.release(); // c2: c still waits for its record in 'telemetry'
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toEqual(['a']);
+    producer.release(); // b, c
     await subject.idle();
     expect(settled).toEqual(['a', 'b', 'c']);
+  });
+
+  it('a failure on one broker re-sends only the records that broker did not store', async () => {
+    const { cluster, subject } = onCluster(3);
+    cluster.down.add(1);
+    const settled: string[] = [];
+    const keys = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7'];
+    for (const key of keys) {
+      subject.enqueue([{ ...record(key), key }], () => settled.push(key));
+    }
+    await waitFor(() => cluster.calls >= 4);
+    cluster.down.delete(1);
+    await subject.idle();
+    expect(settled.sort()).toEqual(keys);
+    const stored = [...cluster.stored.values()].flat().sort();
+    expect(stored).toEqual(keys); // each once
+  });
+
+  it('puts a keyed record in the partition of murmur2 as Kafka’s Java client, and keeps it there on a retry', async () => {
+    const { cluster, subject } = onCluster(6);
+    // Java: murmur2("foobar") = -790332482 → (h & 0x7fffffff) % 6 = 0; murmur2("abc") = 479470107 → 3
+    cluster.down.add(0);
+    subject.enqueue(
+      [
+        { ...record('f'), key: 'foobar' },
+        { ...record('a'), key: 'abc' },
+      ],
+      undefined,
+    );
+    await waitFor(() => cluster.calls >= 3);
+    cluster.down.delete(0);
+    await subject.idle();
+    expect(Object.fromEntries(cluster.stored)).toEqual({ 0: ['f'], 3: ['a'] });
+  });
+
+  it('spreads records without a key round robin', async () => {
+    const { cluster, subject } = onCluster(3);
+    for (const value of ['0', '1', '2', '3'])
+      subject.enqueue([{ ...record(value), key: null }], undefined);
+    await subject.idle();
+    expect(Object.fromEntries(cluster.stored)).toEqual({ 0: ['0', '3'], 1: ['1'], 2: ['2'] });
+  });
+
+  it('refuses records for a topic Kafka does not have, without producing (no auto-creation)', async () => {
+    const { producer, subject, counts } = pipeline();
+    const outcomes: string[] = [];
+    subject.enqueue([record('x', 'devices.nope')], (failure) =>
+      outcomes.push(failure ? `0x${failure.reasonCode.toString(16)}: ${failure.reason}` : 'ok'),
+    );
+    subject.enqueue([record('y')], (failure) => outcomes.push(failure ? 'failed' : 'ok'));
+    await waitFor(() => producer.outstanding === 1);
+    expect(values(producer.calls[0])).toEqual(['y']); // not held behind the lookup
+    producer.release();
+    await subject.idle();
+    expect(outcomes.sort()).toEqual(['0x83: Kafka topic "devices.nope" does not exist', 'ok']);
+    expect(counts.lookups).toContain('devices.nope');
+    expect(producer.calls).toHaveLength(1);
+  });
+
+  it('refuses an explicit partition the topic does not have', async () => {
+    const { producer, subject } = pipeline();
+    const outcomes: string[] = [];
+    subject.enqueue([{ ...record('x'), partition: 4 }], (failure) =>
+      outcomes.push(failure?.reason ?? 'ok'),
+    );
+    await subject.idle();
+    expect(outcomes).toEqual([
+      'partition 4 is out of range: Kafka topic "telemetry" has 1 partitions',
+    ]);
+    expect(producer.calls).toHaveLength(0);
+  });
+
+  it('holds records while their partition count cannot be looked up, and sends them in order after', async () => {
+    const counts = new FakeCounts({ telemetry: 1 });
+    counts.unreachable = true;
+    const { producer, subject } = pipeline({}, counts);
+    for (const value of ['a', 'b']) subject.enqueue([record(value)], undefined);
+    await waitFor(() => counts.lookups.length >= 2);
+    subject.enqueue([record('c')], undefined);
+    counts.unreachable = false;
+    await waitFor(() => producer.outstanding === 1);
+    expect(values(producer.calls[0])).toEqual(['a', 'b', 'c']);
+    producer.release();
+    await subject.idle();
   });
 
   it('caps a batch by record count and by bytes, keeping order', async () => {
