@@ -1,6 +1,7 @@
 import { Kafka, logLevel, type LogEntry } from 'kafkajs';
 import type { Logger } from '../observability/logger.js';
 import { RateLimitedLog } from '../observability/rate-limited-log.js';
+import { registerCompressionCodecs } from './compression.js';
 import type { KafkaSecurity } from './security.js';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -16,6 +17,8 @@ export function createKafka(
   security: KafkaSecurity,
   log: Logger,
 ): Kafka {
+  // consumers (downlink, retained topic) read batches of any codec other producers chose
+  registerCompressionCodecs();
   const kafkaLog = log.child({ component: 'kafkajs' });
   // While Kafka is down KafkaJS repeats the same errors many times a second: once a minute each.
   const repeated = new RateLimitedLog(kafkaLog);
