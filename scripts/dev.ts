@@ -3,17 +3,15 @@
  *
  * 1. Kafka: BRIDGE_KAFKA_BROKERS if set; else the local Kafka on KAFKA_PORT (default 9092),
  *    reused if `npm run kafka:start` already runs it, otherwise started here and stopped on exit.
- * 2. The topics the downlink rules read (so their consumers find them), then the bridge, with
- *    the mappings in mappings/ and pretty logs (BRIDGE_* variables apply).
+ * 2. The bridge, with the mappings in mappings/, the rules' fixed topics created when missing
+ *    (kafka.createTopics) and pretty logs (BRIDGE_* variables apply).
  * 3. How to publish and consume.
  *
  * Ctrl-C stops the bridge (gracefully) and the Kafka it started.
  */
-import { Kafka, logLevel } from 'kafkajs';
 import { Bridge } from '../src/bridge.js';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/observability/logger.js';
-import { loadMappings } from '../src/rules/load.js';
 import { useOrStartKafka } from './kafka/use-or-start.js';
 
 function instructions(
@@ -51,14 +49,18 @@ async function main(): Promise<void> {
   try {
     const config = loadConfig({
       overrides: {
-        kafka: { brokers: kafka.brokers.split(',') },
+        kafka: {
+          brokers: kafka.brokers.split(','),
+          // development: the rules' fixed topics are created at start (the bridge never has
+          // Kafka auto-create a topic a device names); BRIDGE_KAFKA_CREATE_TOPICS=false turns it off
+          createTopics: process.env.BRIDGE_KAFKA_CREATE_TOPICS !== 'false',
+        },
         log: {
           level: process.env.BRIDGE_LOG_LEVEL ?? 'info',
           pretty: process.env.BRIDGE_LOG_PRETTY !== 'false',
         },
       },
     });
-    await createDownlinkTopics(kafka.brokers, config.mappings);
     const bridge = await Bridge.start(config, createLogger(config.log));
     console.error(
       instructions(
@@ -90,23 +92,6 @@ async function main(): Promise<void> {
   } catch (error) {
     await stopKafka();
     throw error;
-  }
-}
-
-/** The downlink rules' topics that do not exist yet (patterns are left to the user). */
-async function createDownlinkTopics(brokers: string, mappings: string): Promise<void> {
-  const topics = (await loadMappings(mappings)).downlink.kafkaTopics();
-  const kafka = new Kafka({
-    clientId: 'bridge-dev',
-    brokers: brokers.split(','),
-    logLevel: logLevel.ERROR,
-  });
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({ topics: topics.map((topic) => ({ topic })), waitForLeaders: true });
-  } finally {
-    await admin.disconnect();
   }
 }
 
