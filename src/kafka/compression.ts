@@ -17,11 +17,14 @@
  * compression never loads them.
  */
 import { createRequire } from 'node:module';
-import { CompressionCodecs, CompressionTypes } from 'kafkajs';
+import kafkajs, { type CompressionTypes } from 'kafkajs';
 import type * as Snappy from 'snappy';
 import type * as Lz4 from 'lz4-napi';
 import type * as Zstd from '@toondepauw/node-zstd';
 import type { BridgeConfig } from '../config/load.js';
+
+// kafkajs is CommonJS, and Node's ESM loader does not see these two among its named exports
+const { CompressionCodecs, CompressionTypes: Types } = kafkajs;
 
 export type CompressionName = BridgeConfig['kafka']['compression'];
 
@@ -34,11 +37,11 @@ export interface KafkaCodec {
 const require = createRequire(import.meta.url);
 
 const TYPES: Record<CompressionName, CompressionTypes> = {
-  none: CompressionTypes.None,
-  gzip: CompressionTypes.GZIP,
-  snappy: CompressionTypes.Snappy,
-  lz4: CompressionTypes.LZ4,
-  zstd: CompressionTypes.ZSTD,
+  none: Types.None,
+  gzip: Types.GZIP,
+  snappy: Types.Snappy,
+  lz4: Types.LZ4,
+  zstd: Types.ZSTD,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -155,9 +158,9 @@ interface CodecPackage {
 }
 
 const PACKAGES: Record<RegisteredType, CodecPackage> = {
-  [CompressionTypes.Snappy]: { codec: 'snappy', name: 'snappy', make: snappyCodec },
-  [CompressionTypes.LZ4]: { codec: 'lz4', name: 'lz4-napi', make: lz4Codec },
-  [CompressionTypes.ZSTD]: { codec: 'zstd', name: '@toondepauw/node-zstd', make: zstdCodec },
+  [Types.Snappy]: { codec: 'snappy', name: 'snappy', make: snappyCodec },
+  [Types.LZ4]: { codec: 'lz4', name: 'lz4-napi', make: lz4Codec },
+  [Types.ZSTD]: { codec: 'zstd', name: '@toondepauw/node-zstd', make: zstdCodec },
 };
 
 const loaded = new Map<RegisteredType, KafkaCodec>();
@@ -191,9 +194,9 @@ function register(type: RegisteredType): void {
  * the first batch needs it. Idempotent.
  */
 export function registerCompressionCodecs(): void {
-  register(CompressionTypes.Snappy);
-  register(CompressionTypes.LZ4);
-  register(CompressionTypes.ZSTD);
+  register(Types.Snappy);
+  register(Types.LZ4);
+  register(Types.ZSTD);
 }
 
 /**
@@ -203,7 +206,7 @@ export function registerCompressionCodecs(): void {
  */
 export function kafkaCompression(name: CompressionName): CompressionTypes {
   const type = TYPES[name];
-  if (type === CompressionTypes.None || type === CompressionTypes.GZIP) return type;
+  if (type === Types.None || type === Types.GZIP) return type;
   loadCodec(type);
   register(type);
   return type;

@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CompressionCodecs, CompressionTypes } from 'kafkajs';
+import kafkajs, { type CompressionTypes } from 'kafkajs';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import {
   ensureKafkaJars,
@@ -34,6 +34,9 @@ import {
   readRecords,
   uniqueId,
 } from '../support/kafka-helpers.js';
+
+// kafkajs is CommonJS, and Node's ESM loader does not see CompressionCodecs among its named exports
+const { CompressionCodecs } = kafkajs;
 
 const execFileAsync = promisify(execFile);
 
