@@ -9,10 +9,25 @@
  *   BENCH_MESSAGES   messages per scenario (default 50000)
  *   BENCH_CLIENTS    publishing connections (default 10)
  *   BENCH_PAYLOAD    payload bytes (default 200)
+ *   BENCH_COMPRESSION kafka.compression values for the compression scenario, comma-separated
+ *                    (default none,gzip,snappy,lz4,zstd; empty: skip it)
+ *
+ * The compression scenario starts one bridge per codec (kafka.compression, the config option
+ * behind BRIDGE_KAFKA_COMPRESSION) and runs the same QoS 1 load with JSON telemetry payloads
+ * (about 190 bytes, varying values: compressible as real telemetry is, unlike the fixed
+ * payload of the other scenarios); it reports msg/s, PUBACK latency and the bytes the bridge
+ * wrote to its Kafka connections.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Bridge } from '../../src/bridge.js';
-import { percentile, runBenchmark, startBenchBridge } from './bench-bridge.js';
+import type { BridgeConfig } from '../../src/config/load.js';
+import {
+  percentile,
+  runBenchmark,
+  startBenchKafka,
+  startBridge,
+  type BenchKafka,
+} from './bench-bridge.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 50_000);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 10);
@@ -21,6 +36,35 @@ const PAYLOAD = Buffer.alloc(Number(process.env.BENCH_PAYLOAD ?? 200), 'x');
 const WINDOW = 100;
 /** Sequential QoS 1 publishes of one client, for latency without queueing. */
 const LATENCY_MESSAGES = 2_000;
+
+type Compression = BridgeConfig['kafka']['compression'];
+const CODECS: readonly Compression[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
+const COMPRESSION = (process.env.BENCH_COMPRESSION ?? CODECS.join(','))
+  .split(',')
+  .map((name) => name.trim())
+  .filter((name) => name.length > 0)
+  .map((name) => {
+    if (!(CODECS as readonly string[]).includes(name))
+      throw new Error(`BENCH_COMPRESSION: ${name} is none of ${CODECS.join(', ')}`);
+    return name as Compression;
+  });
+
+/** A device's JSON telemetry reading (about 190 bytes): field names repeat, values vary. */
+function telemetry(device: number, sequence: number): Buffer {
+  const reading = {
+    device: `bench-device-${device}`,
+    seq: sequence,
+    ts: Date.now(),
+    celsius: Math.round((18 + Math.random() * 8) * 100) / 100,
+    humidity: Math.round((30 + Math.random() * 40) * 10) / 10,
+    pressure: Math.round(990 + Math.random() * 40),
+    battery: Math.round((3.3 + Math.random() * 0.9) * 1000) / 1000,
+    rssi: -40 - Math.floor(Math.random() * 50),
+    status: 'ok',
+    firmware: '1.4.2',
+  };
+  return Buffer.from(JSON.stringify(reading));
+}
 
 interface Result {
   scenario: string;
@@ -57,6 +101,8 @@ interface Qos1Load {
   messages: number;
   /** Retained publishes: acknowledged once their retained record is in Kafka too. */
   retain?: boolean;
+  /** The payload of a client's publish (default: PAYLOAD). */
+  payload?: (client: number, sequence: number) => Buffer;
 }
 
 /** QoS 1: each client keeps `window` publishes in flight; latency = publish → PUBACK. */
@@ -73,7 +119,8 @@ async function qos1(port: number, load: Qos1Load): Promise<Result> {
         while (next < perClient) {
           const sequence = next++;
           const sent = performance.now();
-          await client.publishAsync(`bench/d${index}/telemetry/${sequence % 10}`, PAYLOAD, {
+          const payload = load.payload?.(index, sequence) ?? PAYLOAD;
+          await client.publishAsync(`bench/d${index}/telemetry/${sequence % 10}`, payload, {
             qos: 1,
             retain: load.retain === true,
           });
@@ -125,37 +172,106 @@ async function qos0(port: number, bridge: Bridge): Promise<Result> {
   };
 }
 
+const MAPPINGS = (topic: string): string =>
+  `uplink:\n  - name: bench\n    from: bench/{device}/telemetry/#\n    to: { topic: ${topic}, key: "{device}" }\n`;
+
+interface CompressionResult {
+  compression: Compression;
+  messages: number;
+  seconds: number;
+  perSecond: number;
+  ackP50Ms?: number | undefined;
+  ackP99Ms?: number | undefined;
+  /** Bytes written to Kafka connections during the run. */
+  kafkaMB: number;
+  kafkaBytesPerMsg: number;
+  vsNone: string;
+}
+
+/** The same QoS 1 load with telemetry payloads, through one bridge per codec. */
+async function compressionScenario(bench: BenchKafka): Promise<CompressionResult[]> {
+  const results: CompressionResult[] = [];
+  for (const compression of COMPRESSION) {
+    const { bridge, stop } = await startBridge(bench, MAPPINGS(bench.topic), {
+      kafka: { compression },
+    });
+    try {
+      const port = bridge.addresses.mqtt.port;
+      const load = { protocolVersion: 4 as const, clients: CLIENTS, window: WINDOW };
+      // warm-up: JIT, connections, metadata, the codec loaded
+      await qos1(port, { ...load, messages: Math.ceil(MESSAGES / 5), payload: telemetry });
+      const before = bench.bytesWritten();
+      const result = await qos1(port, { ...load, messages: MESSAGES, payload: telemetry });
+      const bytes = bench.bytesWritten() - before;
+      results.push({
+        compression,
+        messages: result.messages,
+        seconds: result.seconds,
+        perSecond: result.perSecond,
+        ackP50Ms: result.ackP50Ms,
+        ackP99Ms: result.ackP99Ms,
+        kafkaMB: Number((bytes / 1e6).toFixed(2)),
+        kafkaBytesPerMsg: Math.round(bytes / result.messages),
+        vsNone: '',
+      });
+    } finally {
+      await stop();
+    }
+  }
+  const none = results.find((result) => result.compression === 'none');
+  for (const result of results) {
+    if (none) result.vsNone = `${Math.round((100 * result.kafkaMB) / none.kafkaMB)} %`;
+  }
+  if (none && results.some((r) => r.compression !== 'none' && r.kafkaMB >= none.kafkaMB * 0.95))
+    console.warn(
+      'compression: a codec wrote about as many bytes as none; does the bridge pass kafka.compression to KafkaJS?',
+    );
+  return results;
+}
+
 async function main(): Promise<void> {
-  const bench = await startBenchBridge(
-    (topic) =>
-      `uplink:\n  - name: bench\n    from: bench/{device}/telemetry/#\n    to: { topic: ${topic}, key: "{device}" }\n`,
-    // retained messages kept in Kafka, for the retained scenario
-    { retained: { topic: `bench.retained.${Date.now().toString(36)}` } },
-  );
-  const { bridge } = bench;
-  const port = bridge.addresses.mqtt.port;
-  const rssStart = Math.round(process.memoryUsage().rss / 2 ** 20);
+  const bench = await startBenchKafka();
   try {
-    const loaded = { clients: CLIENTS, window: WINDOW, messages: MESSAGES };
-    await qos1(port, { protocolVersion: 4, ...loaded }); // warm-up: JIT, connections, metadata
-    const results = [
-      await qos1(port, { protocolVersion: 4, clients: 1, window: 1, messages: LATENCY_MESSAGES }),
-      await qos1(port, {
-        protocolVersion: 4,
-        clients: 1,
-        window: 1,
-        messages: LATENCY_MESSAGES,
-        retain: true,
-      }),
-      await qos0(port, bridge),
-      await qos1(port, { protocolVersion: 4, ...loaded }),
-      await qos1(port, { protocolVersion: 5, ...loaded }),
-    ];
+    // retained messages kept in Kafka, for the retained scenario
+    const { bridge, stop } = await startBridge(bench, MAPPINGS(bench.topic), {
+      retained: { topic: `bench.retained.${Date.now().toString(36)}` },
+    });
+    const port = bridge.addresses.mqtt.port;
+    const rssStart = Math.round(process.memoryUsage().rss / 2 ** 20);
+    let results: Result[];
+    try {
+      const loaded = { clients: CLIENTS, window: WINDOW, messages: MESSAGES };
+      await qos1(port, { protocolVersion: 4, ...loaded }); // warm-up: JIT, connections, metadata
+      results = [
+        await qos1(port, { protocolVersion: 4, clients: 1, window: 1, messages: LATENCY_MESSAGES }),
+        await qos1(port, {
+          protocolVersion: 4,
+          clients: 1,
+          window: 1,
+          messages: LATENCY_MESSAGES,
+          retain: true,
+        }),
+        await qos0(port, bridge),
+        await qos1(port, { protocolVersion: 4, ...loaded }),
+        await qos1(port, { protocolVersion: 5, ...loaded }),
+      ];
+    } finally {
+      await stop();
+    }
+    const compression = await compressionScenario(bench);
     console.log(
       `\nuplink bench: ${MESSAGES} messages × ${PAYLOAD.length} B, ${CLIENTS} clients, ` +
         `QoS 1 window ${WINDOW}/client, Kafka ${bench.brokers}, RSS at start ${rssStart} MB`,
     );
     console.table(results);
+    if (compression.length > 0) {
+      console.log(
+        `\nkafka.compression: QoS 1, MQTT 3.1.1, ${CLIENTS}×${WINDOW} in flight, ${MESSAGES} ` +
+          `JSON telemetry messages of ~${telemetry(0, 0).length} B; kafkaMB = bytes written to ` +
+          `Kafka connections (produce requests, plus fetches and heartbeats)`,
+      );
+      console.table(compression);
+    }
   } finally {
     await bench.stop();
   }
