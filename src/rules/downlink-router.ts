@@ -1,3 +1,4 @@
+import type { RegistryDecoder } from './codecs/avro-registry.js';
 import { payloadOf, valueDecoder } from './codecs/downlink-value.js';
 import type { DownlinkRule } from './downlink-rule.js';
 import type { DownlinkScope } from './downlink-templates.js';
@@ -42,6 +43,27 @@ export class DownlinkRouter {
   /** The topic names the rules list (not patterns), sorted, without repeats. */
   kafkaTopics(): string[] {
     return [...new Set(this.#rules.flatMap((rule) => rule.from.topics ?? []))].sort();
+  }
+
+  /** The decoders of rules with `schemaId: registry`, for the schema registry to bind. */
+  registryDecoders(): RegistryDecoder[] {
+    return this.#rules.flatMap(({ value }) => ('registry' in value ? [value.registry] : []));
+  }
+
+  /**
+   * What must happen before `route(record)`: undefined when it can route at once (the usual
+   * case), else a promise that resolves once the writer schema of a `schemaId: registry` rule's
+   * value is fetched (or known to be missing). It rejects when the registry does not answer as
+   * it should; the record must not be routed then: call again later.
+   */
+  prepare(record: DownlinkRecord): Promise<void> | undefined {
+    let waits: Array<Promise<void>> | undefined;
+    for (const { value } of this.#rulesFor(record.topic)) {
+      const wait = 'registry' in value ? value.registry.prepare(record.value) : undefined;
+      if (wait !== undefined) (waits ??= []).push(wait);
+    }
+    if (waits === undefined) return undefined;
+    return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => undefined);
   }
 
   /** Results of every rule whose source matches `record.topic`, in rule order; [] = no rule. */

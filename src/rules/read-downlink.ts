@@ -1,5 +1,6 @@
 import { isScalar, isSeq } from 'yaml';
 import type { AvroSchemas } from './codecs/avro.js';
+import { RegistryDecoder } from './codecs/avro-registry.js';
 import type { DownlinkValueSpec } from './codecs/downlink-value.js';
 import type { DownlinkRule, StartPosition } from './downlink-rule.js';
 import { compileDownlinkTemplate, parseRecordField } from './downlink-templates.js';
@@ -7,7 +8,13 @@ import type { DownlinkTemplate } from './downlink-templates.js';
 import type { ExpirySpec } from './expiry.js';
 import { topicNameProblem } from './mqtt-topic-name.js';
 import { readFixedKafkaTopic } from './read-template.js';
-import { readFormat, readProjection, readSchema, readSchemaId } from './read-value.js';
+import {
+  MISSING_SCHEMA,
+  readFormat,
+  readProjection,
+  readSchema,
+  readSchemaId,
+} from './read-value.js';
 import { didYouMean } from './suggest.js';
 import { NodeReader, isOneOf } from './yaml-nodes.js';
 import type { Field, Value } from './yaml-nodes.js';
@@ -279,9 +286,24 @@ function readDownlinkValue(
     if (reader.issueCount > before) return undefined;
     return { format, ...(projection && { fields: projection }) };
   }
-  const type = fields.schema && readSchema(reader, fields.schema, file, schemas);
   const schemaId = fields.schemaId && readDownlinkSchemaId(reader, fields.schemaId);
-  if (reader.issueCount > before || !type) return undefined;
+  if (!fields.schema && schemaId !== 'registry') {
+    reader.report(reader.at(field), `${MISSING_SCHEMA}, or schemaId: registry`);
+  }
+  const type = fields.schema && readSchema(reader, fields.schema, file, schemas);
+  if (reader.issueCount > before) return undefined;
+  if (schemaId === 'registry') {
+    return {
+      format,
+      registry: new RegistryDecoder(
+        reader.position(reader.at(fields.schemaId ?? field)),
+        type ? type.type : undefined,
+      ),
+      schemaFile: type ? type.path : undefined,
+      ...(projection && { fields: projection }),
+    };
+  }
+  if (!type) return undefined;
   return {
     format,
     schemaFile: type.path,
@@ -291,8 +313,19 @@ function readDownlinkValue(
   };
 }
 
-/** `schemaId: <id>` (Confluent framing with that id) or `schemaId: any` (with any id). */
-function readDownlinkSchemaId(reader: NodeReader, field: Field): number | 'any' | undefined {
-  if (isScalar(field.node) && field.node.value === 'any') return 'any';
+/**
+ * `schemaId: <id>` (Confluent framing with that id), `schemaId: any` (with any id) or
+ * `schemaId: registry` (any id, the writer schema fetched from the schema registry).
+ */
+function readDownlinkSchemaId(
+  reader: NodeReader,
+  field: Field,
+): number | 'any' | 'registry' | undefined {
+  const { node } = field;
+  if (isScalar(node) && (node.value === 'any' || node.value === 'registry')) return node.value;
+  if (isScalar(node) && typeof node.value === 'string') {
+    reader.report(node, 'expected a schema registry id (an integer), "any" or "registry"');
+    return undefined;
+  }
   return readSchemaId(reader, field);
 }

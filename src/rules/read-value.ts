@@ -1,22 +1,27 @@
 import { isAbsolute, join, dirname } from 'node:path';
 import type { Type } from 'avsc';
 import { isMap, isScalar } from 'yaml';
-import type { AvroSchemas } from './codecs/avro.js';
+import type { AvroSchemas, LoadedSchema } from './codecs/avro.js';
+import { RegistrySubject, SUBJECT_STRATEGIES, type SubjectSpec } from './codecs/avro-registry.js';
 import { ENVELOPE_FIELDS, type EnvelopeField, type FieldProjection } from './codecs/json.js';
 import type { ValueSpec } from './codecs/value.js';
 import { FIELD_PATH_RULE, parseFieldPath, type FieldPath } from './payload-json.js';
 import { didYouMean } from './suggest.js';
 import { isOneOf, type Field, type NodeReader, type Value } from './yaml-nodes.js';
 
-const VALUE_FIELDS = ['format', 'fields', 'envelope', 'schema', 'schemaId'] as const;
+const VALUE_FIELDS = ['format', 'fields', 'envelope', 'schema', 'schemaId', 'subject'] as const;
 const VALUE_FORMATS = ['raw', 'json', 'avro'] as const;
 type ValueFormat = (typeof VALUE_FORMATS)[number];
 /** Which value fields each format takes besides `format`. */
 const FORMAT_FIELDS: Record<ValueFormat, readonly string[]> = {
   raw: [],
   json: ['fields', 'envelope'],
-  avro: ['fields', 'schema', 'schemaId'],
+  avro: ['fields', 'schema', 'schemaId', 'subject'],
 };
+const SUBJECT_FIELDS = ['strategy'] as const;
+/** What a missing `schema` of an avro value is reported as. */
+export const MISSING_SCHEMA =
+  'missing required field "schema" (the .avsc file, relative to this file)';
 /** Confluent schema ids are unsigned 32-bit integers on the wire. */
 const MAX_SCHEMA_ID = 2 ** 32 - 1;
 
@@ -34,10 +39,18 @@ export function readValue(
   if (read === undefined) return undefined;
   const { format, fields } = read;
   const avroFormat = format === 'avro';
+  if (avroFormat && !fields.schema) reader.report(reader.at(field), MISSING_SCHEMA);
+  if (avroFormat && fields.schemaId && fields.subject) {
+    reader.report(
+      fields.subject.key,
+      'write either "schemaId" (an id registered beforehand) or "subject" (registered by the bridge), not both',
+    );
+  }
   const projection = fields.fields && readProjection(reader, fields.fields);
   const envelope = fields.envelope && !avroFormat && readEnvelope(reader, fields.envelope);
   const type = fields.schema && avroFormat && readSchema(reader, fields.schema, file, schemas);
   const schemaId = fields.schemaId && avroFormat && readSchemaId(reader, fields.schemaId);
+  const subject = fields.subject && type && readSubject(reader, fields.subject, type);
   if (reader.issueCount > before) return undefined;
 
   switch (format) {
@@ -56,6 +69,7 @@ export function readValue(
         schemaFile: type.path,
         type: type.type,
         ...(schemaId !== undefined && schemaId !== false && { schemaId }),
+        ...(subject && { registry: subject }),
         ...(projection && { fields: projection }),
       };
   }
@@ -63,7 +77,7 @@ export function readValue(
 
 /**
  * The `format` of a `value:` map (default raw) and its fields; fields that do not apply to the
- * format are reported, and so is a missing `schema` for avro.
+ * format are reported.
  */
 export function readFormat<K extends string>(
   reader: NodeReader,
@@ -87,9 +101,6 @@ export function readFormat<K extends string>(
     if (value && name !== 'format' && !formatFields[format].includes(name)) {
       reader.report(value.key, `"${name}" does not apply to format ${format}`);
     }
-  }
-  if (format === 'avro' && !Object.hasOwn(fields, 'schema')) {
-    reader.report(map, 'missing required field "schema" (the .avsc file, relative to this file)');
   }
   return { format, fields };
 }
@@ -156,7 +167,7 @@ export function readSchema(
   field: Field,
   file: string,
   schemas: AvroSchemas,
-): { path: string; type: Type } | undefined {
+): ({ path: string } & LoadedSchema) | undefined {
   const text = reader.string(field);
   if (text === undefined) return undefined;
   const path = isAbsolute(text.text) ? text.text : join(dirname(file), text.text);
@@ -165,7 +176,50 @@ export function readSchema(
     reader.report(text.node, `Avro schema "${text.text}" (${path}): ${loaded.error}`);
     return undefined;
   }
-  return { path, type: loaded.type };
+  return { path, ...loaded };
+}
+
+/**
+ * `subject:` — the schema registry subject the schema is registered under: a name, or
+ * `{ strategy: topic-name | record-name | topic-record-name }` (Confluent's naming strategies).
+ */
+function readSubject(
+  reader: NodeReader,
+  field: Field,
+  schema: { type: Type; text: string },
+): RegistrySubject | undefined {
+  const position = reader.position(reader.at(field));
+  let spec: SubjectSpec;
+  if (isMap(field.node)) {
+    const fields = reader.fields(field.node, SUBJECT_FIELDS, ['strategy']);
+    if (!fields.strategy) return undefined;
+    const strategy = reader.string(fields.strategy);
+    if (strategy === undefined) return undefined;
+    if (!isOneOf(strategy.text, SUBJECT_STRATEGIES)) {
+      const hint =
+        didYouMean(strategy.text, SUBJECT_STRATEGIES) ||
+        ` (one of: ${SUBJECT_STRATEGIES.join(', ')})`;
+      reader.report(strategy.node, `unknown subject strategy "${strategy.text}"${hint}`);
+      return undefined;
+    }
+    spec = { kind: 'strategy', strategy: strategy.text };
+  } else {
+    const name = reader.string(field, 'a subject name or { strategy: topic-name }');
+    if (name === undefined) return undefined;
+    if (name.text.trim() === '') {
+      reader.report(name.node, 'a subject name must not be empty');
+      return undefined;
+    }
+    spec = { kind: 'name', name: name.text };
+  }
+  const subject = new RegistrySubject(spec, position, schema.text, schema.type);
+  // record-name strategies need a named schema, which is known now (a topic is not, here)
+  const problem = subject.subjectFor('topic');
+  if ('error' in problem) {
+    reader.report(reader.at(field), problem.error);
+    return undefined;
+  }
+  return subject;
 }
 
 export function readSchemaId(reader: NodeReader, field: Field): number | undefined {

@@ -5,7 +5,14 @@ import { PayloadError } from '../errors.js';
 
 /** Confluent wire format: magic byte 0, then the 4-byte big-endian schema id, then Avro. */
 const CONFLUENT_MAGIC = 0;
-const CONFLUENT_HEADER_BYTES = 5;
+export const CONFLUENT_HEADER_BYTES = 5;
+
+/** A schema file, parsed. */
+export interface LoadedSchema {
+  type: Type;
+  /** The file's JSON, compact: what a schema registry is given. */
+  text: string;
+}
 
 /**
  * Avro schemas (`.avsc` files) read while compiling mapping files, each file parsed once.
@@ -13,14 +20,14 @@ const CONFLUENT_HEADER_BYTES = 5;
  */
 export class AvroSchemas {
   readonly #readText: (path: string) => string;
-  readonly #types = new Map<string, { type: Type } | { error: string }>();
+  readonly #types = new Map<string, LoadedSchema | { error: string }>();
 
   constructor(readText: (path: string) => string = (path) => readFileSync(path, 'utf8')) {
     this.#readText = readText;
   }
 
   /** The Avro type in the file at `path`, or why there is none. */
-  load(path: string): { type: Type } | { error: string } {
+  load(path: string): LoadedSchema | { error: string } {
     let loaded = this.#types.get(path);
     if (loaded === undefined) {
       loaded = this.#read(path);
@@ -29,7 +36,7 @@ export class AvroSchemas {
     return loaded;
   }
 
-  #read(path: string): { type: Type } | { error: string } {
+  #read(path: string): LoadedSchema | { error: string } {
     let text: string;
     try {
       text = this.#readText(path);
@@ -44,7 +51,7 @@ export class AvroSchemas {
       return { error: `not JSON: ${(error as Error).message}` };
     }
     try {
-      return { type: avro.Type.forSchema(schema as Schema) };
+      return { type: avro.Type.forSchema(schema as Schema), text: JSON.stringify(schema) };
     } catch (error) {
       return { error: `not a valid Avro schema: ${(error as Error).message}` };
     }
@@ -93,12 +100,7 @@ export function decodeAvro(
 ): unknown {
   let body = bytes;
   if (schemaId !== undefined) {
-    if (bytes.length < CONFLUENT_HEADER_BYTES || bytes.readUInt8(0) !== CONFLUENT_MAGIC) {
-      throw new PayloadError(
-        'the record value is not in the Confluent wire format (a zero byte, then a 4-byte schema id)',
-      );
-    }
-    const id = bytes.readUInt32BE(1);
+    const id = confluentSchemaId(bytes);
     if (schemaId !== 'any' && id !== schemaId) {
       throw new PayloadError(`the record value has schema id ${id}, expected ${schemaId}`);
     }
@@ -111,6 +113,19 @@ export function decodeAvro(
       `the record value is not Avro of the schema: ${(error as Error).message}`,
     );
   }
+}
+
+/**
+ * The schema id of a value in the Confluent wire format; throws a PayloadError when the value
+ * is not in that format.
+ */
+export function confluentSchemaId(bytes: Buffer): number {
+  if (bytes.length < CONFLUENT_HEADER_BYTES || bytes.readUInt8(0) !== CONFLUENT_MAGIC) {
+    throw new PayloadError(
+      'the record value is not in the Confluent wire format (a zero byte, then a 4-byte schema id)',
+    );
+  }
+  return bytes.readUInt32BE(1);
 }
 
 /** A decoded Avro value as JSON text: bytes and fixed values become base64 strings. */

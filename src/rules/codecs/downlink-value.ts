@@ -2,6 +2,7 @@ import type { Type } from 'avsc';
 import type { RecordValue } from '../record-value.js';
 import { parseJsonValue } from '../record-value.js';
 import { avroJson, decodeAvro } from './avro.js';
+import type { RegistryDecoder } from './avro-registry.js';
 import { project } from './json.js';
 import type { FieldProjection } from './json.js';
 
@@ -17,11 +18,20 @@ export type DownlinkValueSpec =
       /** Set: Confluent wire format, with this schema id or any. */
       schemaId?: number | 'any';
       fields?: FieldProjection;
+    }
+  | {
+      /** `schemaId: registry`: Confluent wire format, the writer schema from a registry. */
+      format: 'avro';
+      registry: RegistryDecoder;
+      /** The reader schema's `.avsc` file, if the rule names one. */
+      schemaFile: string | undefined;
+      fields?: FieldProjection;
     };
 
 /** How `{value.…}` variables and fields read a record value of this format. */
 export function valueDecoder(spec: DownlinkValueSpec): (bytes: Buffer) => unknown {
   if (spec.format !== 'avro') return parseJsonValue;
+  if ('registry' in spec) return (bytes) => spec.registry.decode(bytes);
   return (bytes) => decodeAvro(spec.type, bytes, spec.schemaId);
 }
 

@@ -1,6 +1,7 @@
 import type { Type } from 'avsc';
 import type { TemplateScope } from '../templates.js';
 import { encodeAvro } from './avro.js';
+import type { RegistrySubject } from './avro-registry.js';
 import { envelope, project } from './json.js';
 import type { EnvelopeField, FieldProjection } from './json.js';
 
@@ -15,6 +16,8 @@ export type ValueSpec =
       type: Type;
       /** Set: Confluent wire format with this schema id. */
       schemaId?: number;
+      /** Set: Confluent wire format with the id a schema registry gave the schema. */
+      registry?: RegistrySubject;
       fields?: FieldProjection;
     };
 
@@ -37,7 +40,8 @@ export function encodeValue(spec: ValueSpec, scope: TemplateScope, timestamp: nu
     case 'avro': {
       const parsed = scope.json.value();
       const value = spec.fields === undefined ? parsed : project(parsed, spec.fields);
-      return encodeAvro(spec.type, value, spec.schemaId);
+      const id = spec.registry === undefined ? spec.schemaId : spec.registry.id();
+      return encodeAvro(spec.type, value, id);
     }
   }
 }

@@ -154,7 +154,7 @@ describe('downlink rules: targets', () => {
       [`${FILE}:5:28: unknown field "envelope"`],
     );
     expect(mappingErrors(rule(FROM, TO, '    value: { format: avro }'))).toEqual([
-      `${FILE}:5:12: missing required field "schema" (the .avsc file, relative to this file)`,
+      `${FILE}:5:12: missing required field "schema" (the .avsc file, relative to this file), or schemaId: registry`,
     ]);
     expect(
       mappingErrors(rule(FROM, TO, '    value: { format: avro, schema: r.avsc, schemaId: -1 }'), {
