@@ -112,6 +112,7 @@ export class Bridge {
     let httpAddress: AddressInfo;
     try {
       httpAddress = await http.listen(config.http.host, config.http.port);
+      log.info({ http: httpAddress }, 'health and metrics listening');
     } catch (error) {
       throw new BridgeError('LISTEN_FAILED', `cannot listen: ${(error as Error).message}`, {
         cause: error,

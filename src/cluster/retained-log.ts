@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import kafkajs, { type Consumer, type Kafka, type KafkaMessage } from 'kafkajs';
 import type { ProducerPipeline } from '../kafka/producer-pipeline.js';
 import type { BrokerMessage } from '../mqtt/message.js';
+import { waitForLeaders } from '../kafka/topic-creation.js';
 import type { Logger } from '../observability/logger.js';
 import { RateLimitedLog } from '../observability/rate-limited-log.js';
 import { RETAINED_HEADER, decodeRetained, encodeRetained } from './retained-codec.js';
@@ -221,10 +222,11 @@ async function prepareTopic(
   await admin.connect();
   try {
     const created = await admin.createTopics({
-      waitForLeaders: true,
+      waitForLeaders: false,
       topics: [{ topic, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
     });
-    if (!created) {
+    if (created) await waitForLeaders(admin, [topic]);
+    else {
       const { resources } = await admin.describeConfigs({
         includeSynonyms: false,
         resources: [

@@ -24,6 +24,11 @@ export interface BridgeProcessOptions {
   env?: Record<string, string>;
   /** How long start-up may take; default 30 s. */
   startTimeoutMs?: number;
+  /**
+   * What start() waits for: the MQTT listeners (default), or only the HTTP server (a bridge
+   * that cannot get into Kafka serves health, not MQTT).
+   */
+  until?: 'listening' | 'http';
 }
 
 export interface Exit {
@@ -107,15 +112,17 @@ export class BridgeProcess {
     live.add(bridge);
     afterThisTest(() => bridge.stop());
     try {
+      const message =
+        options.until === 'http' ? 'health and metrics listening' : 'bridge listening';
       const listening = await waitFor(
         () => {
           if (bridge.#exit) throw new Error('exited');
-          return bridge.logLines().find((line) => line.msg === 'bridge listening');
+          return bridge.logLines().find((line) => line.msg === message);
         },
-        { timeoutMs: options.startTimeoutMs ?? 30_000, intervalMs: 50, what: 'bridge to listen' },
+        { timeoutMs: options.startTimeoutMs ?? 30_000, intervalMs: 50, what: message },
       );
-      const { mqtt, http } = listening as { mqtt: { port: number }; http: { port: number } };
-      bridge.mqttPort = mqtt.port;
+      const { mqtt, http } = listening as { mqtt?: { port: number }; http: { port: number } };
+      bridge.mqttPort = mqtt?.port ?? 0;
       bridge.httpUrl = `http://127.0.0.1:${http.port}`;
     } catch (error) {
       await bridge.stop();

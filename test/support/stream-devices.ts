@@ -4,7 +4,7 @@
  * present, duplicates only of messages that were transmitted more than once, per-key order.
  */
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { IDisconnectPacket, Packet } from 'mqtt-packet';
 import { waitFor } from './wait-for.js';
@@ -17,6 +17,8 @@ export interface StreamDeviceOptions {
   protocolVersion?: 4 | 5;
   /** Value bytes per message (the `clientId:seq:` prefix is padded with x); default 64. */
   payloadBytes?: number;
+  /** QoS of the publishes; default 1. */
+  qos?: 1 | 2;
   mqtt?: IClientOptions;
 }
 
@@ -26,6 +28,7 @@ export class StreamDevice {
   readonly client: MqttClient;
   readonly topic: string;
   readonly payloadBytes: number;
+  readonly qos: 1 | 2;
   /** Messages handed to MQTT.js so far: seq 0 … sent − 1. */
   sent = 0;
   readonly acked = new Set<number>();
@@ -49,6 +52,7 @@ export class StreamDevice {
     this.clientId = options.clientId;
     this.topic = options.topic;
     this.payloadBytes = options.payloadBytes ?? 64;
+    this.qos = options.qos ?? 1;
     this.client = mqtt.connect({
       host: '127.0.0.1',
       port: options.port,
@@ -101,10 +105,10 @@ export class StreamDevice {
     return Buffer.from(prefix.padEnd(Math.max(this.payloadBytes, prefix.length), 'x'));
   }
 
-  /** Hands the next message to MQTT.js (QoS 1). */
+  /** Hands the next message to MQTT.js (at the device's QoS). */
   publishNext(): void {
     const seq = this.sent++;
-    this.client.publish(this.topic, this.payload(seq), { qos: 1 }, (error) => {
+    this.client.publish(this.topic, this.payload(seq), { qos: this.qos }, (error) => {
       this.answeredAt.set(seq, Date.now());
       if (!error) this.acked.add(seq);
       else {
@@ -189,11 +193,14 @@ export async function readAllRecords(
   brokers: string[],
   topic: string,
   timeoutMs = 30_000,
+  /** `ssl` / `sasl` of a secured Kafka. */
+  security: Pick<KafkaConfig, 'ssl' | 'sasl'> = {},
 ): Promise<StreamRecord[]> {
   const kafka = new Kafka({
     clientId: `read-all-${randomBytes(4).toString('hex')}`,
     brokers,
     logLevel: logLevel.NOTHING,
+    ...security,
   });
   const admin = kafka.admin();
   await admin.connect();
