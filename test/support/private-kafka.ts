@@ -12,10 +12,11 @@
  *
  * stop() really stops the process (SIGTERM, then SIGKILL); start() runs it again on the same
  * ports and data, so the topics and records survive. destroy() stops it and removes its data.
+ * (A private multi-node cluster, optionally SASL_SSL: private-cluster.ts.)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -26,6 +27,7 @@ import {
   KAFKA_VERSION,
   requireJava,
   SINGLE_NODE_SETTINGS,
+  spawnKafkaJvm,
   stopProcess,
   tailFile,
   waitForKafkaReady,
@@ -144,33 +146,19 @@ export class PrivateKafka {
     if (this.running) throw new Error('private Kafka already running');
     const classpath = path.join(await ensureKafkaJars(), '*');
     requireJava();
-    const log = await open(this.logFile, 'a');
-    let child: ChildProcess;
-    try {
-      await log.write(`\n=== ${new Date().toISOString()} starting private Kafka ===\n`);
-      child = spawn(
-        'java',
-        [
-          '-Xmx512m',
-          '-XX:+UseG1GC',
-          '-Djava.awt.headless=true',
-          `-Dorg.slf4j.simpleLogger.defaultLogLevel=${process.env.KAFKA_LOG_LEVEL ?? 'warn'}`,
-          '-Dorg.slf4j.simpleLogger.showDateTime=true',
-          '-cp',
-          classpath,
-          'kafka.Kafka',
-          this.#propertiesFile,
-        ],
-        { cwd: this.dataDir, stdio: ['ignore', log.fd, log.fd] },
-      );
-    } finally {
-      await log.close();
-    }
+    const child = await spawnKafkaJvm({
+      classpath,
+      propertiesFile: this.#propertiesFile,
+      cwd: this.dataDir,
+      logFile: this.logFile,
+      detached: false,
+      banner: 'starting private Kafka',
+    });
     this.#child = child;
     let exited = false;
     child.once('exit', () => (exited = true));
     child.once('error', () => (exited = true));
-    child.unref();
+    if (child.pid === undefined) throw new Error('could not start java for the private Kafka');
     process.once('exit', this.#killOnExit);
     try {
       await waitForKafkaReady(this.brokers, {
