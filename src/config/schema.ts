@@ -206,7 +206,7 @@ export const configSchema = {
       env: 'BRIDGE_KAFKA_BATCH_MAX_RECORDS',
     },
     batchMaxBytes: {
-      doc: "Most value bytes sent in one produce request; keep it below the broker's message.max.bytes (1 MiB by default). A single larger record is sent alone.",
+      doc: "Most bytes (keys, values, headers) of one partition's records in one produce request; keep it below the broker's message.max.bytes (1 MiB by default). A single larger record is sent alone.",
       format: 'positive-int',
       default: 900_000,
       env: 'BRIDGE_KAFKA_BATCH_MAX_BYTES',

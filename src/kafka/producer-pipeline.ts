@@ -72,6 +72,16 @@ interface Item {
   entry: Entry;
 }
 
+/** Bytes a record takes in a record batch, about: what Kafka's message.max.bytes counts. */
+function recordSize(record: OutgoingRecord): number {
+  let size = 24 + (record.value?.length ?? 0) + (record.key?.length ?? 0);
+  for (const [name, value] of Object.entries(record.headers)) {
+    for (const part of Array.isArray(value) ? value : [value])
+      size += 8 + name.length + part.length;
+  }
+  return size;
+}
+
 /** The records for one partition, sent one request at a time, in order. */
 interface Lane {
   topic: string;
@@ -356,7 +366,9 @@ export class ProducerPipeline {
     lane.inFlight = true;
     this.#inFlight++;
     try {
-      await this.#send(lane, items);
+      const unsent = await this.#attempt(lane, items);
+      lane.queue.unshift(...unsent);
+      this.#busy += unsent.length;
     } finally {
       lane.inFlight = false;
       this.#inFlight--;
@@ -383,7 +395,7 @@ export class ProducerPipeline {
         dropped++;
         continue;
       }
-      const size = item.record.value?.length ?? 0;
+      const size = recordSize(item.record);
       const fits =
         records + 1 <= this.#options.batchMaxRecords && bytes + size <= this.#options.batchMaxBytes;
       if (batch.length > 0 && !fits) break;
@@ -399,12 +411,12 @@ export class ProducerPipeline {
   }
 
   /**
-   * Sends the items (one partition) in one request; returns whether Kafka was reached. Kafka
-   * unreachable: they go back to the front of their lane, tried again after a backoff (until
-   * the ack timeout refuses them). Refused for good: each item is tried alone, so one bad
-   * record does not fail its neighbours, and fails with its reason.
+   * Sends the items (one partition) in one request, and returns those that did not go because
+   * Kafka was unreachable (they are tried again after a backoff, until the ack timeout refuses
+   * them). Refused for good: the batch is split in halves until the record Kafka refuses is
+   * alone, so that one bad record does not fail its neighbours; it fails with Kafka's reason.
    */
-  async #send(lane: Lane, items: Item[]): Promise<boolean> {
+  async #attempt(lane: Lane, items: Item[]): Promise<Item[]> {
     const started = performance.now();
     try {
       if (!this.#producerConnected) await this.#connectProducer();
@@ -415,23 +427,17 @@ export class ProducerPipeline {
       });
     } catch (error) {
       if (isTransientProduceError(error)) {
-        this.#unreachable(error, lane, items);
+        this.#unreachable(error, lane);
         if (needsNewProducerId(error)) this.#renewalDue = true;
-        return false;
+        return items;
       }
       if (items.length > 1) {
-        this.#log.debug({ err: error }, 'batch refused; retrying records one by one');
-        for (const [index, item] of items.entries()) {
-          if (item.entry.settled) continue;
-          if (!(await this.#send(lane, [item]))) {
-            // the rest waits for Kafka behind the record that found it gone
-            const rest = items.slice(index + 1);
-            lane.queue.splice(1, 0, ...rest);
-            this.#busy += rest.length;
-            return false;
-          }
-        }
-        return true;
+        this.#log.debug({ err: error, records: items.length }, 'batch refused; split in halves');
+        const half = Math.ceil(items.length / 2);
+        const unsent = await this.#attempt(lane, items.slice(0, half));
+        // the rest waits for Kafka behind the records that found it gone
+        if (unsent.length > 0) return [...unsent, ...items.slice(half)];
+        return this.#attempt(lane, items.slice(half));
       }
       this.#reached(lane);
       this.#failureLog.warn(
@@ -442,7 +448,7 @@ export class ProducerPipeline {
       this.#metrics.kafkaProduceFailures.inc();
       const failure = produceFailureOf(error);
       for (const { entry } of items) this.#settleEntry(entry, failure);
-      return true;
+      return [];
     }
     this.#reached(lane);
     this.#metrics.kafkaProduceSeconds.observe((performance.now() - started) / 1000);
@@ -453,10 +459,10 @@ export class ProducerPipeline {
       entry.unacknowledged--;
       if (entry.unacknowledged === 0) this.#settleEntry(entry, undefined);
     }
-    return true;
+    return [];
   }
 
-  #unreachable(error: unknown, lane: Lane, items: Item[]): void {
+  #unreachable(error: unknown, lane: Lane): void {
     this.#reachable = false;
     lane.backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(FIRST_BACKOFF_MS, lane.backoffMs * 2));
     this.#metrics.kafkaProduceRetries.inc();
@@ -465,8 +471,6 @@ export class ProducerPipeline {
       { err: error, retryInMs: lane.backoffMs },
       'Kafka unreachable: acknowledgements held, retrying',
     );
-    lane.queue.unshift(...items);
-    this.#busy += items.length;
   }
 
   #renewalAsked(): boolean {

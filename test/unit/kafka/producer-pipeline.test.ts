@@ -311,20 +311,21 @@ describe('ProducerPipeline', () => {
     await subject.idle();
   });
 
-  it('caps a batch by record count and by bytes, keeping order', async () => {
-    const { producer, subject } = pipeline({ batchMaxRecords: 3, batchMaxBytes: 10 });
-    for (const value of ['1', '2', '3', '4', '0123456789', '5'])
-      subject.enqueue([record(value)], undefined);
+  it('caps a batch by record count and by bytes (key, value, headers), keeping order', async () => {
+    // record('1') takes 26 bytes: 24 of overhead, key and value
+    const big = 'x'.repeat(60);
+    const { producer, subject } = pipeline({ batchMaxRecords: 3, batchMaxBytes: 80 });
+    for (const value of ['1', '2', '3', '4', big, '5']) subject.enqueue([record(value)], undefined);
     const sent: string[][] = [];
     while (sent.flat().length < 6) {
       await waitFor(() => producer.outstanding === 1);
       sent.push(values(producer.calls.at(-1)));
       producer.release();
     }
-    expect(sent).toEqual([['1', '2', '3'], ['4'], ['0123456789'], ['5']]);
+    expect(sent).toEqual([['1', '2', '3'], ['4'], [big], ['5']]);
   });
 
-  it('isolates a record Kafka refuses: its neighbours still succeed', async () => {
+  it('isolates a record Kafka refuses by halving the batch: its neighbours still succeed', async () => {
     const { producer, subject } = pipeline();
     const outcomes = new Map<string, string>();
     for (const name of ['good1', 'bad', 'good2']) {
@@ -332,17 +333,19 @@ describe('ProducerPipeline', () => {
         outcomes.set(name, failure ? `0x${failure.reasonCode.toString(16)}` : 'ok'),
       );
     }
-    await waitFor(() => producer.outstanding === 1);
-    producer.release(Object.assign(new Error('too large'), { type: 'MESSAGE_TOO_LARGE' }));
-    // retried one entry at a time
-    for (const expected of ['good1', 'bad', 'good2']) {
+    const tooLarge = (): Error =>
+      Object.assign(new Error('too large'), { type: 'MESSAGE_TOO_LARGE' });
+    const steps: Array<[string[], Error | undefined]> = [
+      [['good1', 'bad', 'good2'], tooLarge()],
+      [['good1', 'bad'], tooLarge()],
+      [['good1'], undefined],
+      [['bad'], tooLarge()],
+      [['good2'], undefined],
+    ];
+    for (const [expected, outcome] of steps) {
       await waitFor(() => producer.outstanding === 1);
-      expect(values(producer.calls.at(-1))).toEqual([expected]);
-      producer.release(
-        expected === 'bad'
-          ? Object.assign(new Error('too large'), { type: 'MESSAGE_TOO_LARGE' })
-          : undefined,
-      );
+      expect(values(producer.calls.at(-1))).toEqual(expected);
+      producer.release(outcome);
     }
     await subject.idle();
     expect(Object.fromEntries(outcomes)).toEqual({ good1: 'ok', bad: '0x97', good2: 'ok' });
