@@ -552,6 +552,43 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   };
 }
 
+/**
+ * Starts the nodes of the cluster in `dataDir` that are not running (e.g. one killed with
+ * `kill -9`), with the settings they were started with, and waits until the cluster is ready.
+ * Returns the ids of the nodes started.
+ */
+export async function startMissingNodes(
+  dataDir: string,
+  options: { readyTimeoutMs?: number; signal?: AbortSignal; detached?: boolean } = {},
+): Promise<number[]> {
+  const spec = readClusterSpec(dataDir);
+  if (!spec) throw new Error(`No ${SPEC_FILE} in ${dataDir}`);
+  const libDir = await ensureKafkaJars();
+  requireJava();
+  const material =
+    spec.security === 'sasl-ssl'
+      ? await ensureSecurityMaterial(clusterSecurityDir(dataDir))
+      : undefined;
+  const prepared: PreparedCluster = {
+    spec,
+    dataDir,
+    classpath: path.join(libDir, '*'),
+    material,
+    clientSecurity: material ? kafkaJsSecurity(material) : {},
+    brokers: clusterBrokers(spec),
+  };
+  const nodes = spec.nodes.map(
+    (node) => new ClusterNodeProcess(prepared, node, { detached: options.detached ?? true }),
+  );
+  const missing = nodes.filter((node) => !node.running);
+  for (const node of missing) await node.start();
+  await waitForClusterReady(prepared, nodes, {
+    timeoutMs: options.readyTimeoutMs,
+    signal: options.signal,
+  });
+  return missing.map((node) => node.id);
+}
+
 export interface RunningCluster {
   brokers: string;
   dataDir: string;

@@ -13,6 +13,7 @@
  * BRIDGE_KAFKA_* variables to use it) and exits 0 while Kafka keeps running; if that Kafka is
  * already running (per its pid files) it prints the same again. Stop it with `npm run kafka:stop`.
  */
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -33,9 +34,9 @@ import {
   localDataDir,
   readClusterSpec,
   startLocalCluster,
+  startMissingNodes,
   type KafkaSecurity,
 } from './local-cluster.js';
-import { writeFile } from 'node:fs/promises';
 import {
   bridgeKafkaEnv,
   kafkaJsSecurity,
@@ -184,14 +185,23 @@ async function report(found: ClusterReport, args: Arguments, how: string): Promi
 async function startCluster(port: number, args: Arguments): Promise<void> {
   const dataDir = localDataDir(port, args.nodes, args.security);
   const running = await findRunningLocalCluster(dataDir);
+  if (running && running.nodes.length < running.spec.nodes.length) {
+    // Some nodes died (or were killed): start them again with the ports they had.
+    const started = Date.now();
+    const ids = await startMissingNodes(dataDir);
+    const again = await findRunningLocalCluster(dataDir);
+    if (!again) throw new Error(`The Kafka in ${relative(dataDir)} stopped while starting`);
+    const material =
+      again.spec.security === 'sasl-ssl' ? await clusterSecurityMaterial(dataDir) : undefined;
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    await report(
+      { ...again, dataDir, material },
+      args,
+      `node ${ids.join(', ')} restarted in ${seconds} s`,
+    );
+    return;
+  }
   if (running) {
-    if (running.nodes.length < running.spec.nodes.length) {
-      throw new Error(
-        `Only ${running.nodes.length} of the ${running.spec.nodes.length} nodes of the Kafka in ` +
-          `${relative(dataDir)} run (pids ${running.nodes.map((node) => node.pid).join(', ')}). ` +
-          'Stop them with npm run kafka:stop, then start again.',
-      );
-    }
     const material =
       readClusterSpec(dataDir)?.security === 'sasl-ssl'
         ? await clusterSecurityMaterial(dataDir)
