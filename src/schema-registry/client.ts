@@ -75,6 +75,8 @@ export class SchemaRegistryClient {
   /** The base URL without credentials, as messages show it. */
   readonly url: string;
   readonly #base: URL;
+  /** The base URL's path without a trailing slash ('' for none). */
+  readonly #prefix: string;
   readonly #authorization: string | undefined;
   readonly #agent: http.Agent;
   readonly #timeoutMs: number;
@@ -99,10 +101,10 @@ export class SchemaRegistryClient {
     const password = options.password || decodeURIComponent(base.password);
     base.username = '';
     base.password = '';
-    base.pathname = base.pathname.replace(/\/+$/, '');
     base.search = '';
     base.hash = '';
     this.#base = base;
+    this.#prefix = base.pathname.replace(/\/+$/, '');
     this.url = displayUrl(base);
     this.#authorization =
       username !== '' || password !== ''
@@ -217,7 +219,7 @@ export class SchemaRegistryClient {
   /** One request; resolves with a 2xx answer, rejects with a SchemaRegistryError otherwise. */
   #call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Answer> {
     const url = new URL(this.#base.href);
-    url.pathname = `${this.#base.pathname}${path}`;
+    url.pathname = `${this.#prefix}${path}`;
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = { accept: ACCEPT };
     if (payload !== undefined) {
@@ -296,7 +298,7 @@ function displayUrl(url: URL): string {
   const shown = new URL(url.href);
   shown.username = '';
   shown.password = '';
-  return shown.href.replace(/\/$/, '');
+  return shown.href.replace(/\/+$/, '');
 }
 
 function idOf(body: unknown, failure: () => SchemaRegistryError): number {
