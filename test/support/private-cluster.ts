@@ -129,9 +129,21 @@ export class PrivateClusterNode {
    * Starts the JVM again on the same ports and data. Resolves once the node takes requests on
    * its own client listener and the cluster's metadata lists it (it caught up and is unfenced);
    * it may still be catching up on replicas: see PrivateCluster.waitForIsr().
+   *
+   * Every node is a controller too: while fewer than a majority of the nodes run (counting this
+   * one), there is no quorum and the node cannot rejoin yet, so start() resolves as soon as the
+   * JVM runs; start the others as well, then PrivateCluster.waitForBrokers().
    */
   async start(timeoutMs = 60_000): Promise<void> {
     await this.#process.start();
+    if (!this.#cluster.hasQuorum()) {
+      await sleep(500);
+      const exit = this.#process.exitReason;
+      if (exit !== undefined) {
+        throw new Error(`Kafka node ${this.id} exited at once (${exit})\n${await this.logTail()}`);
+      }
+      return;
+    }
     const deadline = Date.now() + timeoutMs;
     const kafka = new Kafka({
       clientId: `private-cluster-probe-${this.id}`,
@@ -152,10 +164,19 @@ export class PrivateClusterNode {
       }
       const admin = kafka.admin({ retry: { retries: 0 } });
       try {
+        // Kafka serves requests on a restarted broker's listeners only once the controller has
+        // acknowledged that it caught up with the metadata (then it is unfenced at once).
         await admin.connect();
-        const { brokers } = await admin.describeCluster();
-        if (brokers.some((broker) => broker.nodeId === this.id)) return;
-        lastError = new Error(`node ${this.id} not in the metadata yet`);
+        try {
+          const { brokers } = await admin.describeCluster();
+          if (brokers.some((broker) => broker.nodeId === this.id)) return;
+          lastError = new Error(`node ${this.id} not in the metadata yet`);
+        } catch (error) {
+          // KafkaJS's all-topics metadata fails while any partition has no leader (e.g. one whose
+          // replicas are all on nodes still down): the node itself answered, that is enough.
+          if ((error as Error).name === 'KafkaJSProtocolError') return;
+          throw error;
+        }
       } catch (error) {
         lastError = error;
       } finally {
@@ -240,6 +261,12 @@ export class PrivateCluster {
       ...this.clientSecurity,
       ...config,
     });
+  }
+
+  /** Whether a majority of the nodes (the KRaft voters) run. */
+  hasQuorum(): boolean {
+    const running = this.nodes.filter((node) => node.running).length;
+    return running > this.nodes.length / 2;
   }
 
   node(id: number): PrivateClusterNode {
@@ -351,7 +378,11 @@ export class PrivateCluster {
     );
   }
 
-  /** Waits until the metadata lists `count` brokers (default: all nodes). */
+  /**
+   * Waits until the metadata lists `count` brokers (default: all nodes). KafkaJS reads it with an
+   * all-topics metadata request, which fails while any partition has no leader: this waits for
+   * that too.
+   */
   async waitForBrokers(count = this.nodes.length, timeoutMs = 60_000): Promise<void> {
     await this.#poll(`${count} brokers`, { timeoutMs }, async () =>
       this.#withAdmin(async (admin) =>
