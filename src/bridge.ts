@@ -24,6 +24,7 @@ import { HttpServer } from './observability/http-server.js';
 import type { Logger } from './observability/logger.js';
 import { BridgeMetrics } from './observability/metrics.js';
 import { loadMappings } from './rules/load.js';
+import { SchemaRegistry, prepareRegistry } from './schema-registry/prepare.js';
 
 /** A record unacknowledged this long makes the bridge not ready. */
 const STALLED_PRODUCE_MS = 10_000;
@@ -56,6 +57,7 @@ export class Bridge {
   readonly #retainedLog: KafkaRetainedLog | undefined;
   readonly #listeners: ListenerSet;
   readonly #http: HttpServer;
+  readonly #registry: SchemaRegistry | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(parts: {
@@ -71,6 +73,7 @@ export class Bridge {
     retainedLog: KafkaRetainedLog | undefined;
     listeners: ListenerSet;
     http: HttpServer;
+    registry: SchemaRegistry | undefined;
     addresses: BridgeAddresses;
   }) {
     this.#config = parts.config;
@@ -85,11 +88,28 @@ export class Bridge {
     this.#retainedLog = parts.retainedLog;
     this.#listeners = parts.listeners;
     this.#http = parts.http;
+    this.#registry = parts.registry;
     this.addresses = parts.addresses;
   }
 
   static async start(config: BridgeConfig, log: Logger): Promise<Bridge> {
     const mappings = await loadMappings(config.mappings);
+    const registry = SchemaRegistry.fromConfig(config.schemaRegistry);
+    try {
+      await prepareRegistry(mappings, registry);
+      return await Bridge.#start(config, log, mappings, registry);
+    } catch (error) {
+      registry?.close();
+      throw error;
+    }
+  }
+
+  static async #start(
+    config: BridgeConfig,
+    log: Logger,
+    mappings: Mappings,
+    registry: SchemaRegistry | undefined,
+  ): Promise<Bridge> {
     const router = mappings.uplink;
     const authenticator = await loadAuth(config.auth.file);
     if (authenticator.enabled) log.info({ file: config.auth.file }, 'users and ACLs loaded');
@@ -143,6 +163,7 @@ export class Bridge {
           log,
           metrics,
           mappings,
+          registry,
           authenticator,
           security,
           kafka,
@@ -177,6 +198,7 @@ export class Bridge {
       log: Logger;
       metrics: BridgeMetrics;
       mappings: Mappings;
+      registry: SchemaRegistry | undefined;
       authenticator: Awaited<ReturnType<typeof loadAuth>>;
       security: KafkaSecurity;
       kafka: Kafka;
@@ -186,8 +208,8 @@ export class Bridge {
     },
     httpAddress: AddressInfo,
   ): Promise<Bridge> {
-    const { config, log, metrics, mappings, authenticator, kafka, producer, newProducer, http } =
-      parts;
+    const { config, log, metrics, mappings, registry, authenticator, kafka, producer } = parts;
+    const { newProducer, http } = parts;
     const router = mappings.uplink;
     const partitionCounts = new PartitionCounts(kafka.admin());
     const pipeline = new ProducerPipeline(
@@ -278,7 +300,7 @@ export class Bridge {
         metrics,
       );
       downlink.startAfter(config.downlink.startDelayMs);
-      const reloader = watchMappings(config, kafka, uplink, downlink, log, metrics);
+      const reloader = watchMappings(config, kafka, uplink, downlink, log, metrics, registry);
       return new Bridge({
         config,
         log,
@@ -292,6 +314,7 @@ export class Bridge {
         retainedLog,
         listeners,
         http,
+        registry,
         addresses: { ...mqttAddresses, http: httpAddress },
       });
     } catch (error) {
@@ -352,6 +375,7 @@ export class Bridge {
     await this.#uplink.close();
     await this.#pipeline.disconnect();
     await this.#http.close();
+    this.#registry?.close();
     this.#log.info('stopped');
   }
 }
@@ -367,12 +391,14 @@ function watchMappings(
   downlink: DownlinkConsumer,
   log: Logger,
   metrics: BridgeMetrics,
+  registry: SchemaRegistry | undefined,
 ): MappingsReloader<Mappings> {
   const reloader = new MappingsReloader<Mappings>({
     path: config.mappings,
     watch: config.mappingsWatch,
     load: loadMappings,
     check: async (mappings) => {
+      await prepareRegistry(mappings, registry);
       downlink.checkReplacement(mappings.downlink);
       if (config.kafka.createTopics) await createTopicsOf(mappings, kafka, config, log);
       await uplink.checkFixedPartitions(mappings.uplink);

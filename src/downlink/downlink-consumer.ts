@@ -1,6 +1,7 @@
 import type { EachMessagePayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { BridgeConfig } from '../config/load.js';
 import type { BrokerMessage } from '../mqtt/message.js';
+import { RateLimitedLog } from '../observability/rate-limited-log.js';
 import type { Logger } from '../observability/logger.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import type { DownlinkRouter } from '../rules/downlink-router.js';
@@ -46,6 +47,8 @@ export class DownlinkConsumer {
   readonly #deadLetter: DeadLetterWriter;
   readonly #options: DownlinkOptions;
   readonly #log: Logger;
+  /** Once a minute at most: the schema registry does not answer. */
+  readonly #registryLog: RateLimitedLog;
   readonly #metrics: BridgeMetrics;
   readonly #groups: GroupMembership[] = [];
   #unsettled = 0;
@@ -73,6 +76,7 @@ export class DownlinkConsumer {
     this.#deadLetter = deadLetter;
     this.#options = options;
     this.#log = log;
+    this.#registryLog = new RateLimitedLog(log);
     this.#metrics = metrics;
   }
 
@@ -228,10 +232,26 @@ export class DownlinkConsumer {
       this.#metrics.downlinkRecordsSkipped.inc();
       return;
     }
+    const record = toDownlinkRecord(topic, partition, message);
+    // a `schemaId: registry` rule may need the writer schema of the value's id first
+    const router = this.#router;
+    for (let wait = router.prepare(record); wait; wait = router.prepare(record)) {
+      try {
+        await wait;
+      } catch (error) {
+        this.#registryLog.warn(
+          'registry',
+          { err: error, topic, partition },
+          'schema registry unavailable: the record waits',
+        );
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        if (this.#isStopped()) return;
+        await payload.heartbeat();
+      }
+    }
     this.#metrics.downlinkRecords.inc();
     const settleRecord = this.#countUnsettled(offsets.track(message.offset));
-    const record = toDownlinkRecord(topic, partition, message);
-    const results = this.#router.route(record);
+    const results = router.route(record);
     if (results.length === 0) {
       this.#metrics.downlinkRecordsUnmatched.inc();
       this.#sendToDeadLetter(record, undefined, 'no downlink rule matches', settleRecord);

@@ -50,7 +50,8 @@ const DEAD_LETTER_SPEC: HeaderSpec = {
 export class Router {
   readonly ruleCount: number;
   readonly settings: MappingSettings;
-  private readonly rules: readonly UplinkRule[];
+  /** In declaration order. */
+  readonly rules: readonly UplinkRule[];
   private readonly trie = new TopicTrie<UplinkRule>();
 
   /** `rules` in declaration order, which is the order of fan-out records. */

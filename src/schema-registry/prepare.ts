@@ -2,8 +2,6 @@ import type { SchemaRegistryConfig } from '../config/load.js';
 import { WriterSchemas, type RegistrySubject } from '../rules/codecs/avro-registry.js';
 import { MappingError, type MappingIssue } from '../rules/errors.js';
 import type { Mappings } from '../rules/load.js';
-import type { Router } from '../rules/router.js';
-import type { UplinkRule } from '../rules/rule.js';
 import { SchemaRegistryClient } from './client.js';
 
 /**
@@ -93,7 +91,7 @@ export async function prepareRegistry(
 function namedSubjects(mappings: Mappings): { subjects: Subject[]; issues: MappingIssue[] } {
   const subjects: Subject[] = [];
   const issues: MappingIssue[] = [];
-  for (const rule of uplinkRules(mappings.uplink)) {
+  for (const rule of mappings.uplink.rules) {
     const { value } = rule;
     if (value.format !== 'avro' || value.registry === undefined) continue;
     const binding = value.registry;
@@ -109,12 +107,4 @@ function inPositionOrder(issues: MappingIssue[]): MappingIssue[] {
     (a, b) =>
       (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || a.line - b.line || a.column - b.column,
   );
-}
-
-/**
- * The uplink rules of a router. Router keeps them private and has no accessor yet: read them
- * through TypeScript's index escape hatch until it has one (see the report to the lead).
- */
-function uplinkRules(router: Router): readonly UplinkRule[] {
-  return router['rules'];
 }

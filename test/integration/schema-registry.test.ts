@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -310,15 +309,9 @@ describe('registry access: basic authentication and TLS', () => {
 
 /*
  * Through the bridge: MQTT publish → Kafka record framed with the registry's id, and a Kafka
- * record framed by a producer → MQTT message. Needs the bridge to call prepareRegistry at start
- * (src/bridge.ts) and the downlink consumer to await DownlinkRouter.prepare before routing.
- * TEMPORARY gate until both are wired (then delete WIRED and the skipIf).
+ * record framed by a producer → MQTT message.
  */
-const WIRED =
-  readFileSync('src/bridge.ts', 'utf8').includes('prepareRegistry') &&
-  readFileSync('src/downlink/downlink-consumer.ts', 'utf8').includes('.prepare(');
-
-describe.skipIf(!WIRED)('end to end through the bridge', () => {
+describe('end to end through the bridge', () => {
   let running: RunningBridge;
   let producer: Producer;
   const topics: Record<string, string> = {};
