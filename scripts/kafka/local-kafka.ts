@@ -4,6 +4,8 @@
  *
  * Used by `npm run kafka:start` / `kafka:stop` and by the integration tests' global setup.
  * The Kafka version lives in ONE place: the `<kafka.version>` property of scripts/kafka/pom.xml.
+ * A multi-node cluster and a SASL_SSL listener: local-cluster.ts and security.ts, on the jars,
+ * storage formatting, JVM spawning and readiness probe of this file.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
