@@ -77,6 +77,15 @@ export function needsNewProducerId(error: unknown): boolean {
   return type !== undefined && PRODUCER_STATE_ERRORS.has(type);
 }
 
+/**
+ * Kafka says it has this batch already (its sequence numbers were written before): stored, as
+ * the Java producer takes it. KafkaJS has moved its sequence numbers back all the same, so the
+ * producer needs a new producer id before it sends again.
+ */
+export function isDuplicateSequence(error: unknown): boolean {
+  return kafkaTypeOf(error) === 'DUPLICATE_SEQUENCE_NUMBER';
+}
+
 /** The cause a failure is logged under (rate-limited per cause). */
 export function produceErrorCause(error: unknown): string {
   return kafkaTypeOf(error) ?? (error instanceof Error ? error.name : 'unknown');

@@ -10,6 +10,7 @@ import type { Logger } from '../observability/logger.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { ReasonCode } from '../mqtt/reason-codes.js';
 import {
+  isDuplicateSequence,
   isTransientProduceError,
   needsNewProducerId,
   produceErrorCause,
@@ -87,6 +88,14 @@ interface Lane {
   topic: string;
   partition: number;
   queue: Item[];
+  /**
+   * The batch of a request that failed for want of Kafka, to send again exactly as it was
+   * (same records, same order): KafkaJS gives it the same sequence numbers again, so Kafka
+   * drops it should the failed request have stored it after all. A batch with more records
+   * would have the same first sequence number and another last one: Kafka would refuse it
+   * (out of order), and the new producer that takes over would write the stored ones twice.
+   */
+  retry: Item[] | undefined;
   inFlight: boolean;
   scheduled: boolean;
   backoffMs: number;
@@ -318,6 +327,7 @@ export class ProducerPipeline {
         topic: record.topic,
         partition,
         queue: [],
+        retry: undefined,
         inFlight: false,
         scheduled: false,
         backoffMs: 0,
@@ -366,9 +376,7 @@ export class ProducerPipeline {
     lane.inFlight = true;
     this.#inFlight++;
     try {
-      const unsent = await this.#attempt(lane, items);
-      lane.queue.unshift(...unsent);
-      this.#busy += unsent.length;
+      await this.#attempt(lane, items);
     } finally {
       lane.inFlight = false;
       this.#inFlight--;
@@ -378,12 +386,18 @@ export class ProducerPipeline {
       if (this.#inFlight === 0) await this.#renewProducer();
       return;
     }
-    if (lane.queue.length > 0) this.#schedule(lane);
+    if (lane.queue.length > 0 || lane.retry) this.#schedule(lane);
     else this.#dropIfEmpty(lane);
   }
 
   /** The next records of a lane within the batch limits (at least one); settled ones are dropped. */
   #takeBatch(lane: Lane): Item[] {
+    if (lane.retry) {
+      const batch = lane.retry;
+      lane.retry = undefined;
+      this.#busy -= batch.length;
+      return batch;
+    }
     let records = 0;
     let bytes = 0;
     let taken = 0;
@@ -411,12 +425,13 @@ export class ProducerPipeline {
   }
 
   /**
-   * Sends the items (one partition) in one request, and returns those that did not go because
-   * Kafka was unreachable (they are tried again after a backoff, until the ack timeout refuses
-   * them). Refused for good: the batch is split in halves until the record Kafka refuses is
-   * alone, so that one bad record does not fail its neighbours; it fails with Kafka's reason.
+   * Sends the items (one partition) in one request; false when Kafka was unreachable: then the
+   * items are the lane's retry batch, tried again after a backoff (until the ack timeout
+   * refuses them). Refused for good: the batch is split in halves until the record Kafka
+   * refuses is alone, so that one bad record does not fail its neighbours; it fails with
+   * Kafka's reason.
    */
-  async #attempt(lane: Lane, items: Item[]): Promise<Item[]> {
+  async #attempt(lane: Lane, items: Item[]): Promise<boolean> {
     const started = performance.now();
     try {
       if (!this.#producerConnected) await this.#connectProducer();
@@ -426,18 +441,26 @@ export class ProducerPipeline {
         topicMessages: [{ topic: lane.topic, messages: items.map(toMessage) }],
       });
     } catch (error) {
+      if (isDuplicateSequence(error)) {
+        this.#renewalDue = true;
+        return this.#stored(lane, items, started);
+      }
       if (isTransientProduceError(error)) {
         this.#unreachable(error, lane);
         if (needsNewProducerId(error)) this.#renewalDue = true;
-        return items;
+        lane.retry = items;
+        this.#busy += items.length;
+        return false;
       }
       if (items.length > 1) {
         this.#log.debug({ err: error, records: items.length }, 'batch refused; split in halves');
         const half = Math.ceil(items.length / 2);
-        const unsent = await this.#attempt(lane, items.slice(0, half));
-        // the rest waits for Kafka behind the records that found it gone
-        if (unsent.length > 0) return [...unsent, ...items.slice(half)];
-        return this.#attempt(lane, items.slice(half));
+        const rest = items.slice(half);
+        if (await this.#attempt(lane, items.slice(0, half))) return this.#attempt(lane, rest);
+        // not attempted: it waits for Kafka behind the retry batch
+        lane.queue.unshift(...rest);
+        this.#busy += rest.length;
+        return false;
       }
       this.#reached(lane);
       this.#failureLog.warn(
@@ -448,8 +471,13 @@ export class ProducerPipeline {
       this.#metrics.kafkaProduceFailures.inc();
       const failure = produceFailureOf(error);
       for (const { entry } of items) this.#settleEntry(entry, failure);
-      return [];
+      return true;
     }
+    return this.#stored(lane, items, started);
+  }
+
+  /** Kafka has the items: their entries settle once all their records are stored. */
+  #stored(lane: Lane, items: Item[], started: number): boolean {
     this.#reached(lane);
     this.#metrics.kafkaProduceSeconds.observe((performance.now() - started) / 1000);
     this.#metrics.kafkaBatchRecords.observe(items.length);
@@ -459,7 +487,7 @@ export class ProducerPipeline {
       entry.unacknowledged--;
       if (entry.unacknowledged === 0) this.#settleEntry(entry, undefined);
     }
-    return [];
+    return true;
   }
 
   #unreachable(error: unknown, lane: Lane): void {
@@ -500,7 +528,9 @@ export class ProducerPipeline {
     await this.#connectProducer().catch((error: unknown) => {
       this.#log.warn({ err: error }, 'new producer not connected yet; trying with the next send');
     });
-    for (const lane of this.#lanes.values()) if (lane.queue.length > 0) this.#schedule(lane);
+    for (const lane of this.#lanes.values()) {
+      if (lane.queue.length > 0 || lane.retry) this.#schedule(lane);
+    }
   }
 
   async #connectProducer(): Promise<void> {
@@ -513,7 +543,7 @@ export class ProducerPipeline {
   }
 
   #dropIfEmpty(lane: Lane): void {
-    if (lane.queue.length > 0 || lane.inFlight || lane.scheduled) return;
+    if (lane.queue.length > 0 || lane.retry || lane.inFlight || lane.scheduled) return;
     this.#lanes.delete(`${lane.topic}\u0000${lane.partition}`);
     this.#notifyIfIdle();
   }

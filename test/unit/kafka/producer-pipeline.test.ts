@@ -371,9 +371,14 @@ describe('ProducerPipeline', () => {
     expect(subject.kafkaReachable).toBe(true); // settles on the next tick
     await waitFor(() => !subject.kafkaReachable);
     subject.enqueue([record('c')], () => settled.push('c'));
-    await waitFor(() => producer.outstanding === 1); // after the backoff
-    expect(values(producer.calls.at(-1))).toEqual(['a', 'b', 'c']);
+    // after the backoff, the failed batch exactly as it was (same sequence numbers: Kafka drops
+    // it if the failed request stored it after all), then what came meanwhile
+    await waitFor(() => producer.outstanding === 1);
+    expect(values(producer.calls.at(-1))).toEqual(['a', 'b']);
     expect(settled).toEqual([]);
+    producer.release();
+    await waitFor(() => producer.outstanding === 1);
+    expect(values(producer.calls.at(-1))).toEqual(['c']);
     producer.release();
     await subject.idle();
     expect(settled).toEqual(['a', 'b', 'c']);
@@ -404,6 +409,27 @@ describe('ProducerPipeline', () => {
     await subject.idle();
     expect(settled).toEqual(['a', 'b']);
     expect(producer.calls).toHaveLength(1);
+  });
+
+  it('takes a batch Kafka says it has already (duplicate sequence) as stored, and sends on with a new producer', async () => {
+    const { producer, subject, replacements } = pipeline();
+    const settled: string[] = [];
+    subject.enqueue([record('a')], (failure) => settled.push(failure ? 'a:failed' : 'a'));
+    await waitFor(() => producer.outstanding === 1);
+    producer.release(
+      Object.assign(new Error('duplicate sequence number'), {
+        name: 'KafkaJSProtocolError',
+        type: 'DUPLICATE_SEQUENCE_NUMBER',
+      }),
+    );
+    await waitFor(() => settled.length === 1);
+    expect(settled).toEqual(['a']);
+    subject.enqueue([record('b')], () => settled.push('b'));
+    await waitFor(() => replacements[0]?.outstanding === 1);
+    expect(values(replacements[0]?.calls[0])).toEqual(['b']);
+    replacements[0]?.release();
+    await subject.idle();
+    expect(producer.calls).toHaveLength(1); // 'a' was not sent again
   });
 
   it('refuses records with 0x97 once the ack timeout passes, in flight or queued', async () => {
