@@ -139,8 +139,10 @@ export class Bridge {
       });
     }
     try {
-      const kafka = createKafka(config.kafka, security, log);
       const connection = new KafkaConnectionState();
+      const kafka = createKafka(config.kafka, security, log, (broker) => {
+        connection.refusedBy = broker;
+      });
       const newProducer = (): Producer => {
         const created = kafka.producer({
           idempotent: true,
@@ -470,7 +472,7 @@ async function connectProducer(
     } catch (error) {
       const access = accessProblemOf(error);
       if (access) {
-        const broker = access.broker ?? brokers;
+        const broker = access.broker ?? connection.refusedBy ?? brokers;
         connection.problem = `Kafka at ${broker} refused the bridge: ${access.cause}`;
         refusals.log(
           'error',

@@ -11,11 +11,23 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
-/** A KafkaJS client, secured as `security` says, whose logs go to the bridge's pino logger. */
+/**
+ * KafkaJS's lines about Kafka refusing the bridge (credentials) or the bridge refusing Kafka's
+ * certificate. The bridge says these itself, once, with what to check (see connectProducer).
+ */
+const ACCESS_REFUSED =
+  /authentication failed|certificate|wrong version number|Hostname\/IP does not match/i;
+
+/**
+ * A KafkaJS client, secured as `security` says, whose logs go to the bridge's pino logger.
+ * `refusedBy` learns the broker that refused the bridge's credentials (KafkaJS's error does not
+ * say; its log line does).
+ */
 export function createKafka(
   options: { brokers: string[]; clientId: string },
   security: KafkaSecurity,
   log: Logger,
+  refusedBy: (broker: string) => void = () => undefined,
 ): Kafka {
   // consumers (downlink, retained topic) read batches of any codec other producers chose
   registerCompressionCodecs();
@@ -35,7 +47,9 @@ export function createKafka(
         // KafkaJS logs each failed request at ERROR even when it retries it (for example
         // while a new topic gets its leader); the outcome is what matters, so those are debug.
         const retried = message.startsWith('[Connection] Response');
-        const mapped = retried ? 'debug' : (LEVELS[level] ?? 'info');
+        const refused = ACCESS_REFUSED.test(message);
+        if (refused && typeof fields.broker === 'string') refusedBy(fields.broker);
+        const mapped = retried || refused ? 'debug' : (LEVELS[level] ?? 'info');
         if (mapped === 'error' || mapped === 'warn') repeated.log(mapped, message, fields, message);
         else kafkaLog[mapped](fields, message);
       },

@@ -8,6 +8,8 @@ export class KafkaConnectionState {
   #connected = false;
   /** Why Kafka does not take the bridge (refused credentials, untrusted certificate). */
   problem: string | undefined;
+  /** The broker that last refused the bridge's credentials. */
+  refusedBy: string | undefined;
 
   get connected(): boolean {
     return this.#connected;
