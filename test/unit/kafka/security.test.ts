@@ -1,7 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { OauthbearerProviderResponse, SASLOptions } from 'kafkajs';
+import type { SASLOptions } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../../src/config/load.js';
 import { accessProblemOf } from '../../../src/kafka/access-problem.js';
