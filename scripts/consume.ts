@@ -5,11 +5,14 @@
  *
  * key and value are UTF-8 strings when they are valid UTF-8, otherwise `{"base64": "..."}`;
  * header values are UTF-8 strings (an array for a repeated header). Uses a random consumer group
- * (no offsets committed) on BRIDGE_KAFKA_BROKERS (comma-separated, default 127.0.0.1:9092).
+ * (no offsets committed) on the Kafka the bridge's variables name: BRIDGE_KAFKA_BROKERS (default
+ * 127.0.0.1:9092) and, for a secured one, BRIDGE_KAFKA_SSL_* and BRIDGE_KAFKA_SASL_*.
  * Ctrl-C disconnects cleanly.
  */
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type IHeaders } from 'kafkajs';
+import { loadConfig } from '../src/config/load.js';
+import { loadKafkaSecurity } from '../src/kafka/security.js';
 
 const USAGE = 'usage: npm run consume -- TOPIC [--from-beginning]';
 
@@ -53,12 +56,16 @@ function parseArgs(argv: string[]): { topic: string; fromBeginning: boolean } {
 
 async function main(): Promise<void> {
   const { topic, fromBeginning } = parseArgs(process.argv.slice(2));
-  const brokers = (process.env.BRIDGE_KAFKA_BROKERS ?? '127.0.0.1:9092')
-    .split(',')
-    .map((broker) => broker.trim())
-    .filter((broker) => broker.length > 0);
-
-  const kafka = new Kafka({ clientId: 'bridge-consume', brokers, logLevel: logLevel.ERROR });
+  const { kafka: options } = loadConfig();
+  const { brokers } = options;
+  const { ssl, sasl } = await loadKafkaSecurity(options);
+  const kafka = new Kafka({
+    clientId: 'bridge-consume',
+    brokers,
+    logLevel: logLevel.ERROR,
+    ...(ssl && { ssl }),
+    ...(sasl && { sasl }),
+  });
   const consumer = kafka.consumer({
     groupId: `bridge-consume-${randomUUID()}`,
     allowAutoTopicCreation: false,
