@@ -105,24 +105,18 @@ async function startSingleNode(port: number): Promise<void> {
   await refuseOtherKinds(port, dataDir);
 
   const started = Date.now();
-  const abort = new AbortController();
-  const onSignal = (): void => {
-    abort.abort(new Error('interrupted'));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  const kafka = await startLocalKafka({
-    port,
-    dataDir,
-    logFile,
-    detached: true,
-    signal: abort.signal,
-    log: (message) => {
-      console.error(message);
-    },
-  });
-  process.removeListener('SIGINT', onSignal);
-  process.removeListener('SIGTERM', onSignal);
+  const kafka = await interruptible((signal) =>
+    startLocalKafka({
+      port,
+      dataDir,
+      logFile,
+      detached: true,
+      signal,
+      log: (message) => {
+        console.error(message);
+      },
+    }),
+  );
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   console.log(
     `Kafka ${KAFKA_VERSION} ready at ${kafka.brokers} (pid ${kafka.pid}, started in ${seconds} s, ` +
@@ -216,25 +210,19 @@ async function startCluster(port: number, args: Arguments): Promise<void> {
   await refuseOtherKinds(port, dataDir);
 
   const started = Date.now();
-  const abort = new AbortController();
-  const onSignal = (): void => {
-    abort.abort(new Error('interrupted'));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  const cluster = await startLocalCluster({
-    dataDir,
-    nodes: args.nodes,
-    port,
-    security: args.security,
-    detached: true,
-    signal: abort.signal,
-    log: (message) => {
-      console.error(message);
-    },
-  });
-  process.removeListener('SIGINT', onSignal);
-  process.removeListener('SIGTERM', onSignal);
+  const cluster = await interruptible((signal) =>
+    startLocalCluster({
+      dataDir,
+      nodes: args.nodes,
+      port,
+      security: args.security,
+      detached: true,
+      signal,
+      log: (message) => {
+        console.error(message);
+      },
+    }),
+  );
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   await report(cluster, args, `started in ${seconds} s`);
 }
@@ -244,6 +232,22 @@ async function main(): Promise<void> {
   const port = kafkaPortFromEnv();
   if (args.plain) await startSingleNode(port);
   else await startCluster(port, args);
+}
+
+/** Runs `start` with a signal that Ctrl-C (SIGINT) or SIGTERM aborts while it runs. */
+async function interruptible<T>(start: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const abort = new AbortController();
+  const onSignal = (): void => {
+    abort.abort(new Error('interrupted'));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await start(abort.signal);
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
 }
 
 main().then(

@@ -63,6 +63,19 @@ async function readiness(bridge: BridgeProcess): Promise<Readiness> {
   }
 }
 
+/** Readiness once it is 503 saying that Kafka refused the bridge. */
+function refusedReadiness(bridge: BridgeProcess): Promise<Readiness> {
+  return waitFor(
+    async () => {
+      const state = await readiness(bridge);
+      return state.status === 503 && state.reason?.includes('refused the bridge')
+        ? state
+        : undefined;
+    },
+    { timeoutMs: 30_000, what: 'readiness 503 saying that Kafka refused the bridge' },
+  );
+}
+
 /** The bridge's error lines that say Kafka refused it. */
 function refusals(bridge: BridgeProcess): string[] {
   return bridge
@@ -124,13 +137,7 @@ describe('a SASL_SSL Kafka that refuses the bridge', () => {
       },
       until: 'http',
     });
-    const refused = await waitFor(
-      async () => {
-        const state = await readiness(bridge);
-        return state.status === 503 && state.reason?.includes('refused') ? state : undefined;
-      },
-      { timeoutMs: 30_000, what: 'readiness 503 saying Kafka refused the bridge' },
-    );
+    const refused = await refusedReadiness(bridge);
     expect(refused.reason).toMatch(/^Kafka at 127\.0\.0\.1:\d+ refused the bridge: .*SASL/);
     // tried again (every 5 s) and still said once
     await delay(11_000);
@@ -159,13 +166,7 @@ describe('a SASL_SSL Kafka that refuses the bridge', () => {
       env,
       until: 'http',
     });
-    const refused = await waitFor(
-      async () => {
-        const state = await readiness(bridge);
-        return state.status === 503 && state.reason?.includes('refused') ? state : undefined;
-      },
-      { timeoutMs: 30_000, what: 'readiness 503 saying the certificate is not trusted' },
-    );
+    const refused = await refusedReadiness(bridge);
     expect(refused.reason).toMatch(/certificate not trusted \(SELF_SIGNED_CERT_IN_CHAIN\)/);
     expect(refusals(bridge)).toHaveLength(1);
     expect(bridge.stdout + bridge.stderr).not.toContain(kafka.password ?? '?');
