@@ -1,11 +1,4 @@
-import {
-  Partitioners,
-  type CompressionTypes,
-  type Message,
-  type PartitionMetadata,
-  type Producer,
-} from 'kafkajs';
-import type { KafkaRecord } from '../rules/types.js';
+import type { CompressionTypes, Producer } from 'kafkajs';
 import type { Logger } from '../observability/logger.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { ReasonCode } from '../mqtt/reason-codes.js';
@@ -18,6 +11,12 @@ import {
   type ProduceFailure,
 } from './produce-failure.js';
 import { RateLimitedLog } from '../observability/rate-limited-log.js';
+import type { OutgoingRecord, Settle } from './outgoing-record.js';
+import { PartitionChoice } from './partition-choice.js';
+import { newLane, takeBatch, toMessage, type Item, type Lane } from './partition-lane.js';
+import { PendingEntries } from './pending-entries.js';
+
+export type { OutgoingRecord, Settle } from './outgoing-record.js';
 
 export interface PipelineOptions {
   /** Wait this long to fill a batch when nothing is in flight; 0 sends on the next tick. */
@@ -49,57 +48,6 @@ export interface PartitionCountSource {
 /** Longest pause between attempts while Kafka is unreachable. */
 const MAX_BACKOFF_MS = 5_000;
 const FIRST_BACKOFF_MS = 250;
-
-/** A record to produce: a mapped one, or a tombstone (null value) of a compacted topic. */
-export type OutgoingRecord = Omit<KafkaRecord, 'value'> & { value: Buffer | null };
-
-/** Called once per enqueued group of records: no argument when Kafka has all of them. */
-export type Settle = (failure?: ProduceFailure) => void;
-
-interface Entry {
-  records: OutgoingRecord[];
-  bytes: number;
-  settle: Settle | undefined;
-  enqueuedAt: number;
-  /** Records Kafka has not acknowledged yet. */
-  unacknowledged: number;
-  /** Settled already (stored, refused, or timed out): later outcomes are ignored. */
-  settled: boolean;
-}
-
-/** One record of an entry, on its way to its partition. */
-interface Item {
-  record: OutgoingRecord;
-  entry: Entry;
-}
-
-/** Bytes a record takes in a record batch, about: what Kafka's message.max.bytes counts. */
-function recordSize(record: OutgoingRecord): number {
-  let size = 24 + (record.value?.length ?? 0) + (record.key?.length ?? 0);
-  for (const [name, value] of Object.entries(record.headers)) {
-    for (const part of Array.isArray(value) ? value : [value])
-      size += 8 + name.length + part.length;
-  }
-  return size;
-}
-
-/** The records for one partition, sent one request at a time, in order. */
-interface Lane {
-  topic: string;
-  partition: number;
-  queue: Item[];
-  /**
-   * The batch of a request that failed for want of Kafka, to send again exactly as it was
-   * (same records, same order): KafkaJS gives it the same sequence numbers again, so Kafka
-   * drops it should the failed request have stored it after all. A batch with more records
-   * would have the same first sequence number and another last one: Kafka would refuse it
-   * (out of order), and the new producer that takes over would write the stored ones twice.
-   */
-  retry: Item[] | undefined;
-  inFlight: boolean;
-  scheduled: boolean;
-  backoffMs: number;
-}
 
 /**
  * Turns many publishes into few produce requests, one partition per request.
@@ -135,25 +83,18 @@ export class ProducerPipeline {
   readonly #lanes = new Map<string, Lane>();
   /** Records, in order, of topics whose partition count is being looked up. */
   readonly #waiting = new Map<string, Item[]>();
-  /** Entries from `#head` on: not settled yet (and some settled ones), in enqueue order. */
-  #entries: Entry[] = [];
-  #head = 0;
+  readonly #pending: PendingEntries;
   /** Items in lanes or waiting for a partition count, plus requests in flight. */
   #busy = 0;
   #inFlight = 0;
   /** A request failed for want of a new producer id: no new request until it is replaced. */
   #renewalDue = false;
   #idleWaiters: Array<() => void> = [];
-  #pendingBytes = 0;
-  #pendingRecords = 0;
-  #congested = false;
-  readonly #congestionListeners: Array<(congested: boolean) => void> = [];
   /** False from a failure to reach Kafka until the next success. */
   #reachable = true;
   readonly #failureLog: RateLimitedLog;
   readonly #timeoutSweep: NodeJS.Timeout | undefined;
-  readonly #partitioner = Partitioners.DefaultPartitioner();
-  readonly #roundRobin = new Map<string, number>();
+  readonly #partitionChoice = new PartitionChoice();
 
   /** `producer` is connected; `newProducer` makes another like it (see #renewProducer). */
   constructor(
@@ -171,6 +112,7 @@ export class ProducerPipeline {
     this.#log = log;
     this.#metrics = metrics;
     this.#failureLog = new RateLimitedLog(log);
+    this.#pending = new PendingEntries(options, log, metrics);
     if (options.ackTimeoutMs > 0) {
       this.#timeoutSweep = setInterval(
         () => {
@@ -182,20 +124,9 @@ export class ProducerPipeline {
   }
 
   enqueue(records: OutgoingRecord[], settle: Settle | undefined): void {
-    let bytes = 0;
-    for (const record of records) bytes += record.value?.length ?? 0;
-    const entry: Entry = {
-      records,
-      bytes,
-      settle,
-      enqueuedAt: Date.now(),
-      unacknowledged: records.length,
-      settled: false,
-    };
-    this.#entries.push(entry);
-    this.#track(records.length, bytes);
+    const entry = this.#pending.add(records, settle);
     if (records.length === 0) {
-      this.#settleEntry(entry, undefined);
+      this.#pending.settle(entry, undefined);
       return;
     }
     for (const record of records) this.#route({ record, entry });
@@ -203,8 +134,7 @@ export class ProducerPipeline {
 
   /** How long the oldest record not yet acknowledged has waited (0 when none waits). */
   get oldestPendingMs(): number {
-    const oldest = this.#oldestOpen();
-    return oldest ? Date.now() - oldest.enqueuedAt : 0;
+    return this.#pending.oldestMs;
   }
 
   /** Whether the last attempt to produce reached Kafka (true before the first). */
@@ -217,7 +147,7 @@ export class ProducerPipeline {
    * or `maxPendingBytes`, and with false once both are back under half.
    */
   onCongestion(listener: (congested: boolean) => void): void {
-    this.#congestionListeners.push(listener);
+    this.#pending.onCongestion(listener);
   }
 
   /** Resolves once every record enqueued so far is settled or given up. */
@@ -310,7 +240,7 @@ export class ProducerPipeline {
 
   #toLane(item: Item, count: number): void {
     const { record } = item;
-    const partition = record.partition ?? this.#choosePartition(record, count);
+    const partition = record.partition ?? this.#partitionChoice.of(record, count);
     if (partition >= count) {
       this.#refuse([item], {
         reasonCode: ReasonCode.ImplementationSpecificError,
@@ -323,33 +253,11 @@ export class ProducerPipeline {
     const key = `${record.topic}\u0000${partition}`;
     let lane = this.#lanes.get(key);
     if (!lane) {
-      lane = {
-        topic: record.topic,
-        partition,
-        queue: [],
-        retry: undefined,
-        inFlight: false,
-        scheduled: false,
-        backoffMs: 0,
-      };
+      lane = newLane(record.topic, partition);
       this.#lanes.set(key, lane);
     }
     lane.queue.push(item);
     this.#schedule(lane);
-  }
-
-  /** murmur2 of the key as Kafka's Java client (KafkaJS's default partitioner), or round robin. */
-  #choosePartition(record: OutgoingRecord, count: number): number {
-    if (record.key === null) {
-      const next = this.#roundRobin.get(record.topic) ?? 0;
-      this.#roundRobin.set(record.topic, (next + 1) % count);
-      return next % count;
-    }
-    return this.#partitioner({
-      topic: record.topic,
-      partitionMetadata: partitionsOf(count),
-      message: { key: record.key, value: null },
-    });
   }
 
   // --- sending ----------------------------------------------------------------------------
@@ -368,7 +276,9 @@ export class ProducerPipeline {
 
   async #sendLane(lane: Lane): Promise<void> {
     if (this.#closed || this.#renewalDue) return;
-    const items = this.#takeBatch(lane);
+    const { batch: items, dropped } = takeBatch(lane, this.#options);
+    this.#busy -= items.length;
+    this.#unsettledDropped(dropped);
     if (items.length === 0) {
       this.#dropIfEmpty(lane);
       return;
@@ -388,40 +298,6 @@ export class ProducerPipeline {
     }
     if (lane.queue.length > 0 || lane.retry) this.#schedule(lane);
     else this.#dropIfEmpty(lane);
-  }
-
-  /** The next records of a lane within the batch limits (at least one); settled ones are dropped. */
-  #takeBatch(lane: Lane): Item[] {
-    if (lane.retry) {
-      const batch = lane.retry;
-      lane.retry = undefined;
-      this.#busy -= batch.length;
-      return batch;
-    }
-    let records = 0;
-    let bytes = 0;
-    let taken = 0;
-    let dropped = 0;
-    const batch: Item[] = [];
-    for (const item of lane.queue) {
-      if (item.entry.settled) {
-        taken++;
-        dropped++;
-        continue;
-      }
-      const size = recordSize(item.record);
-      const fits =
-        records + 1 <= this.#options.batchMaxRecords && bytes + size <= this.#options.batchMaxBytes;
-      if (batch.length > 0 && !fits) break;
-      batch.push(item);
-      records++;
-      bytes += size;
-      taken++;
-    }
-    lane.queue.splice(0, taken);
-    this.#busy -= batch.length;
-    this.#unsettledDropped(dropped);
-    return batch;
   }
 
   /**
@@ -470,7 +346,7 @@ export class ProducerPipeline {
       );
       this.#metrics.kafkaProduceFailures.inc();
       const failure = produceFailureOf(error);
-      for (const { entry } of items) this.#settleEntry(entry, failure);
+      for (const { entry } of items) this.#pending.settle(entry, failure);
       return true;
     }
     return this.#stored(lane, items, started);
@@ -482,11 +358,7 @@ export class ProducerPipeline {
     this.#metrics.kafkaProduceSeconds.observe((performance.now() - started) / 1000);
     this.#metrics.kafkaBatchRecords.observe(items.length);
     this.#metrics.kafkaRecordsProduced.inc(items.length);
-    for (const { entry } of items) {
-      if (entry.settled) continue;
-      entry.unacknowledged--;
-      if (entry.unacknowledged === 0) this.#settleEntry(entry, undefined);
-    }
+    for (const { entry } of items) this.#pending.acknowledge(entry);
     return true;
   }
 
@@ -553,7 +425,7 @@ export class ProducerPipeline {
   /** Fails the entries of queued `items`, which leave the pipeline unsent. */
   #refuse(items: Item[], failure: ProduceFailure): void {
     this.#busy -= items.length;
-    for (const { entry } of items) this.#settleEntry(entry, failure);
+    for (const { entry } of items) this.#pending.settle(entry, failure);
     this.#notifyIfIdle();
   }
 
@@ -564,24 +436,6 @@ export class ProducerPipeline {
     this.#notifyIfIdle();
   }
 
-  #settleEntry(entry: Entry, failure: ProduceFailure | undefined): void {
-    if (entry.settled) return;
-    entry.settled = true;
-    this.#track(-entry.records.length, -entry.bytes);
-    if (this.#entries[this.#head] === entry) this.#oldestOpen();
-    entry.settle?.(failure);
-  }
-
-  /** The oldest entry not settled; settled ones at the front are let go on the way. */
-  #oldestOpen(): Entry | undefined {
-    while (this.#entries[this.#head]?.settled) this.#head++;
-    if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
-      this.#entries = this.#entries.slice(this.#head);
-      this.#head = 0;
-    }
-    return this.#entries[this.#head];
-  }
-
   /**
    * Entries older than ackTimeoutMs fail with 0x97 (quota exceeded): queued records are
    * dropped, and those of a request still in flight (Kafka not answering) are answered now —
@@ -589,13 +443,7 @@ export class ProducerPipeline {
    * loss.
    */
   #failOverdue(): void {
-    const deadline = Date.now() - this.#options.ackTimeoutMs;
-    const overdue: Entry[] = [];
-    for (let index = this.#head; index < this.#entries.length; index++) {
-      const entry = this.#entries[index];
-      if (entry === undefined || entry.enqueuedAt > deadline) break;
-      if (!entry.settled) overdue.push(entry);
-    }
+    const overdue = this.#pending.overdue(Date.now() - this.#options.ackTimeoutMs);
     if (overdue.length === 0) return;
     const records = overdue.reduce((sum, entry) => sum + entry.records.length, 0);
     this.#log.warn(
@@ -603,7 +451,7 @@ export class ProducerPipeline {
       `records not acknowledged by Kafka within ${this.#options.ackTimeoutMs} ms: refused`,
     );
     for (const entry of overdue) {
-      this.#settleEntry(entry, {
+      this.#pending.settle(entry, {
         reasonCode: ReasonCode.QuotaExceeded,
         reason: `Kafka did not acknowledge within ${this.#options.ackTimeoutMs} ms`,
         timedOut: true,
@@ -618,58 +466,10 @@ export class ProducerPipeline {
     }
   }
 
-  #track(records: number, bytes: number): void {
-    this.#pendingRecords += records;
-    this.#pendingBytes += bytes;
-    this.#metrics.kafkaPendingRecords.set(this.#pendingRecords);
-    this.#metrics.kafkaPendingBytes.set(this.#pendingBytes);
-    const { maxPendingRecords, maxPendingBytes } = this.#options;
-    const congested = this.#congested
-      ? this.#pendingRecords >= maxPendingRecords / 2 || this.#pendingBytes >= maxPendingBytes / 2
-      : this.#pendingRecords >= maxPendingRecords || this.#pendingBytes >= maxPendingBytes;
-    if (congested === this.#congested) return;
-    this.#congested = congested;
-    this.#metrics.kafkaCongested.set(congested ? 1 : 0);
-    if (congested)
-      this.#log.warn(
-        { records: this.#pendingRecords, bytes: this.#pendingBytes },
-        'uplink congested: publishing connections are held',
-      );
-    else this.#log.info('uplink congestion over');
-    for (const listener of this.#congestionListeners) listener(congested);
-  }
-
   #notifyIfIdle(): void {
     if (this.#busy > 0 || this.#inFlight > 0) return;
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
-}
-
-function toMessage({ record }: Item): Message {
-  return {
-    key: record.key,
-    value: record.value,
-    headers: record.headers,
-    timestamp: String(record.timestamp),
-    partition: record.partition,
-  };
-}
-
-/** Partition metadata of a topic with `count` partitions, all with a leader (for the partitioner). */
-const metadataByCount = new Map<number, PartitionMetadata[]>();
-function partitionsOf(count: number): PartitionMetadata[] {
-  let metadata = metadataByCount.get(count);
-  if (!metadata) {
-    metadata = Array.from({ length: count }, (_, partitionId) => ({
-      partitionId,
-      leader: 0,
-      partitionErrorCode: 0,
-      replicas: [0],
-      isr: [0],
-    }));
-    metadataByCount.set(count, metadata);
-  }
-  return metadata;
 }

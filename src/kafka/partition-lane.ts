@@ -1,0 +1,96 @@
+import type { Message } from 'kafkajs';
+import type { OutgoingRecord } from './outgoing-record.js';
+import type { Entry } from './pending-entries.js';
+
+/** One record of an entry, on its way to its partition. */
+export interface Item {
+  record: OutgoingRecord;
+  entry: Entry;
+}
+
+/** The records for one partition, sent one request at a time, in order. */
+export interface Lane {
+  topic: string;
+  partition: number;
+  queue: Item[];
+  /**
+   * The batch of a request that failed for want of Kafka, to send again exactly as it was
+   * (same records, same order): KafkaJS gives it the same sequence numbers again, so Kafka
+   * drops it should the failed request have stored it after all. A batch with more records
+   * would have the same first sequence number and another last one: Kafka would refuse it
+   * (out of order), and the new producer that takes over would write the stored ones twice.
+   */
+  retry: Item[] | undefined;
+  inFlight: boolean;
+  scheduled: boolean;
+  backoffMs: number;
+}
+
+export function newLane(topic: string, partition: number): Lane {
+  return {
+    topic,
+    partition,
+    queue: [],
+    retry: undefined,
+    inFlight: false,
+    scheduled: false,
+    backoffMs: 0,
+  };
+}
+
+export interface BatchLimits {
+  batchMaxRecords: number;
+  /** Bytes of keys, values and headers: what Kafka's message.max.bytes counts, about. */
+  batchMaxBytes: number;
+}
+
+/**
+ * The next batch of a lane: its retry batch as it is, else the next records within the limits
+ * (at least one). Records of settled entries at the front are dropped (`dropped` says how many).
+ */
+export function takeBatch(lane: Lane, limits: BatchLimits): { batch: Item[]; dropped: number } {
+  if (lane.retry) {
+    const batch = lane.retry;
+    lane.retry = undefined;
+    return { batch, dropped: 0 };
+  }
+  let bytes = 0;
+  let taken = 0;
+  let dropped = 0;
+  const batch: Item[] = [];
+  for (const item of lane.queue) {
+    if (item.entry.settled) {
+      taken++;
+      dropped++;
+      continue;
+    }
+    const size = recordSize(item.record);
+    const fits = batch.length + 1 <= limits.batchMaxRecords && bytes + size <= limits.batchMaxBytes;
+    if (batch.length > 0 && !fits) break;
+    batch.push(item);
+    bytes += size;
+    taken++;
+  }
+  lane.queue.splice(0, taken);
+  return { batch, dropped };
+}
+
+/** Bytes a record takes in a record batch, about: what Kafka's message.max.bytes counts. */
+function recordSize(record: OutgoingRecord): number {
+  let size = 24 + (record.value?.length ?? 0) + (record.key?.length ?? 0);
+  for (const [name, value] of Object.entries(record.headers)) {
+    for (const part of Array.isArray(value) ? value : [value])
+      size += 8 + name.length + part.length;
+  }
+  return size;
+}
+
+export function toMessage({ record }: Item): Message {
+  return {
+    key: record.key,
+    value: record.value,
+    headers: record.headers,
+    timestamp: String(record.timestamp),
+    partition: record.partition,
+  };
+}
