@@ -42,11 +42,11 @@ export function createKafka(
     logLevel: logLevel.WARN,
     logCreator:
       () =>
-      ({ level, log: entry }: LogEntry) => {
+      ({ namespace, level, log: entry }: LogEntry) => {
         const { message, ...fields } = entry;
         // KafkaJS logs each failed request at ERROR even when it retries it (for example
         // while a new topic gets its leader); the outcome is what matters, so those are debug.
-        const retried = message.startsWith('[Connection] Response');
+        const retried = namespace === 'Connection' && message.startsWith('Response ');
         const refused = ACCESS_REFUSED.test(message);
         if (refused && typeof fields.broker === 'string') refusedBy(fields.broker);
         const mapped = retried || refused ? 'debug' : (LEVELS[level] ?? 'info');
