@@ -9,6 +9,9 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
+# health and metrics for the orchestrator and Prometheus outside the container; MQTT stays closed
+# to anonymous clients from the network unless BRIDGE_AUTH_FILE or BRIDGE_AUTH_ALLOW_ANONYMOUS
+ENV BRIDGE_HTTP_HOST=0.0.0.0
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -19,6 +19,7 @@ function instructions(
   websocket: string,
   httpPort: number,
   brokers: string,
+  anonymous: boolean,
 ): string {
   const publish = `-h localhost -p ${mqttPort} -t devices/dev1/telemetry/temp -m '{"celsius":21.5}' -q 1`;
   return `
@@ -28,6 +29,7 @@ function instructions(
     Kafka    ${brokers}
     Health   http://localhost:${httpPort}/health/ready    Metrics  http://localhost:${httpPort}/metrics
     Rules    mappings/example.yaml
+    Access   ${anonymous ? 'anyone may connect, no users (auth.allowAnonymous: development only)' : 'as configured (auth.file, or loopback clients only)'}
 
   Publish a reading as device dev1:
     npx mqtt pub ${publish}
@@ -55,6 +57,13 @@ async function main(): Promise<void> {
           // Kafka auto-create a topic a device names); BRIDGE_KAFKA_CREATE_TOPICS=false turns it off
           createTopics: process.env.BRIDGE_KAFKA_CREATE_TOPICS !== 'false',
         },
+        // development: devices on the network may connect without users (BRIDGE_AUTH_FILE or
+        // BRIDGE_AUTH_ALLOW_ANONYMOUS=false: as in production)
+        auth: {
+          allowAnonymous:
+            process.env.BRIDGE_AUTH_FILE === undefined &&
+            process.env.BRIDGE_AUTH_ALLOW_ANONYMOUS !== 'false',
+        },
         log: {
           level: process.env.BRIDGE_LOG_LEVEL ?? 'info',
           pretty: process.env.BRIDGE_LOG_PRETTY !== 'false',
@@ -70,6 +79,7 @@ async function main(): Promise<void> {
           : 'off',
         bridge.addresses.http.port,
         kafka.brokers,
+        config.auth.allowAnonymous,
       ),
     );
     let stopping = false;

@@ -111,6 +111,15 @@ export class Bridge {
     const router = mappings.uplink;
     const authenticator = await loadAuth(config.auth.file);
     if (authenticator.enabled) log.info({ file: config.auth.file }, 'users and ACLs loaded');
+    else if (config.auth.allowAnonymous) {
+      log.warn(
+        'no auth.file and auth.allowAnonymous is true: every client may connect, publish and subscribe',
+      );
+    } else {
+      log.info(
+        'no auth.file: only clients connecting from this machine (loopback) are accepted; set auth.file (BRIDGE_AUTH_FILE) for users, or auth.allowAnonymous (BRIDGE_AUTH_ALLOW_ANONYMOUS) to accept anyone',
+      );
+    }
     log.info(
       { mappings: config.mappings, rules: router.ruleCount, kafkaTopics: router.kafkaTopics() },
       'mappings loaded',
@@ -241,6 +250,7 @@ export class Bridge {
         serverReference: config.mqtt.serverReference,
         redirect: config.mqtt.redirect,
         authenticator,
+        anonymousAccess: config.auth.allowAnonymous ? 'anywhere' : 'loopback',
         connectTimeoutMs: config.mqtt.connectTimeoutMs,
         topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
         receiveMaximum: config.mqtt.receiveMaximum,

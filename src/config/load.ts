@@ -52,7 +52,7 @@ export interface BridgeConfig {
   schemaRegistry: SchemaRegistryConfig;
   mappings: string;
   mappingsWatch: boolean;
-  auth: { file: string };
+  auth: { file: string; allowAnonymous: boolean };
   http: { host: string; port: number };
   log: { level: string; pretty: boolean };
   shutdownGraceMs: number;

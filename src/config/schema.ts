@@ -436,17 +436,23 @@ export const configSchema = {
   },
   auth: {
     file: {
-      doc: 'Users and ACLs: a YAML file (see Authentication and ACLs). Empty: no authentication; every client may connect, publish and subscribe.',
+      doc: 'Users and ACLs: a YAML file (see Authentication and ACLs). Empty: no users; only clients connecting from this machine (loopback addresses) are accepted, unless auth.allowAnonymous.',
       format: String,
       default: '',
       env: 'BRIDGE_AUTH_FILE',
     },
+    allowAnonymous: {
+      doc: 'Without auth.file, accept clients from anywhere, with every right (logged as a warning at start). Off: only clients connecting from loopback addresses; others get CONNACK 0x87 / 0x05.',
+      format: Boolean,
+      default: false,
+      env: 'BRIDGE_AUTH_ALLOW_ANONYMOUS',
+    },
   },
   http: {
     host: {
-      doc: 'Address of the HTTP server for /health/live, /health/ready and /metrics.',
+      doc: 'Address of the HTTP server for /health/live, /health/ready and /metrics (loopback by default; 0.0.0.0 to serve probes and scrapes from other hosts).',
       format: String,
-      default: '0.0.0.0',
+      default: '127.0.0.1',
       env: 'BRIDGE_HTTP_HOST',
     },
     port: {

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import mqttPacket, { type IConnectPacket, type IPublishPacket, type Packet } from 'mqtt-packet';
+import type { AnonymousAccess } from '../auth/anonymous-access.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { ALLOW_ALL, type Permissions } from '../auth/permissions.js';
 import type { Logger } from '../observability/logger.js';
@@ -50,6 +51,8 @@ export interface ConnectionOptions {
   redirect: 'none' | 'use-another-server' | 'server-moved';
   /** Users and ACLs. */
   authenticator: Authenticator;
+  /** Without a users file: who may connect (loopback clients only unless auth.allowAnonymous). */
+  anonymousAccess: AnonymousAccess;
 }
 
 type Will = NonNullable<IConnectPacket['will']>;
@@ -167,8 +170,11 @@ export class Connection implements SessionLink {
     socket.on('close', () => {
       this.#onClose();
     });
+    // The whole way to CONNACK, an AUTH exchange or a password check included, must fit in the
+    // CONNECT timeout: a client silent in the middle of an exchange is closed too.
     this.#timer = setTimeout(() => {
       if (this.#status === 'awaiting-connect') this.close('no CONNECT in time');
+      else if (this.#status === 'authenticating') this.close('authentication not finished in time');
     }, options.connectTimeoutMs);
   }
 

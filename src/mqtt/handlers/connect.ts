@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import type { Connection, ProtocolVersion } from '../connection.js';
+import { anonymousAllowed } from '../../auth/anonymous-access.js';
 import type { Principal } from '../../auth/authenticator.js';
 import { ALLOW_ALL } from '../../auth/permissions.js';
 import { ConnackReturnCode, ReasonCode } from '../reason-codes.js';
@@ -51,7 +52,12 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
     return;
   }
   if (!authenticator.enabled) {
-    accept(connection, ALLOW_EVERYTHING(connection), accepted);
+    if (anonymousAllowed(connection.options.anonymousAccess, connection.remoteAddress)) {
+      accept(connection, ALLOW_EVERYTHING(connection), accepted);
+    } else {
+      // closed by default: without a users file only this machine's clients get in
+      refuse(connection, authenticationRefusal('not-authorized'));
+    }
     return;
   }
   connection.startAuthenticating({ hold: true });

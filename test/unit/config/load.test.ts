@@ -18,6 +18,9 @@ describe('loadConfig', () => {
     expect(config.kafka.brokers).toEqual(['127.0.0.1:9092']);
     expect(config.mappings).toBe('mappings');
     expect(config.log.level).toBe('info');
+    // closed by default: health and metrics on loopback, no anonymous clients from the network
+    expect(config.http.host).toBe('127.0.0.1');
+    expect(config.auth).toEqual({ file: '', allowAnonymous: false });
   });
 
   it('reads environment variables, splitting broker lists', () => {
