@@ -30,6 +30,7 @@ export type ProtocolVersion = 3 | 4 | 5;
 
 export interface ConnectionOptions {
   maxPacketSize: number;
+  /** Time from the socket's opening to CONNACK: CONNECT and the whole authentication. */
   connectTimeoutMs: number;
   topicAliasMaximum: number;
   /**

@@ -2,8 +2,12 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { Broker } from '../broker.js';
 import { closeServer, listenOn } from '../../server-lifecycle.js';
+import { keepAliveOnAccept } from './keep-alive.js';
 
-/** MQTT over TCP, or over TLS when `tls` is given: each socket becomes a broker connection. */
+/**
+ * MQTT over TCP, or over TLS when `tls` is given: each socket becomes a broker connection, with
+ * TCP keepalive on.
+ */
 export class TcpListener {
   readonly #server: Server;
 
@@ -21,6 +25,7 @@ export class TcpListener {
     } else {
       this.#server = createServer({ noDelay: true }, accept);
     }
+    keepAliveOnAccept(this.#server);
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {

@@ -6,6 +6,7 @@ import type { TlsOptions } from 'node:tls';
 import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws';
 import type { Broker } from '../broker.js';
 import { closeServer, listenOn } from '../../server-lifecycle.js';
+import { keepAliveOnAccept } from './keep-alive.js';
 
 export interface WebSocketListenerOptions {
   /** The only URL path served, e.g. `/mqtt`. */
@@ -44,6 +45,7 @@ export class WebSocketListener {
     this.#server = options.tls
       ? createHttpsServer(options.tls, plainRequest)
       : createServer(plainRequest);
+    keepAliveOnAccept(this.#server);
     this.#server.on('tlsClientError', (error: Error) => {
       broker.log.debug({ err: error }, 'TLS handshake failed');
     });
