@@ -6,7 +6,8 @@
  *
  * Each node has three listeners, all on the loopback interface:
  *
- *   CLIENT      the node's client port (PLAINTEXT, or SASL_SSL with SCRAM-SHA-512)
+ *   CLIENT      the node's client port (PLAINTEXT, or SASL_SSL with SCRAM-SHA-512 and
+ *               OAUTHBEARER with unsecured tokens: security.ts saslSslBrokerSettings)
  *   INTERNAL    replication between the brokers: PLAINTEXT
  *   CONTROLLER  the KRaft quorum: PLAINTEXT
  *

@@ -1,7 +1,8 @@
 /**
  * Security material of a local SASL_SSL Kafka (`npm run kafka:start -- --security sasl-ssl`, and
  * the tests' private cluster): a CA and a broker certificate (SAN 127.0.0.1 and localhost) made
- * with the openssl command, and one SCRAM-SHA-512 user with a generated password. Everything is
+ * with the openssl command, and one SCRAM-SHA-512 user with a generated password (the listener
+ * also takes OAUTHBEARER with unsecured tokens: see saslSslBrokerSettings). Everything is
  * written once into a folder of the (git-ignored) data dir and reused on the next start, so the
  * printed settings stay valid.
  *
@@ -178,13 +179,32 @@ export function kafkaJsSecurity(
   };
 }
 
-/** Broker settings of a SASL_SSL listener called `listener` (upper case). */
+/** The SASL mechanisms of the local SASL_SSL listener, as Kafka names them. */
+export const KAFKA_SASL_MECHANISMS = [KAFKA_SASL_MECHANISM, 'OAUTHBEARER'] as const;
+
+/**
+ * Broker settings of a SASL_SSL listener called `listener` (upper case).
+ *
+ * Next to SCRAM-SHA-512 (the user of the material), the listener takes OAUTHBEARER with Kafka's
+ * built-in UNSECURED validator (OAuthBearerUnsecuredValidatorCallbackHandler, Kafka's default
+ * when no `sasl.server.callback.handler.class` is set): any unsigned JWS (`{"alg":"none"}`) with a
+ * `sub` and an `exp` in the future is taken, its `sub` being the principal — so the bridge's
+ * `kafka.sasl.oauthTokenFile` can be tried against a real Kafka
+ * (test/integration/kafka-oauth.test.ts, test/support/oauth-token.ts). Local use only: it trusts
+ * whoever writes a token. The broker needs a JAAS entry for every enabled mechanism of a listener
+ * (without one it does not start: "Could not find a 'KafkaServer' or 'client.KafkaServer' entry
+ * in the JAAS configuration"); its unsecured login module wants a `sub` for the broker's own
+ * token, which nothing uses (the brokers talk PLAINTEXT among themselves).
+ */
 export function saslSslBrokerSettings(material: KafkaSecurityMaterial, listener: string): string[] {
   const prefix = `listener.name.${listener.toLowerCase()}`;
   return [
-    `sasl.enabled.mechanisms=${KAFKA_SASL_MECHANISM}`,
+    `sasl.enabled.mechanisms=${KAFKA_SASL_MECHANISMS.join(',')}`,
     `${prefix}.${KAFKA_SASL_MECHANISM.toLowerCase()}.sasl.jaas.config=` +
       'org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    `${prefix}.oauthbearer.sasl.jaas.config=` +
+      'org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ' +
+      'unsecuredLoginStringClaim_sub="broker";',
     `${prefix}.ssl.keystore.type=PEM`,
     `${prefix}.ssl.keystore.location=${material.keystoreFile}`,
     `${prefix}.ssl.truststore.type=PEM`,

@@ -1,9 +1,10 @@
 /**
  * A PRIVATE Kafka cluster for fault tests: n KRaft nodes (each broker AND controller, one JVM
  * each; scripts/kafka/local-cluster.ts), optionally with SASL_SSL client listeners (SCRAM-SHA-512,
- * a CA of its own), on free ports with data in a temporary folder. A test may SIGKILL a node (a
- * crash), start it again on the same ports and data, stop it cleanly, and wait until it is back
- * in the ISR; the shared test Kafka is never touched.
+ * and OAUTHBEARER with unsecured tokens — test/support/oauth-token.ts; a CA of its own), on free
+ * ports with data in a temporary folder. A test may SIGKILL a node (a crash), start it again on
+ * the same ports and data, stop it cleanly, and wait until it is back in the ISR; the shared test
+ * Kafka is never touched.
  *
  *   const cluster = await startPrivateCluster({ nodes: 3, security: 'sasl-ssl' });
  *   await cluster.createTopic('t', { partitions: 6 });          // RF 3, min.insync.replicas 2
