@@ -1,7 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import type { SASLOptions } from 'kafkajs';
+import kafkajs, {
+  type AuthenticationProviderArgs,
+  type Authenticator,
+  type Mechanism,
+  type SASLOptions,
+} from 'kafkajs';
 import {
   ConfigError,
   envVarOf,
@@ -14,7 +19,7 @@ export interface KafkaSecurity {
   /** Undefined: plaintext. */
   ssl: ConnectionOptions | undefined;
   /** Undefined: no SASL. */
-  sasl: SASLOptions | undefined;
+  sasl: SASLOptions | Mechanism | undefined;
 }
 
 export const PLAINTEXT: KafkaSecurity = { ssl: undefined, sasl: undefined };
@@ -40,19 +45,21 @@ async function tlsOptions(ssl: KafkaSslConfig): Promise<ConnectionOptions | unde
   return options;
 }
 
-async function saslOptions(sasl: KafkaSaslConfig): Promise<SASLOptions | undefined> {
+async function saslOptions(sasl: KafkaSaslConfig): Promise<SASLOptions | Mechanism | undefined> {
   switch (sasl.mechanism) {
     case 'none':
       return undefined;
     case 'oauthbearer': {
       const file = sasl.oauthTokenFile;
       // read on every (re-)authentication, so a token a sidecar renews is used once it changes
+      const oauthBearerProvider = async (): Promise<{ value: string }> => ({
+        value: (await readOption('kafka.sasl.oauthTokenFile', file)).trim(),
+      });
       return {
         mechanism: 'oauthbearer',
-        oauthBearerProvider: async () => ({
-          value: (await readOption('kafka.sasl.oauthTokenFile', file)).trim(),
-        }),
-      };
+        oauthBearerProvider,
+        authenticationProvider: oauthBearerAuthenticator(oauthBearerProvider),
+      } as Mechanism;
     }
     case 'plain':
     case 'scram-sha-256':
@@ -61,9 +68,53 @@ async function saslOptions(sasl: KafkaSaslConfig): Promise<SASLOptions | undefin
         sasl.passwordFile === ''
           ? sasl.password
           : (await readOption('kafka.sasl.passwordFile', sasl.passwordFile)).replace(/\r?\n$/, '');
-      return { mechanism: sasl.mechanism, username: sasl.username, password };
+      return { mechanism: sasl.mechanism, username: sasl.username, password } as SASLOptions;
     }
   }
+}
+
+const SOH = '\u0001';
+
+/** SASL bytes as KafkaJS's SaslAuthenticate request wants them: length-prefixed. */
+function lengthPrefixed(text: string): Buffer {
+  const body = Buffer.from(text, 'utf8');
+  const length = Buffer.alloc(4);
+  length.writeInt32BE(body.length);
+  return Buffer.concat([length, body]);
+}
+
+/**
+ * OAUTHBEARER (RFC 7628, KIP-255) that notices a refused token. KafkaJS's own authenticator takes
+ * any answer as success, but Kafka refuses a token with a challenge (`{"status":"invalid_token"}`)
+ * instead of an error; KafkaJS then sent requests Kafka does not serve on that connection and
+ * the bridge only saw "No brokers in the broker pool". Here a non-empty challenge is answered with
+ * the 0x01 the RFC asks for (Kafka then fails the exchange and closes the connection) and is a
+ * KafkaJSSASLAuthenticationError, as with the other mechanisms.
+ */
+function oauthBearerAuthenticator(
+  provider: () => Promise<{ value: string }>,
+): (args: AuthenticationProviderArgs) => Authenticator {
+  return ({ host, port, logger, saslAuthenticate }) => ({
+    authenticate: async () => {
+      const { value } = await provider();
+      const broker = `${host}:${port}`;
+      const challenge = await saslAuthenticate<Buffer>({
+        request: { encode: () => lengthPrefixed(`n,,${SOH}auth=Bearer ${value}${SOH}${SOH}`) },
+        response: { decode: (raw) => raw.subarray(4), parse: (data) => data },
+      });
+      if (!challenge || challenge.length === 0) return;
+      const status = challenge.toString('utf8');
+      await saslAuthenticate({ request: { encode: () => lengthPrefixed(SOH) } }).catch(
+        () => undefined,
+      );
+      // (KafkaJS's typings leave out the message argument its errors take)
+      const error = new (kafkajs.KafkaJSSASLAuthenticationError as new (message: string) => Error)(
+        `SASL OAUTHBEARER authentication failed: Kafka refused the token: ${status}`,
+      );
+      logger.error(error.message, { broker });
+      throw error;
+    },
+  });
 }
 
 async function readOption(option: string, file: string): Promise<string> {

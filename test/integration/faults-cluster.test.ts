@@ -153,7 +153,9 @@ describe('a SASL_SSL Kafka that refuses the bridge', () => {
       timeoutMs: 30_000,
       what: 'the bridge to get in and be ready',
     });
-    expect(bridge.logLines().some((line) => line.msg === 'bridge listening')).toBe(true);
+    await waitFor(() => bridge.logLines().some((line) => line.msg === 'bridge listening'), {
+      what: 'the MQTT listeners',
+    });
   }, 90_000);
 
   it('a broker certificate the bridge does not trust: one clear line naming the cause, readiness 503', async () => {
