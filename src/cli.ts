@@ -1,7 +1,13 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
-import { parseIterations, passwdCommand } from './auth/passwd-command.js';
+import { Argument, Command } from 'commander';
+import {
+  PASSWD_ACTIONS,
+  parseIterations,
+  passwdCommand,
+  type PasswdOptions,
+} from './auth/passwd-command.js';
+import { DEFAULT_ITERATIONS, MAX_ITERATIONS, MIN_ITERATIONS } from './auth/scram-verifier.js';
 import { Bridge } from './bridge.js';
 import { loadConfig, type ConfigOverrides } from './config/load.js';
 import { BridgeError } from './errors.js';
@@ -84,9 +90,21 @@ program
 
 program
   .command('passwd')
-  .description('read a password from stdin and print its verifier line for the auth file')
-  .option('-i, --iterations <n>', 'PBKDF2 iterations (4096 to 10000000)', parseIterations, 4096)
-  .action((options: { iterations: number }) => passwdCommand(options).catch(fail));
+  .description(
+    'read a password (stdin, or typed twice on a terminal) and print its verifier line for the auth file; with add, change or remove: edit that user in the --file, keeping the rest of the file',
+  )
+  .addArgument(new Argument('[action]', 'edit the users of --file').choices(PASSWD_ACTIONS))
+  .argument('[name]', 'user name (with an action)')
+  .option('-f, --file <file>', 'users and ACL file to edit (default: BRIDGE_AUTH_FILE)')
+  .option(
+    '-i, --iterations <n>',
+    `PBKDF2 iterations (${MIN_ITERATIONS} to ${MAX_ITERATIONS})`,
+    parseIterations,
+    DEFAULT_ITERATIONS,
+  )
+  .action((action: string | undefined, name: string | undefined, options: PasswdOptions) =>
+    passwdCommand(action, name, options).catch(fail),
+  );
 
 /** The mappings the commands read: --mappings, else BRIDGE_MAPPINGS, else `mappings`. */
 const defaultMappings = process.env.BRIDGE_MAPPINGS ?? 'mappings';

@@ -2,6 +2,17 @@ import { createInterface } from 'node:readline';
 import { InvalidArgumentError } from 'commander';
 import { BridgeError } from '../errors.js';
 import { MAX_ITERATIONS, MIN_ITERATIONS, hashPassword } from './scram-verifier.js';
+import { applyUserEdit, hasUser, readUsersFile, writeUsersFile } from './users-file-editor.js';
+
+/** What `passwd ACTION NAME` does to the users of a file. */
+export const PASSWD_ACTIONS = ['add', 'change', 'remove'] as const;
+export type PasswdAction = (typeof PASSWD_ACTIONS)[number];
+
+export interface PasswdOptions {
+  iterations: number;
+  /** The users and ACL file an action edits (`--file`, else BRIDGE_AUTH_FILE). */
+  file?: string | undefined;
+}
 
 /** Parses `--iterations`: an integer in the range RFC 7677 and the bridge accept. */
 export function parseIterations(value: string): number {
@@ -15,12 +26,64 @@ export function parseIterations(value: string): number {
 }
 
 /**
- * `mqtt-kafka-bridge passwd`: reads a password from stdin (typed without echo on a terminal,
- * twice; otherwise the first line) and prints its SCRAM-SHA-256 verifier line for the users
- * and ACL file.
+ * `mqtt-kafka-bridge passwd [add|change|remove NAME]`. Without an action: reads a password and
+ * prints its SCRAM-SHA-256 verifier line for the users and ACL file. With one: adds the user NAME
+ * to the file (created if missing), changes its password, or removes it, keeping the rest of the
+ * file (comments, rules). Passwords are typed without echo on a terminal, twice; otherwise the
+ * first line of stdin is taken.
  */
-export async function passwdCommand(options: { iterations: number }): Promise<void> {
-  const { stdin, stdout } = process;
+export async function passwdCommand(
+  action: string | undefined,
+  name: string | undefined,
+  options: PasswdOptions,
+): Promise<void> {
+  if (action === undefined) {
+    if (options.file !== undefined) {
+      throw new BridgeError(
+        'CONFIG_INVALID',
+        `--file needs an action: ${PASSWD_ACTIONS.join(', ')}`,
+      );
+    }
+    process.stdout.write(`${await newVerifier(options.iterations)}\n`);
+    return;
+  }
+  if (!isAction(action)) {
+    throw new BridgeError(
+      'CONFIG_INVALID',
+      `unknown action "${action}": expected ${PASSWD_ACTIONS.join(', ')}`,
+    );
+  }
+  if (name === undefined || name === '') {
+    throw new BridgeError('CONFIG_INVALID', `${action} needs a user name`);
+  }
+  const path = options.file ?? process.env.BRIDGE_AUTH_FILE;
+  if (path === undefined || path === '') {
+    throw new BridgeError('CONFIG_INVALID', `${action} needs --file (or BRIDGE_AUTH_FILE)`);
+  }
+  const file = await readUsersFile(path);
+  // checked before asking for a password, and again when the edit is applied
+  const exists = hasUser(file, name);
+  if (action === 'add' && exists) {
+    throw new BridgeError('CONFIG_INVALID', `${path} already has a user "${name}" (use change)`);
+  }
+  if (action !== 'add' && !exists) {
+    throw new BridgeError('CONFIG_INVALID', `${path} has no user "${name}" (use add)`);
+  }
+  if (action === 'remove') applyUserEdit(file, { action, name });
+  else applyUserEdit(file, { action, name, verifier: await newVerifier(options.iterations) });
+  const problems = await writeUsersFile(file);
+  const done = { add: 'added', change: 'changed the password of', remove: 'removed' }[action];
+  process.stderr.write(`${done} user "${name}" in ${path}\n`);
+  for (const problem of problems) process.stderr.write(`warning: ${problem}\n`);
+}
+
+function isAction(action: string): action is PasswdAction {
+  return (PASSWD_ACTIONS as readonly string[]).includes(action);
+}
+
+/** Reads a password (terminal: hidden, twice; else the first line of stdin) and hashes it. */
+async function newVerifier(iterations: number): Promise<string> {
+  const { stdin } = process;
   let password: string;
   if (stdin.isTTY) {
     password = await typeHidden('Password: ');
@@ -31,7 +94,7 @@ export async function passwdCommand(options: { iterations: number }): Promise<vo
     password = await firstLine(stdin);
   }
   if (password === '') throw new BridgeError('CONFIG_INVALID', 'no password given on stdin');
-  stdout.write(`${await hashPassword(password, { iterations: options.iterations })}\n`);
+  return hashPassword(password, { iterations });
 }
 
 /** The first line of a stream (without its line end); empty when there is none. */
