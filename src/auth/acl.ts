@@ -2,9 +2,13 @@ import { parseTopicFilter } from '../mqtt/topic-tree.js';
 import type { OffsetIssue, ParseResult } from '../rules/errors.js';
 import { closest } from '../rules/suggest.js';
 
-/** What an ACL rule allows. */
+/** What an ACL rule allows or denies. */
 export const ACL_ACTIONS = ['publish', 'subscribe', 'all'] as const;
 export type AclAction = (typeof ACL_ACTIONS)[number];
+
+/** Whether a rule allows or denies what it names. */
+export const ACL_EFFECTS = ['allow', 'deny'] as const;
+export type AclEffect = (typeof ACL_EFFECTS)[number];
 
 /** The connection facts a topic pattern may name: `{username}`, `{clientId}`. */
 export const PLACEHOLDERS = ['username', 'clientId'] as const;
@@ -14,18 +18,33 @@ export type PlaceholderValues = Record<Placeholder, string | undefined>;
 /** A topic pattern as written: text and placeholders, in order. */
 export type PatternTemplate = ReadonlyArray<string | { placeholder: Placeholder }>;
 
-/** One `allow` rule of an ACL. */
-export interface AclRule {
-  allow: AclAction;
-  topics: PatternTemplate[];
-}
+/**
+ * A name pattern (client ids, share group names) as written: text, placeholders and `*`
+ * (any characters, also none), in order.
+ */
+export type NamePattern = ReadonlyArray<string | { placeholder: Placeholder } | { any: true }>;
 
 /**
- * Parses an ACL topic pattern: an MQTT topic filter (`+`, `#`) whose text may name
- * `{username}` and `{clientId}`. Not a shared subscription: `$share/` and `$queue/` are
- * checked on the filter inside.
+ * One rule of an ACL: `allow` or `deny` an action on topics. The rules of a client are judged in
+ * order, the first that matches decides; nothing matching is denied.
  */
-export function parsePattern(text: string): ParseResult<PatternTemplate> {
+export interface AclRule {
+  effect: AclEffect;
+  action: AclAction;
+  topics: PatternTemplate[];
+  /**
+   * Share group name patterns: the rule is about shared subscriptions in these groups only
+   * (`subscribe` rules). Once any rule of a file names share groups, rules without them are
+   * about unshared subscriptions only.
+   */
+  shareGroups?: NamePattern[];
+}
+
+/** Splits `{placeholder}`s out of a text; unknown or unbalanced braces are issues. */
+function splitPlaceholders(
+  text: string,
+  known: readonly Placeholder[],
+): { parts: Array<string | { placeholder: Placeholder }>; issues: OffsetIssue[] } {
   const issues: OffsetIssue[] = [];
   const parts: Array<string | { placeholder: Placeholder }> = [];
   const braces = /\{([^{}]*)\}|[{}]/g;
@@ -34,20 +53,28 @@ export function parsePattern(text: string): ParseResult<PatternTemplate> {
     const [whole, name] = match;
     if (name === undefined) {
       issues.push({ offset: match.index, message: `"${whole}" outside a placeholder` });
-    } else if (isPlaceholder(name)) {
+    } else if (isPlaceholder(name) && known.includes(name)) {
       if (match.index > last) parts.push(text.slice(last, match.index));
       parts.push({ placeholder: name });
     } else {
-      const suggestion = closest(name, PLACEHOLDERS);
-      const hint =
-        suggestion === undefined
-          ? ' ({username} or {clientId})'
-          : ` (did you mean "{${suggestion}}"?)`;
+      const suggestion = closest(name, known);
+      const names = known.map((placeholder) => `{${placeholder}}`).join(' or ');
+      const hint = suggestion === undefined ? ` (${names})` : ` (did you mean "{${suggestion}}"?)`;
       issues.push({ offset: match.index, message: `unknown placeholder "{${name}}"${hint}` });
     }
     last = match.index + whole.length;
   }
   if (last < text.length) parts.push(text.slice(last));
+  return { parts, issues };
+}
+
+/**
+ * Parses an ACL topic pattern: an MQTT topic filter (`+`, `#`) whose text may name
+ * `{username}` and `{clientId}`. Not a shared subscription: `$share/` and `$queue/` are
+ * checked on the filter inside.
+ */
+export function parsePattern(text: string): ParseResult<PatternTemplate> {
+  const { parts, issues } = splitPlaceholders(text, PLACEHOLDERS);
   if (issues.length > 0) return { ok: false, issues };
 
   // A placeholder stands for a plain level text; check the filter syntax with one in its place.
@@ -60,6 +87,72 @@ export function parsePattern(text: string): ParseResult<PatternTemplate> {
     return { ok: false, issues: [{ offset: 0, message }] };
   }
   return { ok: true, value: parts };
+}
+
+/**
+ * Parses a name pattern (`clientIds`, `shareGroups`): text with `*` for any characters (also
+ * none) and the placeholders in `known`.
+ */
+export function parseNamePattern(
+  text: string,
+  known: readonly Placeholder[],
+): ParseResult<NamePattern> {
+  if (text === '') return { ok: false, issues: [{ offset: 0, message: 'empty name pattern' }] };
+  const { parts, issues } = splitPlaceholders(text, known);
+  if (issues.length > 0) return { ok: false, issues };
+  const value: Array<string | { placeholder: Placeholder } | { any: true }> = [];
+  for (const part of parts) {
+    if (typeof part !== 'string') {
+      value.push(part);
+      continue;
+    }
+    part.split('*').forEach((piece, index) => {
+      if (index > 0) value.push({ any: true });
+      if (piece !== '') value.push(piece);
+    });
+  }
+  return { ok: true, value };
+}
+
+/**
+ * Whether a name matches one of the patterns for one connection's values. A pattern naming a
+ * value that is absent or empty matches nothing; values are taken literally (a `*` in a user
+ * name is not a wildcard).
+ */
+export function matchesName(
+  patterns: readonly NamePattern[],
+  values: PlaceholderValues,
+  name: string,
+): boolean {
+  return patterns.some((pattern) => nameRegExp(pattern, values)?.test(name) === true);
+}
+
+/** The regular expression of a name pattern for these values; undefined: it matches nothing. */
+export function nameRegExp(pattern: NamePattern, values: PlaceholderValues): RegExp | undefined {
+  let source = '';
+  for (const part of pattern) {
+    if (typeof part === 'string') {
+      source += escapeRegExp(part);
+    } else if ('any' in part) {
+      source += '.*';
+    } else {
+      const value = values[part.placeholder];
+      if (value === undefined || value === '') return undefined;
+      source += escapeRegExp(value);
+    }
+  }
+  return new RegExp(`^${source}$`, 'su');
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Whether the name pattern names `placeholder`. */
+export function nameMentions(pattern: NamePattern, placeholder: Placeholder): boolean {
+  return pattern.some(
+    (part) => typeof part !== 'string' && 'placeholder' in part && part.placeholder === placeholder,
+  );
 }
 
 /**

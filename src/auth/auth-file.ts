@@ -4,45 +4,76 @@ import { didYouMean } from '../rules/suggest.js';
 import { isOneOf, readTopLevelMap } from '../rules/yaml-nodes.js';
 import type { NodeReader } from '../rules/yaml-nodes.js';
 import type { Field, Value } from '../rules/yaml-nodes.js';
-import { ACL_ACTIONS, mentions, parsePattern } from './acl.js';
-import type { AclRule, PatternTemplate } from './acl.js';
+import { ACL_ACTIONS, mentions, nameMentions, parseNamePattern, parsePattern } from './acl.js';
+import type { AclRule, NamePattern, PatternTemplate, Placeholder } from './acl.js';
 import { parseVerifier } from './scram-verifier.js';
 import type { ScramVerifier } from './scram-verifier.js';
 
 /*
  * The users and ACL file, checked on the YAML nodes so that every problem has a position:
  *
- *   users:                 name → { password: <verifier>, acl: [rules] }
+ *   users:                 name → { password: <verifier>, acl: [rules], clientIds: [patterns] }
  *   anonymous:             present: clients without a user name may connect, with its `acl`
- *   acl:                   rules of every user (added to each user's own)
+ *                          and `clientIds`
+ *   acl:                   rules of every user (after each user's own)
+ *   clientIds:             client id patterns of every user (added to each user's own)
  *
- * A rule is { allow: publish | subscribe | all, topics: pattern or [patterns] }.
+ * A rule is { allow | deny: publish | subscribe | all, topics: pattern or [patterns],
+ * shareGroups: name pattern or [patterns] (subscribe rules only) }.
  */
 
-const FILE_FIELDS = ['users', 'anonymous', 'acl'] as const;
-const USER_FIELDS = ['password', 'acl'] as const;
-const ANONYMOUS_FIELDS = ['acl'] as const;
-const RULE_FIELDS = ['allow', 'topics'] as const;
+const FILE_FIELDS = ['users', 'anonymous', 'acl', 'clientIds'] as const;
+const USER_FIELDS = ['password', 'acl', 'clientIds'] as const;
+const ANONYMOUS_FIELDS = ['acl', 'clientIds'] as const;
+const RULE_FIELDS = ['allow', 'deny', 'topics', 'shareGroups'] as const;
 
 /** One user of the file. */
 export interface AuthUser {
   verifier: ScramVerifier;
   /** The user's own rules, without the shared ones. */
   acl: AclRule[];
+  /** The user's own client id patterns, without the shared ones; undefined: none written. */
+  clientIds: NamePattern[] | undefined;
+}
+
+/** Who may connect without a user name, and what they may do. */
+export interface AnonymousAccess {
+  acl: AclRule[];
+  /** Undefined: none written. */
+  clientIds: NamePattern[] | undefined;
 }
 
 /** The content of a valid users and ACL file. */
 export interface AuthFileContent {
   users: Map<string, AuthUser>;
   /** Undefined: connections without a user name are refused. */
-  anonymous: { acl: AclRule[] } | undefined;
+  anonymous: AnonymousAccess | undefined;
   /** Rules of every user. */
   acl: AclRule[];
+  /** Client id patterns of every user; undefined: none written. */
+  clientIds: NamePattern[] | undefined;
+  /**
+   * Some `clientIds` is written: every client id must then match a pattern of its identity
+   * (a user's own and the shared ones; anonymous clients' own).
+   */
+  clientIdsRuled: boolean;
+  /** Some rule names `shareGroups`: joining a share group then needs a rule naming it. */
+  shareGroupsRuled: boolean;
 }
+
+/** Who the rules and patterns are for: anonymous clients have no `{username}`. */
+type Who = 'user' | 'anonymous';
 
 /** Reads a users and ACL file; problems are appended to `issues` (then the result is unusable). */
 export function readAuthFile(file: string, text: string, issues: MappingIssue[]): AuthFileContent {
-  const content: AuthFileContent = { users: new Map(), anonymous: undefined, acl: [] };
+  const content: AuthFileContent = {
+    users: new Map(),
+    anonymous: undefined,
+    acl: [],
+    clientIds: undefined,
+    clientIdsRuled: false,
+    shareGroupsRuled: false,
+  };
   const top = readTopLevelMap(file, text, issues);
   if (top === undefined) return content;
   const { reader, root } = top;
@@ -56,6 +87,18 @@ export function readAuthFile(file: string, text: string, issues: MappingIssue[])
   }
   if (fields.anonymous) content.anonymous = readAnonymous(reader, fields.anonymous);
   if (fields.acl) content.acl = readAcl(reader, fields.acl, 'user');
+  if (fields.clientIds) content.clientIds = readClientIds(reader, fields.clientIds, 'user');
+  const users = [...content.users.values()];
+  const everyAcl = [
+    content.acl,
+    content.anonymous?.acl ?? [],
+    ...users.map((user) => user.acl),
+  ].flat();
+  content.shareGroupsRuled = everyAcl.some((rule) => rule.shareGroups !== undefined);
+  content.clientIdsRuled =
+    content.clientIds !== undefined ||
+    content.anonymous?.clientIds !== undefined ||
+    users.some((user) => user.clientIds !== undefined);
   return content;
 }
 
@@ -65,6 +108,7 @@ function readUser(reader: NodeReader, field: Field): AuthUser | undefined {
   const fields = reader.fields(map, USER_FIELDS, ['password']);
   const password = fields.password && reader.string(fields.password, 'a password verifier');
   const acl = fields.acl ? readAcl(reader, fields.acl, 'user') : [];
+  const clientIds = fields.clientIds && readClientIds(reader, fields.clientIds, 'user');
   if (password === undefined) return undefined;
   const verifier = parseVerifier(password.text);
   if ('problem' in verifier) {
@@ -72,45 +116,102 @@ function readUser(reader: NodeReader, field: Field): AuthUser | undefined {
     reader.report(password.node, `invalid password verifier: ${verifier.problem}; ${advice}`);
     return undefined;
   }
-  return { verifier, acl };
+  return { verifier, acl, clientIds };
 }
 
 /** `anonymous:` alone allows anonymous connections with no rules. */
-function readAnonymous(reader: NodeReader, field: Field): { acl: AclRule[] } {
-  if (reader.isEmpty(field)) return { acl: [] };
+function readAnonymous(reader: NodeReader, field: Field): AnonymousAccess {
+  if (reader.isEmpty(field)) return { acl: [], clientIds: undefined };
   const map = reader.map(field);
   const fields = map ? reader.fields(map, ANONYMOUS_FIELDS) : {};
-  return { acl: fields.acl ? readAcl(reader, fields.acl, 'anonymous') : [] };
+  return {
+    acl: fields.acl ? readAcl(reader, fields.acl, 'anonymous') : [],
+    clientIds: fields.clientIds && readClientIds(reader, fields.clientIds, 'anonymous'),
+  };
 }
 
 /** A list of rules; `acl:` with nothing under it is an empty list. */
-function readAcl(reader: NodeReader, field: Field, who: 'user' | 'anonymous'): AclRule[] {
+function readAcl(reader: NodeReader, field: Field, who: Who): AclRule[] {
   if (reader.isEmpty(field)) return [];
   return (reader.list(field) ?? []).flatMap((item) => readRule(reader, item, who) ?? []);
 }
 
-function readRule(reader: NodeReader, item: Value, who: 'user' | 'anonymous'): AclRule | undefined {
+function readRule(reader: NodeReader, item: Value, who: Who): AclRule | undefined {
   const map = reader.map(item);
   if (map === undefined) return undefined;
-  const fields = reader.fields(map, RULE_FIELDS, ['allow', 'topics']);
-  const allowText = fields.allow && reader.string(fields.allow, 'publish, subscribe or all');
-  let allow: AclRule['allow'] | undefined;
-  if (allowText && isOneOf(allowText.text, ACL_ACTIONS)) {
-    allow = allowText.text;
-  } else if (allowText) {
-    const hint = didYouMean(allowText.text, ACL_ACTIONS);
-    reader.report(allowText.node, `expected publish, subscribe or all${hint}`);
+  const fields = reader.fields(map, RULE_FIELDS, ['topics']);
+  if (fields.allow && fields.deny) {
+    reader.report(fields.deny.key, 'a rule either allows or denies: "allow" and "deny" together');
+    return undefined;
+  }
+  const effect = fields.deny ? 'deny' : 'allow';
+  const actionField = fields.allow ?? fields.deny;
+  if (actionField === undefined) {
+    reader.report(map, 'missing "allow" or "deny"');
+  }
+  const actionText = actionField && reader.string(actionField, 'publish, subscribe or all');
+  let action: AclRule['action'] | undefined;
+  if (actionText && isOneOf(actionText.text, ACL_ACTIONS)) {
+    action = actionText.text;
+  } else if (actionText) {
+    const hint = didYouMean(actionText.text, ACL_ACTIONS);
+    reader.report(actionText.node, `expected publish, subscribe or all${hint}`);
   }
   const topics = fields.topics && readTopics(reader, fields.topics, who);
-  return allow && topics ? { allow, topics } : undefined;
+  let shareGroups: NamePattern[] | undefined;
+  if (fields.shareGroups) {
+    shareGroups = readNamePatterns(reader, fields.shareGroups, who, 'share group', [
+      'username',
+      'clientId',
+    ]);
+    if (action !== undefined && action !== 'subscribe') {
+      reader.report(
+        fields.shareGroups.key,
+        `"shareGroups" is about subscriptions: write "${effect}: subscribe"`,
+      );
+      return undefined;
+    }
+    if (shareGroups === undefined) return undefined;
+  }
+  if (action === undefined || topics === undefined) return undefined;
+  return { effect, action, topics, ...(shareGroups ? { shareGroups } : {}) };
+}
+
+/** `clientIds`: one client id pattern or a list of them (an empty list allows no id). */
+function readClientIds(reader: NodeReader, field: Field, who: Who): NamePattern[] | undefined {
+  if (isSeq(field.node) && field.node.items.length === 0) return [];
+  return readNamePatterns(reader, field, who, 'client id', ['username']);
+}
+
+/** One name pattern or a list of them; placeholders other than `known` are reported. */
+function readNamePatterns(
+  reader: NodeReader,
+  field: Field,
+  who: Who,
+  what: string,
+  known: readonly Placeholder[],
+): NamePattern[] | undefined {
+  const before = reader.issueCount;
+  const items = isSeq(field.node) ? (reader.list(field) ?? []) : [field];
+  if (items.length === 0) reader.report(reader.at(field), `expected at least one ${what} pattern`);
+  const patterns: NamePattern[] = [];
+  for (const item of items) {
+    const text = reader.string(item, `a ${what} pattern`);
+    if (text === undefined) continue;
+    const parsed = parseNamePattern(text.text, known);
+    if (!parsed.ok) {
+      reader.reportIn(text, parsed.issues);
+    } else if (who === 'anonymous' && nameMentions(parsed.value, 'username')) {
+      reader.report(text.node, 'anonymous clients have no {username}');
+    } else {
+      patterns.push(parsed.value);
+    }
+  }
+  return reader.issueCount > before ? undefined : patterns;
 }
 
 /** `topics`: one pattern or a non-empty list of them. */
-function readTopics(
-  reader: NodeReader,
-  field: Field,
-  who: 'user' | 'anonymous',
-): PatternTemplate[] | undefined {
+function readTopics(reader: NodeReader, field: Field, who: Who): PatternTemplate[] | undefined {
   const before = reader.issueCount;
   const items = isSeq(field.node) ? (reader.list(field) ?? []) : [field];
   if (items.length === 0) reader.report(reader.at(field), 'expected at least one topic pattern');

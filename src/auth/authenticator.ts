@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { BridgeError } from '../errors.js';
 import { formatIssue } from '../rules/errors.js';
 import type { MappingIssue } from '../rules/errors.js';
+import { matchesName } from './acl.js';
 import { readAuthFile } from './auth-file.js';
 import type { AuthFileContent } from './auth-file.js';
 import { ALLOW_ALL, aclPermissions } from './permissions.js';
@@ -44,6 +45,11 @@ export class AuthFileError extends BridgeError {
  */
 export async function loadAuth(path: string): Promise<Authenticator> {
   if (path === '') return new Authenticator(undefined);
+  return new Authenticator(await readAuthContent(path));
+}
+
+/** Reads and checks the users and ACL file at `path`; throws an AuthFileError. */
+export async function readAuthContent(path: string): Promise<AuthFileContent> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -57,31 +63,56 @@ export async function loadAuth(path: string): Promise<Authenticator> {
   const issues: MappingIssue[] = [];
   const content = readAuthFile(path, text, issues);
   if (issues.length > 0) throw new AuthFileError(inOrder(issues));
-  return new Authenticator(content);
+  return content;
 }
 
-/** Checks who connects and builds their permissions, from the content of a users and ACL file. */
+/**
+ * Checks who connects and builds their permissions, from the content of a users and ACL file.
+ * The content is swapped in one step by `replace()` (a reload): every check after it reads the
+ * new file, none reads a mix.
+ */
 export class Authenticator {
   /** Key of the salts made up for unknown SCRAM users. */
   private readonly secret = randomBytes(32);
-  private readonly fakeIterations: number;
+  private fakeIterations: number;
   /** Checked in place of an unknown user's, so that a wrong name costs what a wrong password does. */
-  private readonly decoy: ScramVerifier;
+  private decoy: ScramVerifier;
+  private content: AuthFileContent | undefined;
+  private readonly replacedListeners: Array<() => void> = [];
 
   /** `content` undefined: authentication off. */
-  constructor(private readonly content: AuthFileContent | undefined) {
+  constructor(content: AuthFileContent | undefined) {
+    this.content = content;
     this.fakeIterations = mostCommonIterations(content);
-    this.decoy = {
-      iterations: this.fakeIterations,
-      salt: randomBytes(16),
-      storedKey: randomBytes(32),
-      serverKey: randomBytes(32),
-    };
+    this.decoy = decoyFor(this.fakeIterations);
   }
 
   /** Whether a users and ACL file is in force. */
   get enabled(): boolean {
     return this.content !== undefined;
+  }
+
+  /**
+   * Puts a new version of the users and ACL file in force, at once for every later check, then
+   * tells the `onReplaced` listeners (the broker judges every client again).
+   */
+  replace(content: AuthFileContent): void {
+    this.content = content;
+    const iterations = mostCommonIterations(content);
+    if (iterations !== this.fakeIterations) {
+      this.fakeIterations = iterations;
+      this.decoy = decoyFor(iterations);
+    }
+    for (const listener of this.replacedListeners) listener();
+  }
+
+  /**
+   * Adds a listener called, in the same synchronous step as `replace()`, once a new version is
+   * in force: the broker judges its clients again there, so no packet is handled in between.
+   * Listeners must not throw.
+   */
+  onReplaced(listener: () => void): void {
+    this.replacedListeners.push(listener);
   }
 
   /**
@@ -106,22 +137,44 @@ export class Authenticator {
 
   /**
    * The principal of a client whose identity is established: after a SCRAM exchange (with the
-   * user name it returned), or for an anonymous client (username undefined).
+   * user name it returned), or for an anonymous client (username undefined). Its client id is
+   * not judged here: see `allowsClientId`.
    */
   authorize(username: string | undefined, clientId: string): AuthResult {
     const { content } = this;
     if (content === undefined) {
       return { ok: true, principal: { username, clientId, permissions: ALLOW_ALL } };
     }
+    const options = { shareGroupsRuled: content.shareGroupsRuled };
     if (username === undefined) {
       if (content.anonymous === undefined) return { ok: false, reason: 'not-authorized' };
-      const permissions = aclPermissions(content.anonymous.acl, { username, clientId });
+      const permissions = aclPermissions(content.anonymous.acl, { username, clientId }, options);
       return { ok: true, principal: { username, clientId, permissions } };
     }
     const user = content.users.get(username);
     if (user === undefined) return { ok: false, reason: 'bad-credentials' };
-    const permissions = aclPermissions([...user.acl, ...content.acl], { username, clientId });
+    const rules = [...user.acl, ...content.acl];
+    const permissions = aclPermissions(rules, { username, clientId }, options);
     return { ok: true, principal: { username, clientId, permissions } };
+  }
+
+  /**
+   * Whether this identity may use this client id: always when no `clientIds` is written in the
+   * file; otherwise when it matches one of the user's own or the shared patterns (anonymous
+   * clients: the `anonymous` ones). A client id the server assigned is always allowed: it is
+   * new and nobody else's.
+   */
+  allowsClientId(username: string | undefined, clientId: string, assigned = false): boolean {
+    const { content } = this;
+    if (content === undefined || !content.clientIdsRuled || assigned) return true;
+    const values = { username, clientId };
+    if (username === undefined) {
+      return matchesName(content.anonymous?.clientIds ?? [], values, clientId);
+    }
+    const user = content.users.get(username);
+    if (user === undefined) return false;
+    const patterns = [...(user.clientIds ?? []), ...(content.clientIds ?? [])];
+    return matchesName(patterns, values, clientId);
   }
 
   /** A new SCRAM-SHA-256 exchange (MQTT 5 authentication method "SCRAM-SHA-256") over the users. */
@@ -132,6 +185,15 @@ export class Authenticator {
       fakeIterations: this.fakeIterations,
     });
   }
+}
+
+function decoyFor(iterations: number): ScramVerifier {
+  return {
+    iterations,
+    salt: randomBytes(16),
+    storedKey: randomBytes(32),
+    serverKey: randomBytes(32),
+  };
 }
 
 /** The iteration count most users' verifiers have: what an unknown user is told. */

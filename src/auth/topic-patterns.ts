@@ -114,3 +114,37 @@ function coveredFrom(
 function plusChildren(nodes: PatternNode[]): PatternNode[] {
   return nodes.flatMap((node) => (node.plus === undefined ? [] : [node.plus]));
 }
+
+/**
+ * The topics two valid, unshared topic filters both match, as one filter; undefined when they
+ * share none. `a/+/#` and `+/b` give `a/b`; `#` and `$SYS/#` give none (a leading wildcard does
+ * not match `$` topics).
+ */
+export function intersectFilters(a: string, b: string): string | undefined {
+  const left = a.split('/');
+  const right = b.split('/');
+  const levels: string[] = [];
+  for (let index = 0; ; index++) {
+    const l = left[index];
+    const r = right[index];
+    if (l === '#') {
+      levels.push(...right.slice(index));
+      break;
+    }
+    if (r === '#') {
+      levels.push(...left.slice(index));
+      break;
+    }
+    if (l === undefined && r === undefined) break;
+    if (l === undefined || r === undefined) return undefined;
+    if (l === '+') levels.push(r);
+    else if (r === '+' || l === r) levels.push(l);
+    else return undefined;
+  }
+  const first = levels[0] ?? '';
+  const wildcardFirst = (level: string | undefined) => level === '+' || level === '#';
+  if (first.startsWith('$') && (wildcardFirst(left[0]) || wildcardFirst(right[0]))) {
+    return undefined;
+  }
+  return levels.join('/');
+}

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { IConnectPacket, UserProperties } from 'mqtt-packet';
+import type { Permissions } from '../auth/permissions.js';
 import type { Logger } from '../observability/logger.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import type { UplinkPublish } from '../rules/types.js';
@@ -76,6 +77,10 @@ export class Broker {
       this.#uplinkCongested = congested;
       if (!congested) for (const connection of this.#connections) connection.releaseHeldPublishes();
     });
+    // a new users and ACL file: every client is judged again in the same step
+    options.authenticator.onReplaced(() => {
+      this.reauthorize();
+    });
     this.#retainedSweep = setInterval(() => {
       this.#retained.purgeExpired(Date.now());
       this.metrics.mqttRetainedMessages.set(this.#retained.size);
@@ -102,11 +107,28 @@ export class Broker {
   }
 
   /**
+   * Whether the client id's session (kept, or of a connected client) was created by another
+   * identity than `username` (undefined: anonymous). With authentication on, such a CONNECT is
+   * refused, whatever its Clean Start: it may neither take over nor end another user's session.
+   */
+  ownedByAnother(clientId: string, username: string | undefined): boolean {
+    const session = this.#sessions.get(clientId);
+    return session !== undefined && session.owner !== username;
+  }
+
+  /**
    * A CONNECT was accepted. A connection with the same client id is taken
-   * over; the session is resumed unless `cleanStart` [MQTT-3.1.2-4..6].
+   * over; the session is resumed unless `cleanStart` [MQTT-3.1.2-4..6], and its
+   * subscriptions and waiting messages are judged again against the connection's
+   * permissions. `assignedId`: the server assigned the client id.
    * Returns whether a session was present.
    */
-  register(connection: Connection, cleanStart: boolean, expiryInterval: number): boolean {
+  register(
+    connection: Connection,
+    cleanStart: boolean,
+    expiryInterval: number,
+    assignedId = false,
+  ): boolean {
     const { clientId } = connection;
     const previous = this.#clients.get(clientId);
     // Registered first, so that the previous connection, closing, sees it was taken over.
@@ -127,10 +149,14 @@ export class Broker {
       session = new Session(clientId, this.#options.maxQueuedMessages, (reason) => {
         this.metrics.mqttMessagesDropped.inc({ reason });
       });
+      session.owner = connection.username;
+      session.assignedId = assignedId;
       this.#sessions.set(clientId, session);
     }
     const current = session as Session;
     current.expiryInterval = expiryInterval;
+    if (present) this.#rejudge(current, connection.permissions);
+    else current.permissions = connection.permissions;
     connection.session = current;
     this.metrics.mqttConnections.set(this.#clients.size);
     this.metrics.mqttConnectionsTotal.inc();
@@ -255,7 +281,10 @@ export class Broker {
     const targets: Array<[Session, Delivery]> = [];
     for (const [clientId, delivery] of perSession) {
       const session = this.#sessions.get(clientId);
-      if (session) targets.push([session, delivery]);
+      if (!session) continue;
+      // As Mosquitto's read ACL: every message is checked against what the subscriber may receive.
+      if (session.permissions.canReceive(message.topic)) targets.push([session, delivery]);
+      else this.metrics.mqttMessagesDropped.inc({ reason: 'not-authorized' });
     }
     for (const group of shared) {
       const target = this.#sharedTarget(message, group);
@@ -271,7 +300,7 @@ export class Broker {
     message: BrokerMessage,
     group: SharedMatch<Subscription>,
   ): [Session, Delivery] | undefined {
-    const member = this.#pickSharedMember(group);
+    const member = this.#pickSharedMember(group, message.topic);
     const session = member && this.#sessions.get(member.clientId);
     if (!member || !session) return undefined;
     return [
@@ -322,6 +351,83 @@ export class Broker {
       connection.close(reason, reasonCode, serverReference);
   }
 
+  /**
+   * The users and ACL file changed (`Authenticator.replace()`): every client is judged again
+   * against it, in one synchronous step. A connected client whose user is gone, or who may no
+   * longer connect (anonymous clients refused, client id outside its patterns), is disconnected
+   * (MQTT 5: DISCONNECT 0x87 Not authorized) without its will, and its session ends; the others
+   * get their new permissions at once, lose the subscriptions and waiting messages these no
+   * longer allow, and a will they may no longer publish. Kept sessions of clients not connected
+   * are judged the same way. Returns the number of clients disconnected and sessions ended.
+   */
+  reauthorize(): { disconnected: number; sessionsEnded: number } {
+    const { authenticator } = this.#options;
+    let disconnected = 0;
+    let sessionsEnded = 0;
+    const judge = (session: Session, username: string | undefined): Permissions | undefined => {
+      const result = authenticator.authorize(username, session.clientId);
+      if (!result.ok) return undefined;
+      const { clientId, assignedId } = session;
+      return authenticator.allowsClientId(username, clientId, assignedId)
+        ? result.principal.permissions
+        : undefined;
+    };
+    for (const connection of [...this.#clients.values()]) {
+      const permissions = judge(connection.session, connection.username);
+      if (permissions === undefined) {
+        connection.takeWill();
+        // the session goes too, whatever its expiry: it belongs to an identity that is gone
+        connection.session.expiryInterval = 0;
+        this.log.info(
+          { clientId: connection.clientId, username: connection.username },
+          'disconnecting a client the users and ACL file no longer allows',
+        );
+        connection.close('not authorized any more', ReasonCode.NotAuthorized);
+        disconnected++;
+        continue;
+      }
+      connection.permissions = permissions;
+      if (connection.will && !permissions.canPublish(connection.will.topic)) connection.takeWill();
+      this.#rejudge(connection.session, permissions);
+    }
+    for (const session of [...this.#sessions.values()]) {
+      if (session.online) continue;
+      const permissions = judge(session, session.owner);
+      if (permissions !== undefined) {
+        this.#rejudge(session, permissions);
+        continue;
+      }
+      this.#cancelPendingEnd(session.clientId, { sendWill: false });
+      this.#endSession(session);
+      sessionsEnded++;
+    }
+    return { disconnected, sessionsEnded };
+  }
+
+  /**
+   * A session's client has (new) permissions: subscriptions they no longer allow are removed,
+   * with the messages waiting that the client may no longer receive.
+   */
+  #rejudge(session: Session, permissions: Permissions): void {
+    session.permissions = permissions;
+    const removed: string[] = [];
+    for (const filter of [...session.subscriptions.keys()]) {
+      if (permissions.canSubscribe(filter)) continue;
+      this.#subscriptions.unsubscribe(session.clientId, filter);
+      session.subscriptions.delete(filter);
+      removed.push(filter);
+    }
+    const dropped = session.withdraw(({ message, shared }) =>
+      permissions.canReceive(message.topic, shared?.group),
+    );
+    if (removed.length > 0 || dropped > 0) {
+      this.log.info(
+        { clientId: session.clientId, removed, dropped },
+        'subscriptions the ACL no longer allows removed',
+      );
+    }
+  }
+
   /** Stops every timer (session expiry, delayed wills) so the process can exit. */
   clearTimers(): void {
     clearInterval(this.#retainedSweep);
@@ -333,10 +439,16 @@ export class Broker {
     this.#pendingEnds.clear();
   }
 
-  /** Round robin over the group, preferring members that are online. */
-  #pickSharedMember(group: SharedMatch<Subscription>): Match<Subscription> | undefined {
-    const online = group.members.filter((member) => this.#sessions.get(member.clientId)?.online);
-    const candidates = online.length > 0 ? online : group.members;
+  /** Round robin over the members that may receive `topic`, preferring those online. */
+  #pickSharedMember(
+    group: SharedMatch<Subscription>,
+    topic: string,
+  ): Match<Subscription> | undefined {
+    const allowed = group.members.filter((member) =>
+      this.#sessions.get(member.clientId)?.permissions.canReceive(topic, group.group),
+    );
+    const online = allowed.filter((member) => this.#sessions.get(member.clientId)?.online);
+    const candidates = online.length > 0 ? online : allowed;
     if (candidates.length === 0) return undefined;
     return candidates[group.cursor.turn++ % candidates.length];
   }

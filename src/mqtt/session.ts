@@ -1,4 +1,5 @@
 import type { IPublishPacket, Packet, QoS } from 'mqtt-packet';
+import { ALLOW_ALL, type Permissions } from '../auth/permissions.js';
 import { isExpired, secondsToLive, type BrokerMessage } from './message.js';
 import type { UplinkOutcome } from './uplink-sink.js';
 
@@ -32,7 +33,7 @@ export interface Delivery {
 
 /** Why a message for a session was not delivered. */
 export type DropReason =
-  'expired' | 'queue-full' | 'offline-qos0' | 'too-large' | 'slow-subscriber';
+  'expired' | 'queue-full' | 'offline-qos0' | 'too-large' | 'slow-subscriber' | 'not-authorized';
 
 /** What a session needs from the connection it is attached to. */
 export interface SessionLink {
@@ -72,6 +73,18 @@ export class Session {
   readonly qos2Waiting = new Map<number, Array<(outcome: UplinkOutcome) => void>>();
   /** Seconds the session outlives its connection; NEVER_EXPIRES for ever. */
   expiryInterval = 0;
+  /**
+   * The user name of the identity that created the session (undefined: anonymous): only that
+   * identity may resume it or take its client id over while it lasts.
+   */
+  owner: string | undefined;
+  /** The client id was assigned by the server (the client sent none). */
+  assignedId = false;
+  /**
+   * What the client may receive: the permissions of its last connection, judged again when the
+   * ACL changes. Every message delivered is checked against them.
+   */
+  permissions: Permissions = ALLOW_ALL;
   #link: SessionLink | undefined;
   readonly #inflight = new Map<number, Inflight>();
   /** In-flight entries not sent on the current connection. */
@@ -164,6 +177,32 @@ export class Session {
     this.qos2Received.clear();
     this.qos2Waiting.clear();
     this.subscriptions.clear();
+  }
+
+  /**
+   * Drops the messages waiting for the client (queued, or sent and not acknowledged before
+   * PUBREC) that `allowed` refuses: the client may no longer receive them. Returns how many.
+   */
+  withdraw(allowed: (delivery: Delivery) => boolean): number {
+    let dropped = 0;
+    for (const [packetId, { delivery, awaiting, sent }] of this.#inflight) {
+      if (awaiting === 'pubcomp' || allowed(delivery)) continue;
+      this.#inflight.delete(packetId);
+      if (!sent) this.#unsent--;
+      this.#drop(delivery, 'not-authorized');
+      dropped++;
+    }
+    const kept: Delivery[] = [];
+    for (const delivery of this.#queue) {
+      if (allowed(delivery)) {
+        kept.push(delivery);
+      } else {
+        this.#drop(delivery, 'not-authorized');
+        dropped++;
+      }
+    }
+    this.#queue = kept;
+    return dropped;
   }
 
   /**

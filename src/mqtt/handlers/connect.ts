@@ -61,9 +61,12 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
     return;
   }
   connection.startAuthenticating({ hold: true });
-  authenticator.authenticatePassword(packet.username, packet.password, connection.clientId).then(
+  // checkCredentials: failures are slowed per remote address
+  const check = () =>
+    authenticator.authenticatePassword(packet.username, packet.password, connection.clientId);
+  connection.checkCredentials(check).then(
     (result) => {
-      if (connection.status !== 'authenticating') return; // closed meanwhile
+      if (result === undefined || connection.status !== 'authenticating') return; // closed meanwhile
       if (result.ok) accept(connection, result.principal, accepted);
       else refuse(connection, authenticationRefusal(result.reason));
     },
@@ -107,11 +110,21 @@ function accept(connection: Connection, principal: Principal, accepted: Accepted
     });
     return;
   }
+  const identityRefusal = checkIdentity(connection, principal, assigned !== undefined);
+  if (identityRefusal) {
+    refuse(connection, identityRefusal);
+    return;
+  }
   connection.permissions = principal.permissions;
   const cleanStart = packet.clean ?? true;
   const requestedExpiry = sessionExpiryOf(packet, version, cleanStart);
   const expiry = connection.limitSessionExpiry(requestedExpiry);
-  const sessionPresent = connection.broker.register(connection, cleanStart, expiry);
+  const sessionPresent = connection.broker.register(
+    connection,
+    cleanStart,
+    expiry,
+    assigned !== undefined,
+  );
 
   const keepAlive = packet.keepalive ?? 0;
   const { maxKeepAlive } = connection.options;
@@ -147,6 +160,33 @@ function accept(connection: Connection, principal: Principal, accepted: Accepted
     'connected',
   );
   connection.releaseHeld();
+}
+
+/**
+ * Client ids bound to identities: the id must match the identity's `clientIds` patterns, and a
+ * session (kept, or of a connected client) created by another identity may be neither taken
+ * over nor ended. Both refused with 0x85 Client Identifier not valid (3.1.1: 0x02).
+ */
+function checkIdentity(
+  connection: Connection,
+  principal: Principal,
+  assigned: boolean,
+): Refusal | undefined {
+  const { authenticator } = connection.options;
+  if (!authenticator.enabled) return undefined;
+  const { username, clientId } = principal;
+  let reason: string | undefined;
+  if (!authenticator.allowsClientId(username, clientId, assigned)) {
+    reason = `client id "${clientId}" is not one this user may use`;
+  } else if (connection.broker.ownedByAnother(clientId, username)) {
+    reason = `client id "${clientId}" has a session of another user`;
+  }
+  if (reason === undefined) return undefined;
+  return {
+    v3: ConnackReturnCode.IdentifierRejected,
+    v5: ReasonCode.ClientIdentifierNotValid,
+    reason,
+  };
 }
 
 /**

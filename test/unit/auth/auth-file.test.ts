@@ -25,6 +25,15 @@ function read(text: string) {
   return content;
 }
 
+const EMPTY = {
+  users: new Map(),
+  anonymous: undefined,
+  acl: [],
+  clientIds: undefined,
+  clientIdsRuled: false,
+  shareGroupsRuled: false,
+};
+
 describe('readAuthFile: valid files', () => {
   it('reads users, their rules, the shared rules and anonymous rules', () => {
     const content = read(
@@ -46,23 +55,77 @@ describe('readAuthFile: valid files', () => {
       ),
     );
     expect([...content.users.keys()]).toEqual(['alice', 'bob']);
-    expect(content.users.get('alice')?.acl).toEqual([{ allow: 'publish', topics: [['a/#']] }]);
+    expect(content.users.get('alice')?.acl).toEqual([
+      { effect: 'allow', action: 'publish', topics: [['a/#']] },
+    ]);
     expect(content.users.get('bob')?.verifier.iterations).toBe(4096);
     expect(content.acl[0]?.topics).toHaveLength(2);
-    expect(content.anonymous).toEqual({ acl: [{ allow: 'subscribe', topics: [['public/#']] }] });
-  });
-
-  it('reads an empty file and empty sections as nothing allowed', () => {
-    expect(read('')).toEqual({ users: new Map(), anonymous: undefined, acl: [] });
-    expect(read(yaml('users:', 'acl:'))).toEqual({
-      users: new Map(),
-      anonymous: undefined,
-      acl: [],
+    expect(content.anonymous).toEqual({
+      acl: [{ effect: 'allow', action: 'subscribe', topics: [['public/#']] }],
     });
   });
 
+  it('reads an empty file and empty sections as nothing allowed', () => {
+    expect(read('')).toEqual(EMPTY);
+    expect(read(yaml('users:', 'acl:'))).toEqual(EMPTY);
+  });
+
   it('takes `anonymous:` alone as anonymous clients allowed with no rules', () => {
-    expect(read(yaml('anonymous:')).anonymous).toEqual({ acl: [] });
+    expect(read(yaml('anonymous:')).anonymous).toEqual({ acl: [], clientIds: undefined });
+  });
+
+  it('reads deny rules in the order written', () => {
+    const content = read(
+      yaml(
+        'acl:',
+        '  - deny: subscribe',
+        '    topics: [secret/#]',
+        '  - allow: all',
+        "    topics: '#'",
+        '  - deny: all',
+        '    topics: [x]',
+      ),
+    );
+    expect(content.acl.map((rule) => `${rule.effect} ${rule.action}`)).toEqual([
+      'deny subscribe',
+      'allow all',
+      'deny all',
+    ]);
+  });
+
+  it('reads client id patterns: per user, shared, anonymous', () => {
+    const content = read(
+      yaml(
+        'users:',
+        '  alice:',
+        `    password: ${VERIFIER}`,
+        "    clientIds: ['{username}-*', fixed]",
+        'clientIds: "{username}"',
+        'anonymous:',
+        '  clientIds: [guest-*]',
+      ),
+    );
+    expect(content.clientIdsRuled).toBe(true);
+    expect(content.users.get('alice')?.clientIds).toEqual([
+      [{ placeholder: 'username' }, '-', { any: true }],
+      ['fixed'],
+    ]);
+    expect(content.clientIds).toEqual([[{ placeholder: 'username' }]]);
+    expect(content.anonymous?.clientIds).toEqual([['guest-', { any: true }]]);
+    expect(read(yaml('acl:')).clientIdsRuled).toBe(false);
+  });
+
+  it('reads share group patterns on subscribe rules', () => {
+    const content = read(
+      yaml(
+        'acl:',
+        '  - allow: subscribe',
+        '    topics: [jobs/#]',
+        "    shareGroups: ['backend-*']",
+      ),
+    );
+    expect(content.shareGroupsRuled).toBe(true);
+    expect(content.acl[0]?.shareGroups).toEqual([['backend-', { any: true }]]);
   });
 });
 
@@ -85,7 +148,7 @@ describe('readAuthFile: errors with positions', () => {
       'auth.yaml:4:5: unknown field "pasword" (did you mean "password"?)',
       'auth.yaml:4:5: missing required field "password"',
       'auth.yaml:6:5: unknown field "alow" (did you mean "allow"?)',
-      'auth.yaml:6:5: missing required field "allow"',
+      'auth.yaml:6:5: missing "allow" or "deny"',
     ]);
   });
 
@@ -132,6 +195,38 @@ describe('readAuthFile: errors with positions', () => {
       'auth.yaml:7:13: expected at least one topic pattern',
       'auth.yaml:9:13: expected a topic pattern (quote a value that starts with "{")',
       'auth.yaml:10:5: expected a map',
+    ]);
+  });
+
+  it('reports bad deny rules, client id and share group patterns at their position', () => {
+    expect(
+      problems(
+        yaml(
+          'users:',
+          '  alice:',
+          `    password: ${VERIFIER}`,
+          "    clientIds: ['{clientId}-x']",
+          'acl:',
+          '  - allow: all',
+          '    deny: all',
+          '    topics: a',
+          '  - deny: publsh',
+          '    topics: a',
+          '  - allow: publish',
+          '    topics: a',
+          '    shareGroups: [g]',
+          '  - topics: a',
+          'anonymous:',
+          "  clientIds: ['{username}']",
+        ),
+      ),
+    ).toEqual([
+      'auth.yaml:4:18: unknown placeholder "{clientId}" ({username})',
+      'auth.yaml:7:5: a rule either allows or denies: "allow" and "deny" together',
+      'auth.yaml:9:11: expected publish, subscribe or all (did you mean "publish"?)',
+      'auth.yaml:13:5: "shareGroups" is about subscriptions: write "allow: subscribe"',
+      'auth.yaml:14:5: missing "allow" or "deny"',
+      'auth.yaml:16:15: anonymous clients have no {username}',
     ]);
   });
 
