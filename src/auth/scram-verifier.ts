@@ -1,5 +1,6 @@
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
+import { ConcurrencyLimit } from './concurrency-limit.js';
 
 /*
  * SCRAM-SHA-256 (RFC 5802, RFC 7677) password verifiers, stored as PostgreSQL stores them:
@@ -34,13 +35,22 @@ export interface ScramVerifier {
   serverKey: Buffer;
 }
 
+/**
+ * PBKDF2 computations at once: half the libuv thread pool (UV_THREADPOOL_SIZE, default 4), so
+ * that a crowd of clients logging in cannot take every thread from file and DNS work (Kafka
+ * connections resolve their brokers there); the others wait their turn.
+ */
+export const pbkdf2Limit = new ConcurrencyLimit(
+  Math.floor((Number(process.env.UV_THREADPOOL_SIZE) || 4) / 2),
+);
+
 /** PBKDF2-HMAC-SHA-256 of the password (RFC 5802 Hi()), on the libuv thread pool. */
 function saltedPassword(
   password: string | Buffer,
   salt: Buffer,
   iterations: number,
 ): Promise<Buffer> {
-  return pbkdf2Async(password, salt, iterations, KEY_BYTES, 'sha256');
+  return pbkdf2Limit.run(() => pbkdf2Async(password, salt, iterations, KEY_BYTES, 'sha256'));
 }
 
 /** HMAC-SHA-256 (RFC 5802 HMAC()). */

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import mqttPacket, { type IConnectPacket, type IPublishPacket, type Packet } from 'mqtt-packet';
 import type { AnonymousAccess } from '../auth/anonymous-access.js';
+import { AuthThrottle, addressKey } from '../auth/auth-throttle.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { ALLOW_ALL, type Permissions } from '../auth/permissions.js';
 import type { Logger } from '../observability/logger.js';
@@ -54,6 +55,24 @@ export interface ConnectionOptions {
   authenticator: Authenticator;
   /** Without a users file: who may connect (loopback clients only unless auth.allowAnonymous). */
   anonymousAccess: AnonymousAccess;
+  /**
+   * Failed authentications slowed per remote address. Default: one throttle per options
+   * object (that is, per broker) with the default settings.
+   */
+  authThrottle?: AuthThrottle;
+}
+
+/** The throttle of connections sharing `options` when none is configured. */
+const defaultThrottles = new WeakMap<ConnectionOptions, AuthThrottle>();
+
+function throttleOf(options: ConnectionOptions): AuthThrottle {
+  if (options.authThrottle) return options.authThrottle;
+  let throttle = defaultThrottles.get(options);
+  if (throttle === undefined) {
+    throttle = new AuthThrottle();
+    defaultThrottles.set(options, throttle);
+  }
+  return throttle;
 }
 
 type Will = NonNullable<IConnectPacket['will']>;
@@ -211,6 +230,46 @@ export class Connection implements SessionLink {
       this.#held = [];
       this.#socket.pause();
     }
+  }
+
+  /**
+   * Runs a check of CONNECT's credentials (a password, or the proof ending a SCRAM exchange)
+   * under the per-address throttle: a throttled address waits its turn first, whatever the
+   * outcome, then the outcome is recorded. Undefined when the connection ended while waiting
+   * (nothing was checked). A refusal other than `not-authorized` counts as a failure.
+   */
+  async checkCredentials<R extends { ok: boolean; reason?: string }>(
+    check: () => R | Promise<R>,
+  ): Promise<R | undefined> {
+    const throttle = throttleOf(this.options);
+    const address = addressKey(this.remoteAddress);
+    const wait = throttle.delay(address);
+    if (wait > 0) {
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      if (this.#status !== 'authenticating') return undefined;
+    }
+    const result = await check();
+    if (result.ok) throttle.succeeded(address);
+    else if (result.reason !== 'not-authorized') this.authenticationFailed();
+    return result;
+  }
+
+  /**
+   * Credentials were wrong (also at re-authentication): counted for the remote address, and
+   * logged with it at most once a minute.
+   */
+  authenticationFailed(): void {
+    const report = throttleOf(this.options).failed(addressKey(this.remoteAddress));
+    if (report === undefined) return;
+    this.broker.log.warn(
+      {
+        address: report.address,
+        failures: report.failures,
+        inARow: report.inARow,
+        delayMs: report.delayMs,
+      },
+      'failed authentications from this address (logged at most once a minute per address)',
+    );
   }
 
   /** The client's session; handlers only run once CONNECT gave it one. */

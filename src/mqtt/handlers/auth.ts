@@ -84,9 +84,21 @@ export function handleAuth(connection: Connection, packet: IAuthPacket): void {
   const exchange = connection.authExchange;
   if (packet.reasonCode === ReasonCode.ContinueAuthentication && exchange) {
     connection.authExchange = undefined;
-    const result = exchange.conversation.finish(data ?? Buffer.alloc(0));
-    if ('error' in result) exchange.fail(result.error);
-    else exchange.succeed(result.username, result.serverFinal);
+    const finish = (): { ok: boolean } => {
+      const result = exchange.conversation.finish(data ?? Buffer.alloc(0));
+      if ('error' in result) exchange.fail(result.error);
+      else exchange.succeed(result.username, result.serverFinal);
+      return { ok: !('error' in result) };
+    };
+    if (connection.status === 'authenticating') {
+      // at CONNECT: the proof is checked when the address's turn comes (failures are slowed)
+      connection.checkCredentials(finish).catch((error: unknown) => {
+        connection.log.error({ err: error }, 'authentication failed');
+        connection.protocolViolation(ReasonCode.UnspecifiedError, 'authentication failed');
+      });
+    } else {
+      finish();
+    }
     return;
   }
   if (
@@ -134,7 +146,11 @@ function reauthenticate(connection: Connection, data: Buffer | undefined): void 
         },
       });
     },
-    fail: failed,
+    fail(error) {
+      // a wrong proof counts against the address, as at CONNECT
+      connection.authenticationFailed();
+      failed(error);
+    },
   });
 }
 
