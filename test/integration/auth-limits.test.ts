@@ -94,6 +94,29 @@ describe('CONNECT timeout', () => {
   });
 });
 
+describe('re-authentication timeout', () => {
+  it('disconnects (0x87) a client silent in the middle of re-authentication', async () => {
+    const raw = await RawClient.connect(running.mqttPort);
+    const scram = new ScramClient('sensor-1', 's3cret');
+    scramConnect(raw, scram, 'silent-reauth');
+    const challenge = await raw.next('auth');
+    raw.send(
+      authPacket(0x18, scram.final(challenge.properties?.authenticationData ?? Buffer.alloc(0))),
+      5,
+    );
+    expect((await raw.next('connack')).reasonCode).toBe(0);
+    const again = new ScramClient('sensor-1', 's3cret', 'another-client-nonce');
+    const started = Date.now();
+    raw.send(authPacket(0x19, again.first()), 5);
+    expect((await raw.next('auth')).reasonCode).toBe(0x18);
+    // ... and then nothing (keep alive 0: only the timeout can notice)
+    const disconnect = await raw.next('disconnect', CONNECT_TIMEOUT_MS + 3_000);
+    expect(disconnect.reasonCode).toBe(0x87);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(CONNECT_TIMEOUT_MS - 100);
+    await raw.waitClosed();
+  });
+});
+
 describe('failed authentications from one address', () => {
   /** A bridge of its own (a fresh throttle) whose log lines the test reads. */
   async function bridgeWithLog(authFile: string) {

@@ -125,7 +125,7 @@ function reauthenticate(connection: Connection, data: Buffer | undefined): void 
     connection.broker.metrics.mqttAuthenticationFailures.inc();
     connection.protocolViolation(ReasonCode.NotAuthorized, `re-authentication failed: ${reason}`);
   };
-  begin(connection, data, {
+  const exchange = begin(connection, data, {
     succeed(username, serverFinal) {
       if (username !== connection.username) {
         failed('another user name');
@@ -152,21 +152,32 @@ function reauthenticate(connection: Connection, data: Buffer | undefined): void 
       failed(error);
     },
   });
+  if (exchange === undefined) return;
+  // A client silent in the middle of re-authentication is cut off like one at CONNECT.
+  setTimeout(() => {
+    if (connection.authExchange !== exchange || connection.status !== 'connected') return;
+    connection.authExchange = undefined;
+    failed('not finished in time');
+  }, connection.options.connectTimeoutMs).unref();
 }
 
-/** Answers the client-first message with AUTH 0x18 and waits for the client-final one. */
+/**
+ * Answers the client-first message with AUTH 0x18 and waits for the client-final one; the
+ * exchange waiting, or undefined when the client-first message already failed.
+ */
 function begin(
   connection: Connection,
   data: Buffer | undefined,
   outcome: Pick<AuthExchange, 'succeed' | 'fail'>,
-): void {
+): AuthExchange | undefined {
   const conversation = connection.options.authenticator.scram();
   const started = conversation.start(data ?? Buffer.alloc(0));
   if ('error' in started) {
     outcome.fail(started.error);
-    return;
+    return undefined;
   }
-  connection.authExchange = { conversation, ...outcome };
+  const exchange = { conversation, ...outcome };
+  connection.authExchange = exchange;
   connection.send({
     cmd: 'auth',
     reasonCode: ReasonCode.ContinueAuthentication,
@@ -175,4 +186,5 @@ function begin(
       authenticationData: started.serverFirst,
     },
   });
+  return exchange;
 }
