@@ -154,6 +154,9 @@ export class Bridge {
         const created = kafka.producer({
           idempotent: true,
           maxInFlightRequests: 1,
+          // below the pipeline's partition-count refresh (60 s): a partition a grown topic
+          // gained is in the producer's metadata soon after the pipeline starts using it
+          metadataMaxAge: 30_000,
           // a device's publish never creates a topic: a missing one takes the dead-letter path
           allowAutoTopicCreation: false,
           // murmur2 of the key, as Kafka's Java producer does, so other producers agree on partitions
@@ -234,6 +237,7 @@ export class Bridge {
       if (config.kafka.createTopics) await createTopicsOf(mappings, kafka, config, log);
       await uplink.checkFixedPartitions();
     } catch (error) {
+      pipeline.close();
       await uplink.close();
       await pipeline.disconnect();
       throw error;
@@ -329,6 +333,7 @@ export class Bridge {
       });
     } catch (error) {
       probe.close();
+      broker.clearTimers();
       await retainedLog?.close();
       pipeline.close();
       await uplink.close();

@@ -1,4 +1,4 @@
-/** Kafka refused the bridge (credentials, certificate), as opposed to not answering at all. */
+/** Kafka refused the bridge (credentials, certificate, ACLs), as opposed to not answering at all. */
 export interface AccessProblem {
   /** host:port of the broker that refused, when the error says. */
   broker: string | undefined;
@@ -8,6 +8,7 @@ export interface AccessProblem {
 
 interface ErrorShape {
   name?: unknown;
+  type?: unknown;
   message?: unknown;
   code?: unknown;
   broker?: unknown;
@@ -43,6 +44,10 @@ export function accessProblemOf(error: unknown): AccessProblem | undefined {
     const message = typeof shape.message === 'string' ? shape.message : '';
     const code = typeof shape.code === 'string' ? shape.code : '';
     if (shape.name === 'KafkaJSSASLAuthenticationError') return { broker, cause: message };
+    // the bridge's user lacks an ACL (IdempotentWrite on the cluster, Describe on a topic...)
+    if (typeof shape.type === 'string' && shape.type.endsWith('_AUTHORIZATION_FAILED')) {
+      return { broker, cause: `not authorized (${shape.type}): ${message}` };
+    }
     if (UNTRUSTED_CERTIFICATE.has(code)) {
       return { broker, cause: `broker certificate not trusted (${code}): ${message}` };
     }

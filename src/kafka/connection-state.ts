@@ -34,20 +34,25 @@ export class KafkaConnectionState {
 
 /** Pause between attempts while Kafka refuses the bridge's credentials or certificate. */
 const ACCESS_RETRY_MS = 5_000;
+/** Pause before another attempt when one failed at once (Kafka answered, but not yet "yes"). */
+const RETRY_MS = 1_000;
 
 /**
- * Connects the producer. Kafka not answering: tried until `kafka.connectTimeoutMs`, then start
- * fails. Kafka refusing the bridge (credentials, certificate): said once a minute, clearly,
- * and tried again every 5 s for as long as it takes — readiness says why meanwhile.
+ * Connects the producer. Kafka not answering: tried until `kafka.connectTimeoutMs` has passed
+ * without an answer, then start fails. Kafka refusing the bridge (credentials, certificate,
+ * ACLs): said once a minute, clearly, and tried again every 5 s for as long as it takes —
+ * readiness says why meanwhile; each refusal gives the next attempt the whole timeout again.
  */
 export async function connectProducer(
   producer: Producer,
   config: BridgeConfig,
   connection: KafkaConnectionState,
   log: Logger,
+  { accessRetryMs = ACCESS_RETRY_MS, retryMs = RETRY_MS } = {},
 ): Promise<void> {
   const brokers = config.kafka.brokers.join(',');
-  const deadline = Date.now() + config.kafka.connectTimeoutMs;
+  const timeoutMs = config.kafka.connectTimeoutMs;
+  let deadline = Date.now() + timeoutMs;
   const refusals = new RateLimitedLog(log);
   for (;;) {
     let timer: NodeJS.Timeout | undefined;
@@ -57,7 +62,7 @@ export async function connectProducer(
         new Promise((_, reject) => {
           timer = setTimeout(
             () => {
-              reject(new Error(`no answer within ${config.kafka.connectTimeoutMs} ms`));
+              reject(new Error(`no answer within ${timeoutMs} ms`));
             },
             Math.max(0, deadline - Date.now()),
           );
@@ -73,12 +78,16 @@ export async function connectProducer(
           'error',
           access.cause,
           { broker },
-          `${connection.problem} (check kafka.ssl.* and kafka.sasl.*); retrying every ${ACCESS_RETRY_MS / 1000} s`,
+          `${connection.problem} (check kafka.ssl.*, kafka.sasl.* and the bridge's Kafka ACLs); retrying every ${accessRetryMs / 1000} s`,
         );
-        await new Promise((resolve) => setTimeout(resolve, ACCESS_RETRY_MS));
+        await sleep(accessRetryMs);
+        deadline = Date.now() + timeoutMs;
         continue;
       }
-      if (Date.now() < deadline) continue;
+      if (Date.now() + retryMs < deadline) {
+        await sleep(retryMs);
+        continue;
+      }
       await producer.disconnect().catch(() => undefined);
       throw new BridgeError(
         'KAFKA_UNAVAILABLE',
@@ -89,4 +98,8 @@ export async function connectProducer(
       clearTimeout(timer);
     }
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -4,6 +4,11 @@ import type { Admin } from 'kafkajs';
 const DEFAULT_TTL_MS = 60_000;
 /** How long a failed lookup (topic missing, Kafka unreachable) stands before the next one. */
 const FAILURE_TTL_MS = 5_000;
+/**
+ * Topics remembered at most (names can come from devices, through templated topics): beyond,
+ * the oldest lookups are forgotten and made again when needed.
+ */
+const MAX_TOPICS = 10_000;
 
 interface Entry {
   /** Null: the last lookup failed (no such topic, Kafka unreachable); `error` says why. */
@@ -12,6 +17,8 @@ interface Entry {
   /** The last lookup found that Kafka has no such topic. */
   missing: boolean;
   fetchedAt: number;
+  /** Lookups that failed since the count was last known (a known count outlives one). */
+  failures: number;
 }
 
 /**
@@ -77,18 +84,45 @@ export class PartitionCounts {
     return this.#connected;
   }
 
+  /**
+   * One lookup. A failure keeps a count known before, once: a refresh fails for a whole topic
+   * when one of its partitions has no leader (KafkaJS refuses the metadata), and a broker whose
+   * metadata lags may not know a topic yet; neither means the partitions are gone. A second
+   * failure in a row stands.
+   */
   async #lookUp(topic: string): Promise<void> {
     const fetchedAt = Date.now();
+    const previous = this.#entries.get(topic);
     try {
       await this.#connect();
       const { topics } = await this.#admin.fetchTopicMetadata({ topics: [topic] });
       const count = topics.find((found) => found.name === topic)?.partitions.length ?? 0;
       if (count === 0) throw new Error('no partitions in its metadata');
-      this.#entries.set(topic, { count, error: undefined, missing: false, fetchedAt });
+      this.#remember(topic, { count, error: undefined, missing: false, fetchedAt, failures: 0 });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
+      const failures = (previous?.failures ?? 0) + 1;
+      if (typeof previous?.count === 'number' && failures === 1) {
+        // the known count stands; asked again after the failure interval
+        this.#remember(topic, {
+          ...previous,
+          error: message,
+          failures,
+          fetchedAt: fetchedAt - this.#ttlMs + Math.min(FAILURE_TTL_MS, this.#ttlMs),
+        });
+        return;
+      }
       const missing = (error as { type?: unknown }).type === 'UNKNOWN_TOPIC_OR_PARTITION';
-      this.#entries.set(topic, { count: null, error: message, missing, fetchedAt });
+      this.#remember(topic, { count: null, error: message, missing, fetchedAt, failures });
+    }
+  }
+
+  #remember(topic: string, entry: Entry): void {
+    this.#entries.delete(topic);
+    this.#entries.set(topic, entry);
+    if (this.#entries.size > MAX_TOPICS) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
     }
   }
 }

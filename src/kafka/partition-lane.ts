@@ -46,22 +46,20 @@ export interface BatchLimits {
 
 /**
  * The next batch of a lane: its retry batch as it is, else the next records within the limits
- * (at least one). Records of settled entries at the front are dropped (`dropped` says how many).
+ * (at least one). Records of settled entries at the front are dropped.
  */
-export function takeBatch(lane: Lane, limits: BatchLimits): { batch: Item[]; dropped: number } {
+export function takeBatch(lane: Lane, limits: BatchLimits): Item[] {
   if (lane.retry) {
     const batch = lane.retry;
     lane.retry = undefined;
-    return { batch, dropped: 0 };
+    return batch;
   }
   let bytes = 0;
   let taken = 0;
-  let dropped = 0;
   const batch: Item[] = [];
   for (const item of lane.queue) {
     if (item.entry.settled) {
       taken++;
-      dropped++;
       continue;
     }
     const size = recordSize(item.record);
@@ -72,7 +70,7 @@ export function takeBatch(lane: Lane, limits: BatchLimits): { batch: Item[]; dro
     taken++;
   }
   lane.queue.splice(0, taken);
-  return { batch, dropped };
+  return batch;
 }
 
 /** Bytes a record takes in a record batch, about: what Kafka's message.max.bytes counts. */

@@ -36,6 +36,7 @@ export class PendingEntries {
   #bytes = 0;
   #congested = false;
   readonly #listeners: Array<(congested: boolean) => void> = [];
+  #idleWaiters: Array<() => void> = [];
   readonly #limits: PendingLimits;
   readonly #log: Logger;
   readonly #metrics: BridgeMetrics;
@@ -69,6 +70,13 @@ export class PendingEntries {
     this.#track(-entry.records.length, -entry.bytes);
     if (this.#entries[this.#head] === entry) this.#oldest();
     entry.settle?.(failure);
+    this.#notifyIfIdle();
+  }
+
+  /** Resolves once no entry waits (every one settled). */
+  async idle(): Promise<void> {
+    if (this.#records === 0) return;
+    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 
   /** One more record of `entry` is stored: the entry settles with its last one. */
@@ -132,5 +140,12 @@ export class PendingEntries {
       );
     else this.#log.info('uplink congestion over');
     for (const listener of this.#listeners) listener(congested);
+  }
+
+  #notifyIfIdle(): void {
+    if (this.#records > 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 }

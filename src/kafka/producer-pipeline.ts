@@ -84,12 +84,12 @@ export class ProducerPipeline {
   /** Records, in order, of topics whose partition count is being looked up. */
   readonly #waiting = new Map<string, Item[]>();
   readonly #pending: PendingEntries;
-  /** Items in lanes or waiting for a partition count, plus requests in flight. */
-  #busy = 0;
+  /** Requests in flight. */
   #inFlight = 0;
+  /** The producer's connect in progress, shared by all who wait for it. */
+  #connecting: Promise<void> | undefined;
   /** A request failed for want of a new producer id: no new request until it is replaced. */
   #renewalDue = false;
-  #idleWaiters: Array<() => void> = [];
   /** False from a failure to reach Kafka until the next success. */
   #reachable = true;
   readonly #failureLog: RateLimitedLog;
@@ -150,10 +150,9 @@ export class ProducerPipeline {
     this.#pending.onCongestion(listener);
   }
 
-  /** Resolves once every record enqueued so far is settled or given up. */
-  async idle(): Promise<void> {
-    if (this.#busy === 0 && this.#inFlight === 0) return;
-    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+  /** Resolves once every record enqueued so far is settled: stored, refused or timed out. */
+  idle(): Promise<void> {
+    return this.#pending.idle();
   }
 
   /** Sends nothing more and stops the timeout sweep (records still queued are left as they are). */
@@ -171,7 +170,6 @@ export class ProducerPipeline {
 
   /** Into its partition's lane, or behind the records waiting for its topic's partition count. */
   #route(item: Item): void {
-    this.#busy++;
     const { topic } = item.record;
     const waiting = this.#waiting.get(topic);
     if (waiting) {
@@ -208,7 +206,6 @@ export class ProducerPipeline {
       }
       // Kafka unreachable: the records wait (until the ack timeout refuses them)
       const open = items.filter((item) => !item.entry.settled);
-      this.#unsettledDropped(items.length - open.length);
       if (open.length === 0) {
         this.#waiting.delete(topic);
         return;
@@ -227,7 +224,7 @@ export class ProducerPipeline {
   #refuseMissing(items: Item[]): void {
     const topic = items[0]?.record.topic ?? '';
     this.#failureLog.warn(
-      `missing:${topic}`,
+      'missing-topic',
       { topic },
       'Kafka has no such topic: records refused (the bridge never creates topics while producing)',
     );
@@ -276,9 +273,7 @@ export class ProducerPipeline {
 
   async #sendLane(lane: Lane): Promise<void> {
     if (this.#closed || this.#renewalDue) return;
-    const { batch: items, dropped } = takeBatch(lane, this.#options);
-    this.#busy -= items.length;
-    this.#unsettledDropped(dropped);
+    const items = takeBatch(lane, this.#options);
     if (items.length === 0) {
       this.#dropIfEmpty(lane);
       return;
@@ -286,7 +281,9 @@ export class ProducerPipeline {
     lane.inFlight = true;
     this.#inFlight++;
     try {
-      await this.#attempt(lane, items);
+      const notAttempted = await this.#attempt(lane, items);
+      // behind the retry batch, in their order
+      if (notAttempted) lane.queue.unshift(...notAttempted);
     } finally {
       lane.inFlight = false;
       this.#inFlight--;
@@ -301,42 +298,48 @@ export class ProducerPipeline {
   }
 
   /**
-   * Sends the items (one partition) in one request; false when Kafka was unreachable: then the
-   * items are the lane's retry batch, tried again after a backoff (until the ack timeout
-   * refuses them). Refused for good: the batch is split in halves until the record Kafka
-   * refuses is alone, so that one bad record does not fail its neighbours; it fails with
-   * Kafka's reason.
+   * Sends the items (one partition) in one request. Undefined when done with them (stored, or
+   * refused for good); else Kafka was unreachable: the items that failed are the lane's retry
+   * batch, tried again after a backoff (until the ack timeout refuses them), and the items
+   * returned were not attempted. Refused for good: the batch is split in halves until the
+   * record Kafka refuses is alone, so that one bad record does not fail its neighbours; it fails
+   * with Kafka's reason.
    */
-  async #attempt(lane: Lane, items: Item[]): Promise<boolean> {
+  async #attempt(lane: Lane, items: Item[]): Promise<Item[] | undefined> {
+    // a half after one that asked for a new producer waits for it
+    if (this.#renewalAsked()) return items;
     const started = performance.now();
     try {
       if (!this.#producerConnected) await this.#connectProducer();
-      await this.#producer.sendBatch({
+      const results = await this.#producer.sendBatch({
         acks: -1,
         compression: this.#options.compression,
         topicMessages: [{ topic: lane.topic, messages: items.map(toMessage) }],
       });
+      // KafkaJS sends nothing, and says so by silence, for a partition its metadata lacks yet
+      // (a topic that has just grown): not stored, so sent again
+      if (!results.some((result) => result.partition === lane.partition)) {
+        throw new PartitionNotInMetadata(lane.topic, lane.partition);
+      }
     } catch (error) {
       if (isDuplicateSequence(error)) {
         this.#renewalDue = true;
-        return this.#stored(lane, items, started);
+        this.#stored(lane, items, started);
+        return undefined;
       }
       if (isTransientProduceError(error)) {
         this.#unreachable(error, lane);
         if (needsNewProducerId(error)) this.#renewalDue = true;
         lane.retry = items;
-        this.#busy += items.length;
-        return false;
+        return [];
       }
       if (items.length > 1) {
         this.#log.debug({ err: error, records: items.length }, 'batch refused; split in halves');
         const half = Math.ceil(items.length / 2);
         const rest = items.slice(half);
-        if (await this.#attempt(lane, items.slice(0, half))) return this.#attempt(lane, rest);
-        // not attempted: it waits for Kafka behind the retry batch
-        lane.queue.unshift(...rest);
-        this.#busy += rest.length;
-        return false;
+        const notAttempted = await this.#attempt(lane, items.slice(0, half));
+        if (notAttempted) return [...notAttempted, ...rest];
+        return this.#attempt(lane, rest);
       }
       this.#reached(lane);
       this.#failureLog.warn(
@@ -347,19 +350,19 @@ export class ProducerPipeline {
       this.#metrics.kafkaProduceFailures.inc();
       const failure = produceFailureOf(error);
       for (const { entry } of items) this.#pending.settle(entry, failure);
-      return true;
+      return undefined;
     }
-    return this.#stored(lane, items, started);
+    this.#stored(lane, items, started);
+    return undefined;
   }
 
   /** Kafka has the items: their entries settle once all their records are stored. */
-  #stored(lane: Lane, items: Item[], started: number): boolean {
+  #stored(lane: Lane, items: Item[], started: number): void {
     this.#reached(lane);
     this.#metrics.kafkaProduceSeconds.observe((performance.now() - started) / 1000);
     this.#metrics.kafkaBatchRecords.observe(items.length);
     this.#metrics.kafkaRecordsProduced.inc(items.length);
     for (const { entry } of items) this.#pending.acknowledge(entry);
-    return true;
   }
 
   #unreachable(error: unknown, lane: Lane): void {
@@ -402,38 +405,38 @@ export class ProducerPipeline {
     });
     for (const lane of this.#lanes.values()) {
       if (lane.queue.length > 0 || lane.retry) this.#schedule(lane);
+      else this.#dropIfEmpty(lane);
     }
   }
 
-  async #connectProducer(): Promise<void> {
-    await this.#producer.connect();
+  /** Connects the producer in use, once however many ask at the same time. */
+  #connectProducer(): Promise<void> {
+    this.#connecting ??= this.#connectOnce().finally(() => {
+      this.#connecting = undefined;
+    });
+    return this.#connecting;
+  }
+
+  async #connectOnce(): Promise<void> {
+    const producer = this.#producer;
+    await producer.connect();
     if (this.#closed) {
-      await this.#producer.disconnect();
+      await producer.disconnect();
       return;
     }
-    this.#producerConnected = true;
+    if (producer === this.#producer) this.#producerConnected = true;
   }
 
   #dropIfEmpty(lane: Lane): void {
     if (lane.queue.length > 0 || lane.retry || lane.inFlight || lane.scheduled) return;
     this.#lanes.delete(`${lane.topic}\u0000${lane.partition}`);
-    this.#notifyIfIdle();
   }
 
   // --- settling ---------------------------------------------------------------------------
 
   /** Fails the entries of queued `items`, which leave the pipeline unsent. */
   #refuse(items: Item[], failure: ProduceFailure): void {
-    this.#busy -= items.length;
     for (const { entry } of items) this.#pending.settle(entry, failure);
-    this.#notifyIfIdle();
-  }
-
-  /** Items of settled entries left the pipeline without being sent. */
-  #unsettledDropped(count: number): void {
-    if (count === 0) return;
-    this.#busy -= count;
-    this.#notifyIfIdle();
   }
 
   /**
@@ -457,19 +460,18 @@ export class ProducerPipeline {
         timedOut: true,
       });
     }
-    // their queued records leave the lanes now, so that idle() need not wait for Kafka
+    // their queued records leave the lanes now (a retry batch goes as it is: sequence numbers)
     for (const lane of this.#lanes.values()) {
-      const before = lane.queue.length;
       lane.queue = lane.queue.filter((item) => !item.entry.settled);
-      this.#unsettledDropped(before - lane.queue.length);
       this.#dropIfEmpty(lane);
     }
   }
+}
 
-  #notifyIfIdle(): void {
-    if (this.#busy > 0 || this.#inFlight > 0) return;
-    const waiters = this.#idleWaiters;
-    this.#idleWaiters = [];
-    for (const resolve of waiters) resolve();
+/** A partition the producer's metadata does not have yet: nothing was sent, it is sent again. */
+class PartitionNotInMetadata extends Error {
+  constructor(topic: string, partition: number) {
+    super(`partition ${partition} of ${topic} is not in the producer's metadata yet`);
+    this.name = 'PartitionNotInMetadata';
   }
 }

@@ -68,4 +68,33 @@ describe('PartitionCounts', () => {
     expect(counts.cached('t')).toBe(1);
     expect(calls.connect).toBe(2);
   });
+
+  it('keeps a known count through one failed refresh (a partition without leader), not two', async () => {
+    const partitions = new Map([['t', 3]]);
+    const { admin: client } = admin(partitions);
+    const counts = new PartitionCounts(client);
+    await counts.fetch('t');
+    partitions.delete('t'); // the next lookups fail
+    await counts.fetch('t');
+    expect(counts.cached('t')).toBe(3);
+    expect(counts.error('t')).toBe('unknown topic');
+    await counts.fetch('t');
+    expect(counts.cached('t')).toBeNull();
+  });
+
+  it('tells a topic Kafka does not have from a lookup that failed', async () => {
+    const { admin: client } = admin(new Map());
+    const fake = client as unknown as { fetchTopicMetadata: () => Promise<never> };
+    fake.fetchTopicMetadata = () =>
+      Promise.reject(
+        Object.assign(new Error('no such topic'), { type: 'UNKNOWN_TOPIC_OR_PARTITION' }),
+      );
+    const counts = new PartitionCounts(client);
+    await counts.fetch('gone');
+    expect(counts.missing('gone')).toBe(true);
+    fake.fetchTopicMetadata = () => Promise.reject(new Error('Connection error'));
+    await counts.fetch('other');
+    expect(counts.missing('other')).toBe(false);
+    expect(counts.cached('other')).toBeNull();
+  });
 });

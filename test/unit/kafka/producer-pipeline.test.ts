@@ -25,23 +25,26 @@ class FakeProducer {
     return Promise.resolve();
   }
 
-  readonly #releases: Array<(error?: Error) => void> = [];
+  readonly #releases: Array<(error: Error | undefined, silent: boolean) => void> = [];
 
   sendBatch(batch: ProducerBatch): Promise<unknown> {
     this.calls.push(batch);
     return new Promise((resolve, reject) => {
-      this.#releases.push((error) => {
+      this.#releases.push((error, silent) => {
         if (error) reject(error);
-        else resolve([]);
+        else resolve(silent ? [] : resultsOf(batch));
       });
     });
   }
 
-  /** Completes the oldest outstanding request. */
-  release(error?: Error): void {
+  /**
+   * Completes the oldest outstanding request; `silent`: with no result for its partition, as
+   * KafkaJS answers for a partition its metadata lacks.
+   */
+  release(error?: Error, silent = false): void {
     const release = this.#releases.shift();
     if (!release) throw new Error('no request in flight');
-    release(error);
+    release(error, silent);
   }
 
   get outstanding(): number {
@@ -57,6 +60,16 @@ const record = (value: string, topic = 'telemetry'): KafkaRecord => ({
   timestamp: 1_700_000_000_000,
   headers: {},
 });
+
+/** What KafkaJS's sendBatch resolves with: one result per topic partition written. */
+function resultsOf(batch: ProducerBatch): Array<{ topicName: string; partition: number }> {
+  return (batch.topicMessages ?? []).flatMap(({ topic, messages }) =>
+    [...new Set(messages.map((message) => message.partition ?? 0))].map((partition) => ({
+      topicName: topic,
+      partition,
+    })),
+  );
+}
 
 /** Partition counts from a table; topics not in it do not exist. */
 class FakeCounts implements PartitionCountSource {
@@ -177,7 +190,7 @@ class ClusterProducer {
       }
     }
     if (failed) throw Object.assign(new Error('leader down'), { name: 'KafkaJSConnectionError' });
-    return [];
+    return resultsOf(batch);
   }
 }
 
@@ -430,6 +443,58 @@ describe('ProducerPipeline', () => {
     replacements[0]?.release();
     await subject.idle();
     expect(producer.calls).toHaveLength(1); // 'a' was not sent again
+  });
+
+  it('sends a batch again that KafkaJS did not send (its metadata lacks the partition yet)', async () => {
+    const { producer, subject } = pipeline();
+    const settled: string[] = [];
+    for (const name of ['a', 'b']) subject.enqueue([record(name)], () => settled.push(name));
+    await waitFor(() => producer.outstanding === 1);
+    producer.release(undefined, true); // resolved with no result for the partition: not stored
+    subject.enqueue([record('c')], () => settled.push('c'));
+    await waitFor(() => producer.outstanding === 1);
+    expect(values(producer.calls[1])).toEqual(['a', 'b']);
+    expect(settled).toEqual([]);
+    producer.release();
+    await waitFor(() => producer.outstanding === 1);
+    producer.release();
+    await subject.idle();
+    expect(settled).toEqual(['a', 'b', 'c']);
+  });
+
+  it('keeps the order of a halved batch when Kafka goes away in the middle', async () => {
+    const { producer, subject } = pipeline();
+    for (const name of ['a', 'b', 'c', 'd']) subject.enqueue([record(name)], undefined);
+    const tooLarge = Object.assign(new Error('too large'), { type: 'MESSAGE_TOO_LARGE' });
+    const gone = Object.assign(new Error('connection closed'), { name: 'KafkaJSConnectionError' });
+    for (const [expected, outcome] of [
+      [['a', 'b', 'c', 'd'], tooLarge],
+      [['a', 'b'], tooLarge],
+      [['a'], gone],
+    ] as const) {
+      await waitFor(() => producer.outstanding === 1);
+      expect(values(producer.calls.at(-1))).toEqual(expected);
+      producer.release(outcome);
+    }
+    const next: string[][] = [];
+    while (next.flat().length < 4) {
+      await waitFor(() => producer.outstanding === 1);
+      next.push(values(producer.calls.at(-1)));
+      producer.release();
+    }
+    expect(next).toEqual([['a'], ['b', 'c', 'd']]);
+  });
+
+  it('is idle once every entry is settled, also while a timed-out batch still waits to be resent', async () => {
+    const { producer, subject } = pipeline({ ackTimeoutMs: 50 });
+    const outcomes: string[] = [];
+    subject.enqueue([record('a')], (failure) => outcomes.push(failure ? 'a:failed' : 'a'));
+    await waitFor(() => producer.outstanding === 1);
+    producer.release(Object.assign(new Error('gone'), { name: 'KafkaJSConnectionError' }));
+    await waitFor(() => outcomes.length === 1, { timeoutMs: 3_000 });
+    await subject.idle(); // not waiting for Kafka to come back
+    expect(outcomes).toEqual(['a:failed']);
+    subject.close();
   });
 
   it('refuses records with 0x97 once the ack timeout passes, in flight or queued', async () => {
