@@ -178,6 +178,30 @@ export function expandPattern(
   return pattern;
 }
 
+/**
+ * The pattern of a `deny` rule for one connection. Leaving a deny rule out would widen what the
+ * client may do, so a value that is absent, empty or contains `/`, `+` or `#` makes the rule
+ * deny more instead: everything from the level holding it down (`users/{username}/private/#`
+ * with user name `a/b` denies `users/#`). A value starting with `$` is taken as it is.
+ */
+export function expandDenyPattern(template: PatternTemplate, values: PlaceholderValues): string {
+  let pattern = '';
+  for (const part of template) {
+    if (typeof part === 'string') {
+      pattern += part;
+      continue;
+    }
+    const value = values[part.placeholder];
+    if (value === undefined || value === '' || /[/+#]/.test(value)) {
+      const levels = pattern.split('/');
+      levels[levels.length - 1] = '#';
+      return levels.join('/');
+    }
+    pattern += value;
+  }
+  return pattern;
+}
+
 /** Whether the pattern names `placeholder`. */
 export function mentions(template: PatternTemplate, placeholder: Placeholder): boolean {
   return template.some((part) => typeof part !== 'string' && part.placeholder === placeholder);

@@ -1,5 +1,5 @@
 import { parseTopicFilter } from '../mqtt/topic-tree.js';
-import { expandPattern, matchesName } from './acl.js';
+import { expandDenyPattern, expandPattern, matchesName } from './acl.js';
 import type { AclRule, NamePattern, PlaceholderValues } from './acl.js';
 import { TopicPatternSet, intersectFilters } from './topic-patterns.js';
 
@@ -108,7 +108,11 @@ export function aclPermissions(
   for (const rule of rules) {
     const patterns: string[] = [];
     for (const template of rule.topics) {
-      const pattern = expandPattern(template, values);
+      // an unusable value leaves an allow rule out, and makes a deny rule deny more
+      const pattern =
+        rule.effect === 'allow'
+          ? expandPattern(template, values)
+          : expandDenyPattern(template, values);
       if (pattern !== undefined) patterns.push(pattern);
     }
     const set = new TopicPatternSet();

@@ -181,10 +181,17 @@ describe('aclPermissions: deny rules, first match wins', () => {
     expect(permissions.canSubscribe('y/#')).toBe(true);
   });
 
-  it('expands placeholders in deny rules; an unusable value leaves the deny out', () => {
+  it('expands placeholders in deny rules; an unusable value makes the deny wider, not absent', () => {
     const rules = [rule('deny', 'all', 'users/{username}/private/#'), rule('allow', 'all', '#')];
     expect(aclPermissions(rules, alice).canPublish('users/alice/private/x')).toBe(false);
     expect(aclPermissions(rules, alice).canPublish('users/bob/private/x')).toBe(true);
+    const sneaky = aclPermissions(rules, { username: 'a/b', clientId: 'c' });
+    expect(sneaky.canPublish('users/a/b/private/x')).toBe(false);
+    expect(sneaky.canPublish('users/x')).toBe(false);
+    expect(sneaky.canPublish('other/x')).toBe(true);
+    const partial = [rule('deny', 'publish', 'd/x-{clientId}/y'), rule('allow', 'all', '#')];
+    expect(aclPermissions(partial, { username: 'u', clientId: '+' }).canPublish('d/q')).toBe(false);
+    expect(aclPermissions(partial, { username: 'u', clientId: '' }).canPublish('e')).toBe(true);
   });
 });
 

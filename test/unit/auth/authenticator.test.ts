@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AuthFileError, loadAuth } from '../../../src/auth/authenticator.js';
+import { AuthFileError, loadAuth, readAuthContent } from '../../../src/auth/authenticator.js';
 import type { AuthResult, Principal } from '../../../src/auth/authenticator.js';
 import { DEFAULT_ITERATIONS, hashPassword } from '../../../src/auth/scram-verifier.js';
 import { ScramClient } from '../../support/scram-client.js';
@@ -158,5 +158,53 @@ describe('loadAuth', () => {
     await expect(loadAuth('/nonexistent/auth.yaml')).rejects.toThrow(
       '/nonexistent/auth.yaml: cannot read: no such file',
     );
+  });
+});
+
+describe('client ids and reloads', () => {
+  it('allows any client id when no clientIds is written', async () => {
+    const auth = await loadAuth(await file);
+    expect(auth.allowsClientId('alice', 'whatever')).toBe(true);
+    expect(auth.allowsClientId(undefined, 'whatever')).toBe(true);
+  });
+
+  it("binds client ids to a user's own and the shared patterns, anonymous to its own", async () => {
+    const verifier = await hashPassword('x', { iterations: 4096 });
+    const auth = await loadAuth(
+      await authFile(
+        [
+          'users:',
+          '  alice:',
+          `    password: '${verifier}'`,
+          "    clientIds: ['{username}-*']",
+          '  bob:',
+          `    password: '${verifier}'`,
+          "clientIds: '{username}'",
+          'anonymous:',
+          "  clientIds: ['guest-*']",
+          '',
+        ].join('\n'),
+      ),
+    );
+    expect(auth.allowsClientId('alice', 'alice')).toBe(true);
+    expect(auth.allowsClientId('alice', 'alice-1')).toBe(true);
+    expect(auth.allowsClientId('alice', 'bob')).toBe(false);
+    expect(auth.allowsClientId('bob', 'bob')).toBe(true);
+    expect(auth.allowsClientId('bob', 'alice-1')).toBe(false);
+    expect(auth.allowsClientId('mallory', 'mallory')).toBe(false);
+    expect(auth.allowsClientId(undefined, 'guest-7')).toBe(true);
+    expect(auth.allowsClientId(undefined, 'alice')).toBe(false);
+    // an id the server assigned is new and nobody else's
+    expect(auth.allowsClientId('bob', 'auto-1234', true)).toBe(true);
+  });
+
+  it('puts a new version in force at once and tells its listeners in the same step', async () => {
+    const auth = await loadAuth(await file);
+    const seen: boolean[] = [];
+    auth.onReplaced(() => seen.push(auth.authorize('alice', 'c').ok));
+    auth.replace(await readAuthContent(await authFile('users: {}\n')));
+    expect(seen).toEqual([false]);
+    expect(auth.authorize('alice', 'c')).toEqual({ ok: false, reason: 'bad-credentials' });
+    expect(auth.authorize(undefined, 'c')).toEqual({ ok: false, reason: 'not-authorized' });
   });
 });

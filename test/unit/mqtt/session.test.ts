@@ -116,3 +116,25 @@ describe('Session settlement', () => {
     expect(connection.published.map((packet) => packet.payload.toString())).toEqual(['kept']);
   });
 });
+
+describe('Session.withdraw', () => {
+  it('drops and settles queued and unacknowledged messages the client may no longer receive', () => {
+    const drops: DropReason[] = [];
+    const settled: string[] = [];
+    const session = new Session('c', 10, (reason) => drops.push(reason));
+    const connection = link(1);
+    session.attach(connection);
+    session.deliver(tracked('secret-inflight', 1, settled));
+    session.deliver(tracked('secret-queued', 1, settled));
+    session.deliver(tracked('open-queued', 1, settled));
+    session.detach();
+    expect(
+      session.withdraw(({ message }) => !message.payload.toString().startsWith('secret')),
+    ).toBe(2);
+    expect(settled).toEqual(['secret-inflight', 'secret-queued']);
+    expect(drops).toEqual(['not-authorized', 'not-authorized']);
+    const again = link(10);
+    session.attach(again);
+    expect(again.published.map((packet) => packet.payload.toString())).toEqual(['open-queued']);
+  });
+});
