@@ -13,6 +13,7 @@ import { KafkaUplink } from './kafka-uplink.js';
 import { DownlinkConsumer } from './downlink/downlink-consumer.js';
 import { BrokerProbe } from './kafka/broker-probe.js';
 import { MappingsReloader, type ReloadResult } from './mappings-reloader.js';
+import { AuthThrottle } from './auth/auth-throttle.js';
 import { loadAuth } from './auth/authenticator.js';
 import { KafkaRetainedLog } from './cluster/retained-log.js';
 import { Broker } from './mqtt/broker.js';
@@ -255,6 +256,7 @@ export class Bridge {
         redirect: config.mqtt.redirect,
         authenticator,
         anonymousAccess: config.auth.allowAnonymous ? 'anywhere' : 'loopback',
+        authThrottle: new AuthThrottle({ maxDelayMs: config.auth.failureDelayMaxMs }),
         connectTimeoutMs: config.mqtt.connectTimeoutMs,
         topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
         receiveMaximum: config.mqtt.receiveMaximum,

@@ -52,7 +52,7 @@ export interface BridgeConfig {
   schemaRegistry: SchemaRegistryConfig;
   mappings: string;
   mappingsWatch: boolean;
-  auth: { file: string; allowAnonymous: boolean };
+  auth: { file: string; allowAnonymous: boolean; failureDelayMaxMs: number };
   http: { host: string; port: number };
   log: { level: string; pretty: boolean };
   shutdownGraceMs: number;

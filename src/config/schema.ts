@@ -78,7 +78,7 @@ export const configSchema = {
       env: 'BRIDGE_MQTT_REDIRECT',
     },
     connectTimeoutMs: {
-      doc: 'Time a new connection has to send CONNECT before it is closed.',
+      doc: 'Time a new connection has to send CONNECT and finish authenticating (password check or AUTH exchange) before it is closed; also the limit of a re-authentication.',
       format: 'positive-int',
       default: 10_000,
       env: 'BRIDGE_MQTT_CONNECT_TIMEOUT_MS',
@@ -446,6 +446,12 @@ export const configSchema = {
       format: Boolean,
       default: false,
       env: 'BRIDGE_AUTH_ALLOW_ANONYMOUS',
+    },
+    failureDelayMaxMs: {
+      doc: 'Longest wait imposed on CONNECTs from an address with repeated failed authentications (after 3 failures: 500 ms, doubling); 0 turns the waits off (failures are still logged once a minute per address).',
+      format: 'nat',
+      default: 8_000,
+      env: 'BRIDGE_AUTH_FAILURE_DELAY_MAX_MS',
     },
   },
   http: {

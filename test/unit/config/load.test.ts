@@ -20,7 +20,7 @@ describe('loadConfig', () => {
     expect(config.log.level).toBe('info');
     // closed by default: health and metrics on loopback, no anonymous clients from the network
     expect(config.http.host).toBe('127.0.0.1');
-    expect(config.auth).toEqual({ file: '', allowAnonymous: false });
+    expect(config.auth).toEqual({ file: '', allowAnonymous: false, failureDelayMaxMs: 8000 });
   });
 
   it('reads environment variables, splitting broker lists', () => {
