@@ -79,7 +79,10 @@ function sendRetained(
   filter: string,
   subscription: Subscription,
 ): void {
+  const { permissions } = connection.session;
   for (const message of broker.retained.match(filter, Date.now())) {
+    // every message delivered is checked against the client's read rights, retained ones too
+    if (!permissions.canReceive(message.topic)) continue;
     const delivery: Delivery = {
       message,
       qos: Math.min(message.qos, subscription.qos) as QoS,
