@@ -13,6 +13,7 @@ import { KafkaUplink } from './kafka-uplink.js';
 import { DownlinkConsumer } from './downlink/downlink-consumer.js';
 import { BrokerProbe } from './kafka/broker-probe.js';
 import { MappingsReloader, type ReloadResult } from './mappings-reloader.js';
+import { AuthReloader, type AuthReloadResult } from './auth/auth-reloader.js';
 import { AuthThrottle } from './auth/auth-throttle.js';
 import { loadAuth } from './auth/authenticator.js';
 import { KafkaRetainedLog } from './cluster/retained-log.js';
@@ -57,6 +58,7 @@ export class Bridge {
   readonly #listeners: ListenerSet;
   readonly #http: HttpServer;
   readonly #registry: SchemaRegistry | undefined;
+  readonly #authReloader: AuthReloader | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(parts: {
@@ -73,6 +75,7 @@ export class Bridge {
     listeners: ListenerSet;
     http: HttpServer;
     registry: SchemaRegistry | undefined;
+    authReloader: AuthReloader | undefined;
     addresses: BridgeAddresses;
   }) {
     this.#config = parts.config;
@@ -88,6 +91,7 @@ export class Bridge {
     this.#listeners = parts.listeners;
     this.#http = parts.http;
     this.#registry = parts.registry;
+    this.#authReloader = parts.authReloader;
     this.addresses = parts.addresses;
   }
 
@@ -271,6 +275,11 @@ export class Bridge {
       log.child({ component: 'mqtt' }),
       metrics,
     );
+    // the users and ACL file, reloaded when it changes and on SIGHUP (reloadAuth)
+    const authReloader =
+      config.auth.file === ''
+        ? undefined
+        : new AuthReloader({ path: config.auth.file, watch: true, authenticator, log });
     let retainedLog: KafkaRetainedLog | undefined;
     if (config.retained.topic !== '') {
       try {
@@ -287,6 +296,7 @@ export class Bridge {
         );
       } catch (error) {
         broker.clearTimers();
+        await authReloader?.close();
         pipeline.close();
         await uplink.close();
         await pipeline.disconnect();
@@ -331,11 +341,13 @@ export class Bridge {
         listeners,
         http,
         registry,
+        authReloader,
         addresses: { ...mqttAddresses, http: httpAddress },
       });
     } catch (error) {
       probe.close();
       broker.clearTimers();
+      await authReloader?.close();
       await retainedLog?.close();
       pipeline.close();
       await uplink.close();
@@ -345,6 +357,20 @@ export class Bridge {
         cause: error,
       });
     }
+  }
+
+  /**
+   * Reloads the users and ACL file now, as SIGHUP does: all or nothing; clients of removed users
+   * are disconnected, the others' rights change at once.
+   */
+  reloadAuth(): Promise<AuthReloadResult> {
+    return (
+      this.#authReloader?.reload() ??
+      Promise.resolve({
+        ok: false,
+        issues: [{ file: '', line: 0, column: 0, message: 'no auth.file to reload' }],
+      })
+    );
   }
 
   /** Reloads the mapping rules now, as SIGHUP does: all or nothing, connections kept. */
@@ -386,6 +412,7 @@ export class Bridge {
     this.#broker.clearTimers();
     await listenerClosed;
     await this.#reloader.close();
+    await this.#authReloader?.close();
     await this.#retainedLog?.close();
     this.#pipeline.close();
     this.#probe.close();

@@ -33,7 +33,8 @@ interface StartOptions {
 
 /**
  * Runs the bridge until SIGTERM/SIGINT; a second signal exits at once. SIGHUP reloads the
- * mapping rules (the outcome is logged; invalid rules are refused and the old ones kept).
+ * mapping rules and the users file (the outcome is logged; an invalid version is refused and
+ * the old one kept).
  */
 async function start(options: StartOptions): Promise<void> {
   const overrides: ConfigOverrides = options.mappings ? { mappings: options.mappings } : {};
@@ -59,8 +60,9 @@ async function start(options: StartOptions): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   process.on('SIGHUP', () => {
-    log.info({ signal: 'SIGHUP' }, 'reloading mappings');
+    log.info({ signal: 'SIGHUP' }, 'reloading mappings and the users file');
     void bridge.reloadMappings();
+    if (config.auth.file !== '') void bridge.reloadAuth();
   });
 }
 
