@@ -4,6 +4,11 @@ export interface AccessProblem {
   broker: string | undefined;
   /** What went wrong, for people: one line, never a secret. */
   cause: string;
+  /**
+   * The kind of refusal, the same for every attempt that meets it (the wording of KafkaJS's
+   * errors varies with the path that met it): what a refusal is logged once a minute under.
+   */
+  kind: string;
 }
 
 interface ErrorShape {
@@ -43,19 +48,33 @@ export function accessProblemOf(error: unknown): AccessProblem | undefined {
     if (typeof shape.broker === 'string') broker ??= shape.broker;
     const message = typeof shape.message === 'string' ? shape.message : '';
     const code = typeof shape.code === 'string' ? shape.code : '';
-    if (shape.name === 'KafkaJSSASLAuthenticationError') return { broker, cause: message };
+    if (shape.name === 'KafkaJSSASLAuthenticationError') {
+      return { broker, cause: message, kind: 'sasl-authentication' };
+    }
     // the bridge's user lacks an ACL (IdempotentWrite on the cluster, Describe on a topic...)
     if (typeof shape.type === 'string' && shape.type.endsWith('_AUTHORIZATION_FAILED')) {
-      return { broker, cause: `not authorized (${shape.type}): ${message}` };
+      return {
+        broker,
+        cause: `not authorized (${shape.type}): ${message}`,
+        kind: `authorization:${shape.type}`,
+      };
     }
     if (UNTRUSTED_CERTIFICATE.has(code)) {
-      return { broker, cause: `broker certificate not trusted (${code}): ${message}` };
+      return {
+        broker,
+        cause: `broker certificate not trusted (${code}): ${message}`,
+        kind: `certificate:${code}`,
+      };
     }
     if (
       code.startsWith('ERR_SSL_') ||
       /wrong version number|packet length too long/.test(message)
     ) {
-      return { broker, cause: `TLS handshake failed (is the listener TLS?): ${message}` };
+      return {
+        broker,
+        cause: `TLS handshake failed (is the listener TLS?): ${message}`,
+        kind: 'tls-handshake',
+      };
     }
     current = shape.cause ?? shape.originalError;
   }

@@ -76,7 +76,7 @@ export async function connectProducer(
         connection.problem = `Kafka at ${broker} refused the bridge: ${access.cause}`;
         refusals.log(
           'error',
-          access.cause,
+          access.kind,
           { broker },
           `${connection.problem} (check kafka.ssl.*, kafka.sasl.* and the bridge's Kafka ACLs); retrying every ${accessRetryMs / 1000} s`,
         );

@@ -1,4 +1,5 @@
 import type { Producer } from 'kafkajs';
+import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.js';
@@ -73,5 +74,34 @@ describe('connectProducer', () => {
     );
     expect(calls.connect).toBeLessThanOrEqual(7);
     expect(calls.disconnect).toBe(1);
+  });
+
+  it('says a refusal once, however KafkaJS words it on each attempt', async () => {
+    const untrusted = (message: string) =>
+      Object.assign(new Error(message), {
+        name: 'KafkaJSConnectionError',
+        code: 'SELF_SIGNED_CERT_IN_CHAIN',
+        broker: '127.0.0.1:9093',
+      });
+    const { producer: fake } = producer([
+      untrusted('Connection error: self-signed certificate in certificate chain'),
+      untrusted(
+        'Failed to connect to seed broker, trying another broker from the list: Connection error: self-signed certificate in certificate chain',
+      ),
+    ]);
+    const lines: string[] = [];
+    const log = pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(chunk.toString());
+          done();
+        },
+      }),
+    );
+    await connectProducer(fake, config(100), new KafkaConnectionState(), log, {
+      accessRetryMs: 20,
+    });
+    expect(lines.filter((line) => line.includes('refused the bridge'))).toHaveLength(1);
   });
 });

@@ -121,6 +121,7 @@ describe('accessProblemOf', () => {
     expect(accessProblemOf({ name: 'KafkaJSNonRetriableError', cause: sasl })).toEqual({
       broker: undefined,
       cause: 'SASL SCRAM SHA512 authentication failed: invalid credentials',
+      kind: 'sasl-authentication',
     });
     const tls = Object.assign(
       new Error('Connection error: self-signed certificate in certificate chain'),
@@ -134,6 +135,7 @@ describe('accessProblemOf', () => {
       broker: 'k1:9093',
       cause:
         'broker certificate not trusted (SELF_SIGNED_CERT_IN_CHAIN): Connection error: self-signed certificate in certificate chain',
+      kind: 'certificate:SELF_SIGNED_CERT_IN_CHAIN',
     });
     const refused = Object.assign(new Error('Connection error: connect ECONNREFUSED'), {
       name: 'KafkaJSConnectionError',
