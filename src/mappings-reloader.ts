@@ -3,6 +3,7 @@ import { basename, dirname, extname, resolve } from 'node:path';
 import type { Logger } from './observability/logger.js';
 import type { BridgeMetrics } from './observability/metrics.js';
 import { MappingError, formatIssue, type MappingIssue } from './rules/errors.js';
+import { ReloadQueue } from './reload-queue.js';
 
 /** How long the files must stay quiet before a change is loaded: editors write in several steps. */
 const DEFAULT_DEBOUNCE_MS = 200;
@@ -51,10 +52,7 @@ export class MappingsReloader<T> {
   /** Watches a mappings folder for its files. */
   #folderWatcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
-  /** The reload running (or the last one); reloads never overlap. */
-  #current: Promise<unknown> = Promise.resolve();
-  /** A reload waiting for the current one: later requests join it. */
-  #next: Promise<ReloadResult> | undefined;
+  readonly #reloads = new ReloadQueue<ReloadResult>();
   #closed = false;
 
   constructor(options: MappingsReloaderOptions<T>) {
@@ -80,14 +78,7 @@ export class MappingsReloader<T> {
     if (this.#closed) {
       return Promise.resolve({ ok: false, issues: [this.#wholePath('the bridge is stopping')] });
     }
-    if (this.#next !== undefined) return this.#next;
-    const next = this.#current.then(() => {
-      this.#next = undefined;
-      return this.#reloadOnce();
-    });
-    this.#next = next;
-    this.#current = next;
-    return next;
+    return this.#reloads.request(() => this.#reloadOnce());
   }
 
   /** Stops watching and waits for a reload in progress; later reloads are refused. */
@@ -96,7 +87,7 @@ export class MappingsReloader<T> {
     clearTimeout(this.#timer);
     this.#parentWatcher?.close();
     this.#folderWatcher?.close();
-    await this.#current;
+    await this.#reloads.settled();
   }
 
   async #reloadOnce(): Promise<ReloadResult> {

@@ -2,6 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Logger } from '../observability/logger.js';
 import { formatIssue, type MappingIssue } from '../rules/errors.js';
+import { ReloadQueue } from '../reload-queue.js';
 import { AuthFileError, readAuthContent, type Authenticator } from './authenticator.js';
 
 /** How long the file must stay quiet before a change is loaded: editors write in several steps. */
@@ -40,10 +41,7 @@ export class AuthReloader {
   readonly #path: string;
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
-  /** The reload running (or the last one); reloads never overlap. */
-  #current: Promise<unknown> = Promise.resolve();
-  /** A reload waiting for the current one: later requests join it. */
-  #next: Promise<AuthReloadResult> | undefined;
+  readonly #reloads = new ReloadQueue<AuthReloadResult>();
   #closed = false;
 
   constructor(options: AuthReloaderOptions) {
@@ -60,14 +58,7 @@ export class AuthReloader {
     if (this.#closed) {
       return Promise.resolve({ ok: false, issues: [this.#wholeFile('the bridge is stopping')] });
     }
-    if (this.#next !== undefined) return this.#next;
-    const next = this.#current.then(() => {
-      this.#next = undefined;
-      return this.#reloadOnce();
-    });
-    this.#next = next;
-    this.#current = next;
-    return next;
+    return this.#reloads.request(() => this.#reloadOnce());
   }
 
   /** Stops watching and waits for a reload in progress; later reloads are refused. */
@@ -75,7 +66,7 @@ export class AuthReloader {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#watcher?.close();
-    await this.#current;
+    await this.#reloads.settled();
   }
 
   async #reloadOnce(): Promise<AuthReloadResult> {
