@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BridgeProcess, stopAllBridgeProcesses } from '../support/bridge-process.js';
+import { BridgeProcess, stopAllBridgeProcesses, type Health } from '../support/bridge-process.js';
 import { uniqueId } from '../support/kafka-helpers.js';
 import { unsecuredToken } from '../support/oauth-token.js';
 import { startPrivateCluster, type PrivateCluster } from '../support/private-cluster.js';
@@ -69,23 +69,6 @@ const expiredToken = (): string =>
 const UPLINK_ONLY = (topic: string): string =>
   `uplink:\n  - name: up\n    from: up/{device}\n    to: { topic: ${topic}, key: '{device}' }\n`;
 
-interface Readiness {
-  status: number;
-  reason?: string;
-}
-
-async function readiness(bridge: BridgeProcess): Promise<Readiness> {
-  try {
-    const response = await fetch(`${bridge.httpUrl}/health/ready`, {
-      signal: AbortSignal.timeout(2_000),
-    });
-    const body = (await response.json()) as { reason?: string };
-    return { status: response.status, ...(body.reason !== undefined && { reason: body.reason }) };
-  } catch {
-    return { status: 0 };
-  }
-}
-
 /** The bridge's error lines that say Kafka refused it. */
 function refusals(bridge: BridgeProcess): string[] {
   return bridge
@@ -137,7 +120,7 @@ describe('kafka.sasl.mechanism=oauthbearer against a real Kafka (unsecured token
       mappings: UPLINK_ONLY(topic),
       env: oauthEnv(file),
     });
-    await waitFor(async () => (await readiness(bridge)).status === 200, {
+    await waitFor(async () => (await bridge.health()).status === 200, {
       timeoutMs: 15_000,
       what: 'readiness 200',
     });
@@ -164,10 +147,10 @@ describe('kafka.sasl.mechanism=oauthbearer against a real Kafka (unsecured token
       env: oauthEnv(file),
       until: 'http',
     });
-    let last: Readiness | undefined;
+    let last: Health | undefined;
     const refused = await waitFor(
       async () => {
-        const state = (last = await readiness(bridge));
+        const state = (last = await bridge.health());
         return state.status === 503 && state.reason?.includes('refused the bridge')
           ? state
           : undefined;
@@ -190,7 +173,7 @@ describe('kafka.sasl.mechanism=oauthbearer against a real Kafka (unsecured token
     const token = validToken();
     await writeFile(file, `${token}\n`);
     // the next attempt (within 5 s) reads the file again
-    await waitFor(async () => (await readiness(bridge)).status === 200, {
+    await waitFor(async () => (await bridge.health()).status === 200, {
       timeoutMs: 20_000,
       what: 'the bridge to get in with the renewed token and be ready',
     });

@@ -31,6 +31,12 @@ export interface BridgeProcessOptions {
   until?: 'listening' | 'http';
 }
 
+/** What /health/ready answered. */
+export interface Health {
+  status: number;
+  reason?: string;
+}
+
 export interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -183,14 +189,19 @@ export class BridgeProcess {
 
   /** HTTP status of /health/ready (0 if the request failed). */
   async readiness(): Promise<number> {
+    return (await this.health()).status;
+  }
+
+  /** /health/ready: its status (0 if the request failed) and, when not ready, the reason. */
+  async health(): Promise<Health> {
     try {
       const response = await fetch(`${this.httpUrl}/health/ready`, {
         signal: AbortSignal.timeout(2_000),
       });
-      await response.text();
-      return response.status;
+      const body = (await response.json()) as { reason?: string };
+      return { status: response.status, ...(body.reason !== undefined && { reason: body.reason }) };
     } catch {
-      return 0;
+      return { status: 0 };
     }
   }
 
