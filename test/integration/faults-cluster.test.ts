@@ -288,12 +288,25 @@ downlink:
       await waitFor(
         () => receivers.every(({ key, got }) => new Set(got).size >= (written.get(key) ?? 0)),
         { timeoutMs: 60_000, what: 'every command at its device' },
-      ).catch((error: unknown) => {
+      ).catch(async (error: unknown) => {
+        // missing at the device: is it in Kafka (the bridge lost it) or not (the writer did)?
+        const inKafka = await readAllRecords(
+          kafka.brokers.split(','),
+          commandTopic,
+          30_000,
+          kafka.clientSecurity,
+        );
         const counts = receivers.map(({ key, got }) => {
           const missing = Array.from({ length: written.get(key) ?? 0 }, (_, seq) => seq).filter(
             (seq) => !got.includes(seq),
           );
-          return `${key}: ${new Set(got).size}/${written.get(key) ?? 0} missing [${missing.slice(0, 5).join(',')}]`;
+          const where = missing.slice(0, 5).map((seq) => {
+            const found = inKafka.filter(
+              (r) => r.key === key && r.value.toString() === String(seq),
+            );
+            return `${seq}@${found.map((r) => `${r.partition}:${r.offset}`).join('|') || 'not in Kafka'}`;
+          });
+          return `${key}: ${new Set(got).size}/${written.get(key) ?? 0} missing [${where.join(',')}]`;
         });
         throw new Error(
           `${(error as Error).message} (received/written ${counts.join(', ')}; bridge: ${bridge.problems().join('; ')})`,
