@@ -400,7 +400,10 @@ async function busiestLeader(kafka: PrivateCluster, topic: string): Promise<numb
 
 /**
  * Writes numbered commands for every key, one key after the other, while `writing.on`; a command
- * counts as written once Kafka acknowledged it.
+ * counts as written once Kafka acknowledged it. A failed send is tried again, the same command,
+ * before anything else: after a failure whose outcome is unknown KafkaJS reuses the sequence
+ * number, so a *different* record sent next to the same partition would be taken by Kafka for
+ * the stored one and dropped as a duplicate (the missing commands "not in Kafka" of earlier runs).
  */
 async function writeCommands(
   producer: Producer,
@@ -408,19 +411,26 @@ async function writeCommands(
   written: Map<string, number>,
   writing: { on: boolean },
 ): Promise<void> {
-  while (writing.on) {
+  // read through a call: the test turns it off while sends are awaited
+  const on = (): boolean => writing.on;
+  while (on()) {
     for (const [key, count] of written) {
-      try {
-        const results = await producer.send({
-          topic,
-          acks: -1,
-          messages: [{ key, value: String(count) }],
-        });
-        // KafkaJS resolves without sending when its metadata lacks the partition's leader for a
-        // moment (seen here with two nodes down: "missing … not in Kafka"): not written
-        if (results.length > 0) written.set(key, count + 1);
-      } catch {
-        // the cluster cannot take it now (two nodes down): the same command again later
+      while (on()) {
+        try {
+          const results = await producer.send({
+            topic,
+            acks: -1,
+            messages: [{ key, value: String(count) }],
+          });
+          // KafkaJS resolves without sending when its metadata lacks the partition's leader
+          if (results.length > 0) {
+            written.set(key, count + 1);
+            break;
+          }
+        } catch {
+          // the cluster cannot take it now (two nodes down): the same command again
+        }
+        await delay(100);
       }
     }
     await delay(50);
