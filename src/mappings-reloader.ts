@@ -5,9 +5,6 @@ import type { BridgeMetrics } from './observability/metrics.js';
 import { MappingError, formatIssue, type MappingIssue } from './rules/errors.js';
 import { ReloadQueue } from './reload-queue.js';
 
-/** How long the files must stay quiet before a change is loaded: editors write in several steps. */
-const DEFAULT_DEBOUNCE_MS = 200;
-
 const MAPPING_EXTENSIONS = ['.yaml', '.yml'];
 
 /** The outcome of one reload: the new rules are in use, or they were refused and the old stay. */
@@ -51,12 +48,11 @@ export class MappingsReloader<T> {
   #parentWatcher: FSWatcher | undefined;
   /** Watches a mappings folder for its files. */
   #folderWatcher: FSWatcher | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  readonly #reloads = new ReloadQueue<ReloadResult>();
-  #closed = false;
+  readonly #reloads: ReloadQueue<ReloadResult>;
 
   constructor(options: MappingsReloaderOptions<T>) {
     this.#options = options;
+    this.#reloads = new ReloadQueue(options.debounceMs);
     this.#path = resolve(options.path);
     if (options.watch) this.#watchParent();
   }
@@ -75,7 +71,7 @@ export class MappingsReloader<T> {
    * are served by a single reload after it, which reads the files afresh.
    */
   reload(): Promise<ReloadResult> {
-    if (this.#closed) {
+    if (this.#reloads.closed) {
       return Promise.resolve({ ok: false, issues: [this.#wholePath('the bridge is stopping')] });
     }
     return this.#reloads.request(() => this.#reloadOnce());
@@ -83,11 +79,9 @@ export class MappingsReloader<T> {
 
   /** Stops watching and waits for a reload in progress; later reloads are refused. */
   async close(): Promise<void> {
-    this.#closed = true;
-    clearTimeout(this.#timer);
     this.#parentWatcher?.close();
     this.#folderWatcher?.close();
-    await this.#reloads.settled();
+    await this.#reloads.close();
   }
 
   async #reloadOnce(): Promise<ReloadResult> {
@@ -123,12 +117,7 @@ export class MappingsReloader<T> {
 
   /** A change: reload once the files have been quiet for the debounce time. */
   #changed(): void {
-    if (this.#closed) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      void this.reload();
-    }, this.#options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
-    this.#timer.unref();
+    this.#reloads.afterQuiet(() => this.reload());
   }
 
   /**

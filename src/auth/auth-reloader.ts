@@ -5,9 +5,6 @@ import { formatIssue, type MappingIssue } from '../rules/errors.js';
 import { ReloadQueue } from '../reload-queue.js';
 import { AuthFileError, readAuthContent, type Authenticator } from './authenticator.js';
 
-/** How long the file must stay quiet before a change is loaded: editors write in several steps. */
-const DEFAULT_DEBOUNCE_MS = 200;
-
 /** The outcome of one reload: the new file is in force, or it was refused and the old one stays. */
 export type AuthReloadResult = { ok: true; users: number } | { ok: false; issues: MappingIssue[] };
 
@@ -40,12 +37,11 @@ export class AuthReloader {
   readonly #options: AuthReloaderOptions;
   readonly #path: string;
   #watcher: FSWatcher | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  readonly #reloads = new ReloadQueue<AuthReloadResult>();
-  #closed = false;
+  readonly #reloads: ReloadQueue<AuthReloadResult>;
 
   constructor(options: AuthReloaderOptions) {
     this.#options = options;
+    this.#reloads = new ReloadQueue(options.debounceMs);
     this.#path = resolve(options.path);
     if (options.watch) this.#watch();
   }
@@ -55,7 +51,7 @@ export class AuthReloader {
    * are served by a single reload after it, which reads the file afresh.
    */
   reload(): Promise<AuthReloadResult> {
-    if (this.#closed) {
+    if (this.#reloads.closed) {
       return Promise.resolve({ ok: false, issues: [this.#wholeFile('the bridge is stopping')] });
     }
     return this.#reloads.request(() => this.#reloadOnce());
@@ -63,10 +59,8 @@ export class AuthReloader {
 
   /** Stops watching and waits for a reload in progress; later reloads are refused. */
   async close(): Promise<void> {
-    this.#closed = true;
-    clearTimeout(this.#timer);
     this.#watcher?.close();
-    await this.#reloads.settled();
+    await this.#reloads.close();
   }
 
   async #reloadOnce(): Promise<AuthReloadResult> {
@@ -74,7 +68,7 @@ export class AuthReloader {
     let result: AuthReloadResult;
     try {
       const content = await readAuthContent(path);
-      if (this.#closed) {
+      if (this.#reloads.closed) {
         result = { ok: false, issues: [this.#wholeFile('the bridge is stopping')] };
       } else {
         authenticator.replace(content);
@@ -103,12 +97,7 @@ export class AuthReloader {
 
   /** A change: reload once the file has been quiet for the debounce time. */
   #changed(): void {
-    if (this.#closed) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      void this.reload();
-    }, this.#options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
-    this.#timer.unref();
+    this.#reloads.afterQuiet(() => this.reload());
   }
 
   /** Watches the folder: the file written, renamed over, removed or created (or `..data` swapped). */

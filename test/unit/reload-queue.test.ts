@@ -22,7 +22,20 @@ describe('ReloadQueue', () => {
     release();
     expect(await first).toBe(1);
     expect(await second).toBe(2);
-    await queue.settled();
+    await queue.close();
     expect(started).toEqual([1, 2]);
+  });
+
+  it('reloads once after a burst of changes has been quiet, and not after close()', async () => {
+    const queue = new ReloadQueue<void>(30);
+    let reloads = 0;
+    for (let i = 0; i < 5; i++) queue.afterQuiet(() => reloads++);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(reloads).toBe(1);
+    queue.afterQuiet(() => reloads++);
+    await queue.close();
+    queue.afterQuiet(() => reloads++);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(reloads).toBe(1);
   });
 });
