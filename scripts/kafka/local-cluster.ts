@@ -39,6 +39,7 @@ import {
   tailFile,
   waitForKafkaReady,
   type KafkaClientSecurity,
+  killNow,
 } from './local-kafka.js';
 import {
   ensureSecurityMaterial,
@@ -298,14 +299,7 @@ export class ClusterNodeProcess {
   #child: ChildProcess | undefined;
   #exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   readonly #killOnExit = (): void => {
-    const pid = this.#child?.pid;
-    if (pid === undefined) return;
-    try {
-      process.kill(pid, 'SIGCONT');
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
+    killNow(this.#child?.pid);
   };
 
   constructor(

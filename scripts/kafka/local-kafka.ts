@@ -300,6 +300,17 @@ export function isPortFree(port: number, host = DEFAULT_HOST): Promise<boolean> 
 }
 
 /** Whether a process with this pid exists and is not a zombie. */
+/** SIGKILLs `pid` at once (continuing it first, should it be paused); gone already is fine. */
+export function killNow(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, 'SIGCONT');
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
 export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);

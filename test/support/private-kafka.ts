@@ -31,6 +31,7 @@ import {
   stopProcess,
   tailFile,
   waitForKafkaReady,
+  killNow,
 } from '../../scripts/kafka/local-kafka.js';
 
 const HOST = '127.0.0.1';
@@ -55,14 +56,7 @@ export class PrivateKafka {
   readonly #readyTimeoutMs: number;
   #child: ChildProcess | undefined;
   readonly #killOnExit = (): void => {
-    const pid = this.#child?.pid;
-    if (pid === undefined) return;
-    try {
-      process.kill(pid, 'SIGCONT');
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
+    killNow(this.#child?.pid);
   };
 
   private constructor(fields: {
