@@ -1,10 +1,16 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ErrorWithReasonCode } from 'mqtt';
+import type { IClientOptions } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/auth/scram-verifier.js';
-import { collect, connectClient, startBridge, type RunningBridge } from '../support/bridge.js';
+import {
+  collect,
+  connectClient,
+  startBridge,
+  type RunningBridge,
+  connackOf as connackOfClient,
+} from '../support/bridge.js';
 import { RawClient } from '../support/raw-client.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -71,13 +77,8 @@ afterAll(async () => {
 
 const user = (name: string) => ({ username: name, password: name });
 
-async function connackOf(options: Parameters<typeof connectClient>[1]): Promise<number> {
-  try {
-    await connectClient(running.mqttPort, options);
-    return 0;
-  } catch (error) {
-    return (error as ErrorWithReasonCode).code;
-  }
+function connackOf(options: IClientOptions): Promise<number> {
+  return connackOfClient(running.mqttPort, options);
 }
 
 /** SUBSCRIBE at QoS 1 to each filter; the SUBACK's codes. */

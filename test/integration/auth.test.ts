@@ -1,11 +1,16 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqtt, { type ErrorWithReasonCode, type IConnackPacket } from 'mqtt';
+import mqtt, { type IClientOptions, type IConnackPacket } from 'mqtt';
 import mqttPacket, { type IAuthPacket } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { hashPassword } from '../../src/auth/scram-verifier.js';
-import { connectClient, startBridge, type RunningBridge } from '../support/bridge.js';
+import {
+  connectClient,
+  startBridge,
+  type RunningBridge,
+  connackOf as connackOfClient,
+} from '../support/bridge.js';
 import { createTopic, readRecords } from '../support/kafka-helpers.js';
 import { RawClient } from '../support/raw-client.js';
 import { ScramClient } from '../support/scram-client.js';
@@ -55,13 +60,8 @@ afterAll(async () => {
 
 const sensor = { username: 'sensor-1', password: 's3cret' };
 
-async function connackOf(options: Parameters<typeof connectClient>[1]): Promise<number> {
-  try {
-    await connectClient(running.mqttPort, options);
-    return 0;
-  } catch (error) {
-    return (error as ErrorWithReasonCode).code;
-  }
+function connackOf(options: IClientOptions): Promise<number> {
+  return connackOfClient(running.mqttPort, options);
 }
 
 describe('user name and password', () => {

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type ErrorWithReasonCode, type IClientOptions, type MqttClient } from 'mqtt';
 import type { IPublishPacket } from 'mqtt-packet';
 import { inject, onTestFinished } from 'vitest';
 import { uniqueId } from './kafka-helpers.js';
@@ -95,6 +95,16 @@ export async function connectClient(
     client.once('error', reject);
   });
   return client;
+}
+
+/** The CONNACK return/reason code a client gets with these options (0: connected). */
+export async function connackOf(port: number, options: IClientOptions): Promise<number> {
+  try {
+    await connectClient(port, options);
+    return 0;
+  } catch (error) {
+    return (error as ErrorWithReasonCode).code;
+  }
 }
 
 /** A message an MQTT.js client received. */
