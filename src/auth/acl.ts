@@ -10,10 +10,42 @@ export type AclAction = (typeof ACL_ACTIONS)[number];
 export const ACL_EFFECTS = ['allow', 'deny'] as const;
 export type AclEffect = (typeof ACL_EFFECTS)[number];
 
-/** The connection facts a topic pattern may name: `{username}`, `{clientId}`. */
-export const PLACEHOLDERS = ['username', 'clientId'] as const;
-export type Placeholder = (typeof PLACEHOLDERS)[number];
-export type PlaceholderValues = Record<Placeholder, string | undefined>;
+/**
+ * The connection facts a pattern may name: `{username}`, `{clientId}` and, for a client that
+ * authenticated with a JSON Web Token, `{claims.<name>}` (a dotted path into nested claims).
+ */
+export const PLACEHOLDER_KINDS = ['username', 'clientId', 'claims'] as const;
+export type PlaceholderKind = (typeof PLACEHOLDER_KINDS)[number];
+export type Placeholder = 'username' | 'clientId' | `claims.${string}`;
+
+/** One connection's values for the placeholders. */
+export interface PlaceholderValues {
+  username: string | undefined;
+  clientId: string | undefined;
+  /** The verified claims of the client's token; undefined without one. */
+  claims?: Readonly<Record<string, unknown>> | undefined;
+}
+
+/**
+ * A placeholder's value for one connection: undefined when absent. A claim counts when it is a
+ * string, a finite number or a boolean (as its text); objects, lists and null do not.
+ */
+export function placeholderValue(
+  values: PlaceholderValues,
+  placeholder: Placeholder,
+): string | undefined {
+  if (placeholder === 'username' || placeholder === 'clientId') return values[placeholder];
+  let value: unknown = values.claims;
+  for (const name of placeholder.slice('claims.'.length).split('.')) {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+    value = Object.hasOwn(value, name) ? (value as Record<string, unknown>)[name] : undefined;
+  }
+  if (typeof value === 'string') return value;
+  if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'boolean') {
+    return String(value);
+  }
+  return undefined;
+}
 
 /** A topic pattern as written: text and placeholders, in order. */
 export type PatternTemplate = ReadonlyArray<string | { placeholder: Placeholder }>;
@@ -43,7 +75,7 @@ export interface AclRule {
 /** Splits `{placeholder}`s out of a text; unknown or unbalanced braces are issues. */
 function splitPlaceholders(
   text: string,
-  known: readonly Placeholder[],
+  known: readonly PlaceholderKind[],
 ): { parts: Array<string | { placeholder: Placeholder }>; issues: OffsetIssue[] } {
   const issues: OffsetIssue[] = [];
   const parts: Array<string | { placeholder: Placeholder }> = [];
@@ -53,13 +85,14 @@ function splitPlaceholders(
     const [whole, name] = match;
     if (name === undefined) {
       issues.push({ offset: match.index, message: `"${whole}" outside a placeholder` });
-    } else if (isPlaceholder(name) && known.includes(name)) {
+    } else if (isPlaceholder(name) && known.includes(kindOf(name))) {
       if (match.index > last) parts.push(text.slice(last, match.index));
       parts.push({ placeholder: name });
     } else {
       const suggestion = closest(name, known);
-      const names = known.map((placeholder) => `{${placeholder}}`).join(' or ');
-      const hint = suggestion === undefined ? ` (${names})` : ` (did you mean "{${suggestion}}"?)`;
+      const names = known.map((kind) => (kind === 'claims' ? '{claims.<name>}' : `{${kind}}`));
+      const list = names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('');
+      const hint = suggestion === undefined ? ` (${list})` : ` (did you mean "{${suggestion}}"?)`;
       issues.push({ offset: match.index, message: `unknown placeholder "{${name}}"${hint}` });
     }
     last = match.index + whole.length;
@@ -74,7 +107,7 @@ function splitPlaceholders(
  * checked on the filter inside.
  */
 export function parsePattern(text: string): ParseResult<PatternTemplate> {
-  const { parts, issues } = splitPlaceholders(text, PLACEHOLDERS);
+  const { parts, issues } = splitPlaceholders(text, PLACEHOLDER_KINDS);
   if (issues.length > 0) return { ok: false, issues };
 
   // A placeholder stands for a plain level text; check the filter syntax with one in its place.
@@ -95,7 +128,7 @@ export function parsePattern(text: string): ParseResult<PatternTemplate> {
  */
 export function parseNamePattern(
   text: string,
-  known: readonly Placeholder[],
+  known: readonly PlaceholderKind[],
 ): ParseResult<NamePattern> {
   if (text === '') return { ok: false, issues: [{ offset: 0, message: 'empty name pattern' }] };
   const { parts, issues } = splitPlaceholders(text, known);
@@ -136,7 +169,7 @@ export function nameRegExp(pattern: NamePattern, values: PlaceholderValues): Reg
     } else if ('any' in part) {
       source += '.*';
     } else {
-      const value = values[part.placeholder];
+      const value = placeholderValue(values, part.placeholder);
       if (value === undefined || value === '') return undefined;
       source += escapeRegExp(value);
     }
@@ -148,10 +181,11 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** Whether the name pattern names `placeholder`. */
-export function nameMentions(pattern: NamePattern, placeholder: Placeholder): boolean {
+/** Whether the name pattern names a placeholder of this kind. */
+export function nameMentions(pattern: NamePattern, kind: PlaceholderKind): boolean {
   return pattern.some(
-    (part) => typeof part !== 'string' && 'placeholder' in part && part.placeholder === placeholder,
+    (part) =>
+      typeof part !== 'string' && 'placeholder' in part && kindOf(part.placeholder) === kind,
   );
 }
 
@@ -170,7 +204,7 @@ export function expandPattern(
       pattern += part;
       continue;
     }
-    const value = values[part.placeholder];
+    const value = placeholderValue(values, part.placeholder);
     if (value === undefined || value === '' || /[/+#]/.test(value)) return undefined;
     if (pattern === '' && value.startsWith('$')) return undefined;
     pattern += value;
@@ -191,7 +225,7 @@ export function expandDenyPattern(template: PatternTemplate, values: Placeholder
       pattern += part;
       continue;
     }
-    const value = values[part.placeholder];
+    const value = placeholderValue(values, part.placeholder);
     if (value === undefined || value === '' || /[/+#]/.test(value)) {
       const levels = pattern.split('/');
       levels[levels.length - 1] = '#';
@@ -202,11 +236,16 @@ export function expandDenyPattern(template: PatternTemplate, values: Placeholder
   return pattern;
 }
 
-/** Whether the pattern names `placeholder`. */
-export function mentions(template: PatternTemplate, placeholder: Placeholder): boolean {
-  return template.some((part) => typeof part !== 'string' && part.placeholder === placeholder);
+/** Whether the pattern names a placeholder of this kind. */
+export function mentions(template: PatternTemplate, kind: PlaceholderKind): boolean {
+  return template.some((part) => typeof part !== 'string' && kindOf(part.placeholder) === kind);
 }
 
+/** `username`, `clientId`, or `claims.` followed by dot-separated non-empty names. */
 function isPlaceholder(name: string): name is Placeholder {
-  return (PLACEHOLDERS as readonly string[]).includes(name);
+  return name === 'username' || name === 'clientId' || /^claims(\.[^.]+)+$/u.test(name);
+}
+
+function kindOf(placeholder: Placeholder): PlaceholderKind {
+  return placeholder.startsWith('claims.') ? 'claims' : (placeholder as PlaceholderKind);
 }

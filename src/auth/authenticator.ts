@@ -6,6 +6,9 @@ import type { MappingIssue } from '../rules/errors.js';
 import { matchesName } from './acl.js';
 import { readAuthFile } from './auth-file.js';
 import type { AuthFileContent } from './auth-file.js';
+import type { Identity } from './identity.js';
+import { loadJwtVerifier, looksLikeToken } from './jwt.js';
+import type { JwtVerifier } from './jwt.js';
 import { ALLOW_ALL, aclPermissions } from './permissions.js';
 import type { Permissions } from './permissions.js';
 import { ScramServerConversation } from './scram-server.js';
@@ -14,19 +17,26 @@ import type { ScramVerifier } from './scram-verifier.js';
 
 /** Who a connection is, and what it may do. */
 export interface Principal {
-  /** Undefined for an anonymous connection. */
-  username: string | undefined;
+  identity: Identity;
   clientId: string;
   permissions: Permissions;
 }
 
 /**
- * The outcome of authentication. `bad-credentials`: unknown user or wrong password (CONNACK
- * 0x86, 3.1.1: 0x04); `not-authorized`: no user name and anonymous clients are not allowed
- * (0x87, 3.1.1: 0x05).
+ * The outcome of authentication. `bad-credentials`: unknown user, wrong password or invalid
+ * token (CONNACK 0x86, 3.1.1: 0x04); `not-authorized`: no user name and anonymous clients are
+ * not allowed, or a token where none is accepted any more (0x87, 3.1.1: 0x05). `problem`: more
+ * for the log, never for the client.
  */
 export type AuthResult =
-  { ok: true; principal: Principal } | { ok: false; reason: 'bad-credentials' | 'not-authorized' };
+  | { ok: true; principal: Principal }
+  | { ok: false; reason: 'bad-credentials' | 'not-authorized'; problem?: string };
+
+/** A users and ACL file with the keys it names loaded. */
+export interface AuthPolicy extends AuthFileContent {
+  /** Checks the tokens of the file's `jwt` section; undefined without one. */
+  tokens: JwtVerifier | undefined;
+}
 
 /** The users and ACL file cannot be loaded. `message` lists every issue, one per line. */
 export class AuthFileError extends BridgeError {
@@ -48,8 +58,11 @@ export async function loadAuth(path: string): Promise<Authenticator> {
   return new Authenticator(await readAuthContent(path));
 }
 
-/** Reads and checks the users and ACL file at `path`; throws an AuthFileError. */
-export async function readAuthContent(path: string): Promise<AuthFileContent> {
+/**
+ * Reads and checks the users and ACL file at `path`, and loads the key its `jwt` section names;
+ * throws an AuthFileError.
+ */
+export async function readAuthContent(path: string): Promise<AuthPolicy> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -63,7 +76,12 @@ export async function readAuthContent(path: string): Promise<AuthFileContent> {
   const issues: MappingIssue[] = [];
   const content = readAuthFile(path, text, issues);
   if (issues.length > 0) throw new AuthFileError(inOrder(issues));
-  return content;
+  if (content.jwt === undefined) return { ...content, tokens: undefined };
+  const tokens = await loadJwtVerifier(content.jwt, path);
+  if ('problem' in tokens) {
+    throw new AuthFileError([{ ...content.jwt.keyIssueAt, message: tokens.problem }]);
+  }
+  return { ...content, tokens };
 }
 
 /**
@@ -77,11 +95,11 @@ export class Authenticator {
   private fakeIterations: number;
   /** Checked in place of an unknown user's, so that a wrong name costs what a wrong password does. */
   private decoy: ScramVerifier;
-  private content: AuthFileContent | undefined;
+  private content: AuthPolicy | undefined;
   private readonly replacedListeners: Array<() => void> = [];
 
   /** `content` undefined: authentication off. */
-  constructor(content: AuthFileContent | undefined) {
+  constructor(content: AuthPolicy | undefined) {
     this.content = content;
     this.fakeIterations = mostCommonIterations(content);
     this.decoy = decoyFor(this.fakeIterations);
@@ -96,7 +114,7 @@ export class Authenticator {
    * Puts a new version of the users and ACL file in force, at once for every later check, then
    * tells the `onReplaced` listeners (the broker judges every client again).
    */
-  replace(content: AuthFileContent): void {
+  replace(content: AuthPolicy): void {
     this.content = content;
     const iterations = mostCommonIterations(content);
     if (iterations !== this.fakeIterations) {
@@ -116,46 +134,74 @@ export class Authenticator {
   }
 
   /**
-   * Checks a CONNECT's user name and password. Without a user name, the password is ignored and
-   * the connection is anonymous.
+   * Checks a CONNECT's user name and password. A password shaped like a JSON Web Token is
+   * checked as one when the file has a `jwt` section: the token's user name claim is the user
+   * name, and a user name sent as well must equal it (MQTT 5 may send a password alone). Without
+   * a user name or token the password is ignored and the connection is anonymous.
    */
   async authenticatePassword(
     username: string | undefined,
     password: string | Buffer | undefined,
     clientId: string,
   ): Promise<AuthResult> {
-    if (this.content === undefined || username === undefined) {
-      return this.authorize(username, clientId);
+    const { content } = this;
+    if (content === undefined) return this.authorize({ username, proof: 'none' }, clientId);
+    const text = typeof password === 'string' ? password : password?.toString('utf8');
+    if (content.tokens !== undefined && text !== undefined && looksLikeToken(text)) {
+      const check = await content.tokens.verify(text);
+      if (!check.ok) return { ok: false, reason: 'bad-credentials', problem: check.problem };
+      const { token } = check;
+      if (username !== undefined && username !== token.username) {
+        const problem = `user name "${username}" is not the token's "${token.username}"`;
+        return { ok: false, reason: 'bad-credentials', problem };
+      }
+      const identity: Identity = {
+        username: token.username,
+        proof: 'token',
+        claims: token.claims,
+        ...(token.expiresAt !== undefined && { expiresAt: token.expiresAt }),
+      };
+      return this.authorize(identity, clientId);
     }
-    const verifier = this.content.users.get(username)?.verifier;
+    if (username === undefined) return this.authorize({ username, proof: 'none' }, clientId);
+    const verifier = content.users.get(username)?.verifier;
     const valid = await verifyPassword(verifier ?? this.decoy, password ?? '');
     if (verifier === undefined || password === undefined || !valid) {
       return { ok: false, reason: 'bad-credentials' };
     }
-    return this.authorize(username, clientId);
+    return this.authorize({ username, proof: 'password' }, clientId);
   }
 
   /**
-   * The principal of a client whose identity is established: after a SCRAM exchange (with the
-   * user name it returned), or for an anonymous client (username undefined). Its client id is
-   * not judged here: see `allowsClientId`.
+   * The principal of a client whose identity is established: by password, SCRAM, token or
+   * certificate, or anonymous (no user name). A user proved by password must be in the file; one
+   * proved by token or certificate need not be (it then has the shared rules only), and a token
+   * counts only while the file accepts tokens. Its client id is not judged here: see
+   * `allowsClientId`.
    */
-  authorize(username: string | undefined, clientId: string): AuthResult {
+  authorize(identity: Identity, clientId: string): AuthResult {
     const { content } = this;
     if (content === undefined) {
-      return { ok: true, principal: { username, clientId, permissions: ALLOW_ALL } };
+      return { ok: true, principal: { identity, clientId, permissions: ALLOW_ALL } };
     }
     const options = { shareGroupsRuled: content.shareGroupsRuled };
+    const { username } = identity;
     if (username === undefined) {
       if (content.anonymous === undefined) return { ok: false, reason: 'not-authorized' };
       const permissions = aclPermissions(content.anonymous.acl, { username, clientId }, options);
-      return { ok: true, principal: { username, clientId, permissions } };
+      return { ok: true, principal: { identity, clientId, permissions } };
+    }
+    if (identity.proof === 'token' && content.tokens === undefined) {
+      return { ok: false, reason: 'not-authorized', problem: 'tokens are not accepted any more' };
     }
     const user = content.users.get(username);
-    if (user === undefined) return { ok: false, reason: 'bad-credentials' };
-    const rules = [...user.acl, ...content.acl];
-    const permissions = aclPermissions(rules, { username, clientId }, options);
-    return { ok: true, principal: { username, clientId, permissions } };
+    if (user === undefined && identity.proof === 'password') {
+      return { ok: false, reason: 'bad-credentials' };
+    }
+    const rules = [...(user?.acl ?? []), ...content.acl];
+    const values = { username, clientId, claims: identity.claims };
+    const permissions = aclPermissions(rules, values, options);
+    return { ok: true, principal: { identity, clientId, permissions } };
   }
 
   /**
@@ -164,16 +210,17 @@ export class Authenticator {
    * clients: the `anonymous` ones). A client id the server assigned is always allowed: it is
    * new and nobody else's.
    */
-  allowsClientId(username: string | undefined, clientId: string, assigned = false): boolean {
+  allowsClientId(identity: Identity, clientId: string, assigned = false): boolean {
     const { content } = this;
     if (content === undefined || !content.clientIdsRuled || assigned) return true;
-    const values = { username, clientId };
+    const { username } = identity;
+    const values = { username, clientId, claims: identity.claims };
     if (username === undefined) {
       return matchesName(content.anonymous?.clientIds ?? [], values, clientId);
     }
     const user = content.users.get(username);
-    if (user === undefined) return false;
-    const patterns = [...(user.clientIds ?? []), ...(content.clientIds ?? [])];
+    if (user === undefined && identity.proof === 'password') return false;
+    const patterns = [...(user?.clientIds ?? []), ...(content.clientIds ?? [])];
     return matchesName(patterns, values, clientId);
   }
 
@@ -200,6 +247,7 @@ function decoyFor(iterations: number): ScramVerifier {
 function mostCommonIterations(content: AuthFileContent | undefined): number {
   const counts = new Map<number, number>();
   for (const { verifier } of content?.users.values() ?? []) {
+    if (verifier === undefined) continue;
     counts.set(verifier.iterations, (counts.get(verifier.iterations) ?? 0) + 1);
   }
   let best = MIN_ITERATIONS;

@@ -2,6 +2,7 @@ import convict from 'convict';
 import { parse as parseYaml } from 'yaml';
 import { configSchema } from './schema.js';
 import { BridgeError } from '../errors.js';
+import type { CertificateIdentity } from '../mqtt/listeners/certificate-identity.js';
 
 export interface BridgeConfig {
   mqtt: {
@@ -22,7 +23,13 @@ export interface BridgeConfig {
   websocket: { enabled: boolean; host: string; port: number; path: string };
   mqtts: { enabled: boolean; host: string; port: number };
   wss: { enabled: boolean; host: string; port: number };
-  tls: { certFile: string; keyFile: string; caFile: string; requireClientCert: boolean };
+  tls: {
+    certFile: string;
+    keyFile: string;
+    caFile: string;
+    requireClientCert: boolean;
+    identity: CertificateIdentity;
+  };
   kafka: {
     brokers: string[];
     clientId: string;
@@ -209,6 +216,12 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
   if (loaded.mqtt.redirect !== 'none' && loaded.mqtt.serverReference === '') {
     throw new ConfigError(
       `mqtt.redirect (env BRIDGE_MQTT_REDIRECT) is "${loaded.mqtt.redirect}" but mqtt.serverReference (env BRIDGE_MQTT_SERVER_REFERENCE) is empty: set where clients should go`,
+    );
+  }
+  if (loaded.tls.identity !== 'none' && loaded.tls.caFile === '') {
+    // the system CAs would let anyone with a public certificate in under any name
+    throw new ConfigError(
+      `tls.identity (env BRIDGE_TLS_IDENTITY) is "${loaded.tls.identity}" but tls.caFile (env BRIDGE_TLS_CA_FILE) is empty: set the CA that signs client certificates`,
     );
   }
   checkKafkaSecurity(loaded.kafka);

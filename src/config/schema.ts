@@ -149,6 +149,12 @@ export const configSchema = {
       default: false,
       env: 'BRIDGE_TLS_REQUIRE_CLIENT_CERT',
     },
+    identity: {
+      doc: 'A verified client certificate as the user name for the ACL: none, cn (subject Common Name) or san (first Subject Alternative Name). Such a client needs no password; needs tls.caFile.',
+      format: ['none', 'cn', 'san'],
+      default: 'none',
+      env: 'BRIDGE_TLS_IDENTITY',
+    },
   },
   websocket: {
     enabled: {

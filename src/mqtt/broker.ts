@@ -100,8 +100,9 @@ export class Broker {
     return this.#uplinkCongested;
   }
 
-  accept(socket: Duplex, remoteAddress: string): Connection {
-    const connection = new Connection(socket, remoteAddress, this, this.#options);
+  /** `certificateName`: the user name a verified client certificate gives (`tls.identity`). */
+  accept(socket: Duplex, remoteAddress: string, certificateName?: string): Connection {
+    const connection = new Connection(socket, remoteAddress, this, this.#options, certificateName);
     this.#connections.add(connection);
     return connection;
   }
@@ -113,7 +114,7 @@ export class Broker {
    */
   ownedByAnother(clientId: string, username: string | undefined): boolean {
     const session = this.#sessions.get(clientId);
-    return session !== undefined && session.owner !== username;
+    return session !== undefined && session.identity.username !== username;
   }
 
   /**
@@ -149,11 +150,11 @@ export class Broker {
       session = new Session(clientId, this.#options.maxQueuedMessages, (reason) => {
         this.metrics.mqttMessagesDropped.inc({ reason });
       });
-      session.owner = connection.username;
       session.assignedId = assignedId;
       this.#sessions.set(clientId, session);
     }
     const current = session as Session;
+    current.identity = connection.identity;
     current.expiryInterval = expiryInterval;
     if (present) this.#rejudge(current, connection.permissions);
     else current.permissions = connection.permissions;
@@ -364,16 +365,16 @@ export class Broker {
     const { authenticator } = this.#options;
     let disconnected = 0;
     let sessionsEnded = 0;
-    const judge = (session: Session, username: string | undefined): Permissions | undefined => {
-      const result = authenticator.authorize(username, session.clientId);
+    const judge = (session: Session): Permissions | undefined => {
+      const result = authenticator.authorize(session.identity, session.clientId);
       if (!result.ok) return undefined;
       const { clientId, assignedId } = session;
-      return authenticator.allowsClientId(username, clientId, assignedId)
+      return authenticator.allowsClientId(session.identity, clientId, assignedId)
         ? result.principal.permissions
         : undefined;
     };
     for (const connection of [...this.#clients.values()]) {
-      const permissions = judge(connection.session, connection.username);
+      const permissions = judge(connection.session);
       if (permissions === undefined) {
         connection.takeWill();
         // the session goes too, whatever its expiry: it belongs to an identity that is gone
@@ -392,7 +393,7 @@ export class Broker {
     }
     for (const session of [...this.#sessions.values()]) {
       if (session.online) continue;
-      const permissions = judge(session, session.owner);
+      const permissions = judge(session);
       if (permissions !== undefined) {
         this.#rejudge(session, permissions);
         continue;

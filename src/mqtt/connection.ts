@@ -3,6 +3,8 @@ import mqttPacket, { type IConnectPacket, type IPublishPacket, type Packet } fro
 import type { AnonymousAccess } from '../auth/anonymous-access.js';
 import { AuthThrottle, addressKey } from '../auth/auth-throttle.js';
 import type { Authenticator } from '../auth/authenticator.js';
+import { unproved, type Identity } from '../auth/identity.js';
+import { LongTimer } from './long-timer.js';
 import { ALLOW_ALL, type Permissions } from '../auth/permissions.js';
 import type { Logger } from '../observability/logger.js';
 import { FrameScanner, type FrameProblem } from './frame-scanner.js';
@@ -95,12 +97,17 @@ export class Connection implements SessionLink {
   readonly options: ConnectionOptions;
   readonly log: Logger;
   readonly remoteAddress: string;
+  /** The user name the client's verified certificate gives (`tls.identity`), if any. */
+  readonly certificateName: string | undefined;
   /** Replies to QoS 1/2 publishes, run in arrival order [MQTT-4.6.0-2]. */
   readonly acks: OrderedAcks<() => void>;
   /** Client → server topic aliases (MQTT 5). */
   readonly topicAliases = new Map<number, string>();
   clientId = '';
+  /** The user name CONNECT sent; once accepted, the identity's. */
   username: string | undefined;
+  /** Who the client proved to be; set when CONNECT is accepted. */
+  identity: Identity = unproved(undefined);
   protocolVersion: ProtocolVersion = 4;
   will: Will | undefined;
   /** The client's Receive Maximum [MQTT-3.3.4-7]. */
@@ -126,6 +133,8 @@ export class Connection implements SessionLink {
   #keepAliveMs = 0;
   #lastReceivedAt = Date.now();
   #timer: NodeJS.Timeout | undefined;
+  /** Ends the connection when its identity's token expires. */
+  #identityExpiry: LongTimer | undefined;
   #readPaused = false;
   #readStopped = false;
   /** Whether writes of this tick are being gathered into one (socket corked until next tick). */
@@ -143,8 +152,15 @@ export class Connection implements SessionLink {
   #released = false;
   #session: Session | undefined;
 
-  constructor(socket: Duplex, remoteAddress: string, broker: Broker, options: ConnectionOptions) {
+  constructor(
+    socket: Duplex,
+    remoteAddress: string,
+    broker: Broker,
+    options: ConnectionOptions,
+    certificateName?: string,
+  ) {
     this.#socket = socket;
+    this.certificateName = certificateName;
     this.remoteAddress = remoteAddress;
     this.broker = broker;
     this.options = options;
@@ -290,6 +306,14 @@ export class Connection implements SessionLink {
     this.#timer = undefined;
     this.#keepAliveMs = keepAliveSeconds * 1000;
     if (this.#keepAliveMs > 0) this.#armKeepAlive(this.#keepAliveMs * 1.5);
+    const { expiresAt } = this.identity;
+    if (expiresAt !== undefined) {
+      // the token proved who the client is until then (MQTT 5: DISCONNECT 0x87)
+      this.#identityExpiry = new LongTimer(expiresAt - Date.now(), () => {
+        this.log.info({ clientId: this.clientId, username: this.username }, 'token expired');
+        this.close('token expired', ReasonCode.NotAuthorized);
+      });
+    }
   }
 
   /**
@@ -545,6 +569,7 @@ export class Connection implements SessionLink {
     this.#status = 'closed';
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#identityExpiry?.cancel();
     this.#parser.removeAllListeners();
     this.#release();
   }

@@ -1,4 +1,5 @@
 import type { IPublishPacket, Packet, QoS } from 'mqtt-packet';
+import { unproved, type Identity } from '../auth/identity.js';
 import { ALLOW_ALL, type Permissions } from '../auth/permissions.js';
 import { isExpired, secondsToLive, type BrokerMessage } from './message.js';
 import type { UplinkOutcome } from './uplink-sink.js';
@@ -74,10 +75,11 @@ export class Session {
   /** Seconds the session outlives its connection; NEVER_EXPIRES for ever. */
   expiryInterval = 0;
   /**
-   * The user name of the identity that created the session (undefined: anonymous): only that
-   * identity may resume it or take its client id over while it lasts.
+   * The identity of the session's last connection. Its user name is the session's owner
+   * (undefined: anonymous): only that user may resume the session or take its client id over
+   * while it lasts.
    */
-  owner: string | undefined;
+  identity: Identity = unproved(undefined);
   /** The client id was assigned by the server (the client sent none). */
   assignedId = false;
   /**

@@ -114,7 +114,7 @@ describe('mqtt-kafka-bridge passwd add | change | remove', () => {
     expect(alice).toMatch(/^SCRAM-SHA-256\$100000:/);
     expect(await verifyPassword(alice, 'alice-pw')).toBe(true);
     // old verifiers (4096 iterations) are still accepted as they are
-    expect(users.get('sensor-1')?.verifier.iterations).toBe(4096);
+    expect(users.get('sensor-1')?.verifier?.iterations).toBe(4096);
     // the new user's two lines go at the end of `users`, the rest is as it was
     expect(
       text.split('\n').filter((line) => !/^ {2}alice:$|^ {4}password: .*\$100000:/.test(line)),

@@ -49,7 +49,7 @@ export function startEnhancedAuthentication(
   connection.startAuthenticating({ hold: false });
   begin(connection, data, {
     succeed(username, serverFinal) {
-      const result = authenticator.authorize(username, connection.clientId);
+      const result = authenticator.authorize({ username, proof: 'password' }, connection.clientId);
       if (!result.ok) {
         refuse(connection, authenticationRefusal(result.reason));
         return;
@@ -131,7 +131,10 @@ function reauthenticate(connection: Connection, data: Buffer | undefined): void 
         failed('another user name');
         return;
       }
-      const result = connection.options.authenticator.authorize(username, connection.clientId);
+      const result = connection.options.authenticator.authorize(
+        { username, proof: 'password' },
+        connection.clientId,
+      );
       if (!result.ok) {
         failed(result.reason);
         return;

@@ -3,6 +3,7 @@ import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import type { Connection, ProtocolVersion } from '../connection.js';
 import { anonymousAllowed } from '../../auth/anonymous-access.js';
 import type { Principal } from '../../auth/authenticator.js';
+import { unproved, type Identity } from '../../auth/identity.js';
 import { ALLOW_ALL } from '../../auth/permissions.js';
 import { ConnackReturnCode, ReasonCode } from '../reason-codes.js';
 import { NEVER_EXPIRES } from '../session.js';
@@ -51,6 +52,10 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
     );
     return;
   }
+  if (connection.certificateName !== undefined) {
+    acceptCertificate(connection, connection.certificateName, accepted);
+    return;
+  }
   if (!authenticator.enabled) {
     if (anonymousAllowed(connection.options.anonymousAccess, connection.remoteAddress)) {
       accept(connection, ALLOW_EVERYTHING(connection), accepted);
@@ -67,8 +72,17 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
   connection.checkCredentials(check).then(
     (result) => {
       if (result === undefined || connection.status !== 'authenticating') return; // closed meanwhile
-      if (result.ok) accept(connection, result.principal, accepted);
-      else refuse(connection, authenticationRefusal(result.reason));
+      if (result.ok) {
+        accept(connection, result.principal, accepted);
+        return;
+      }
+      if (result.problem !== undefined) {
+        connection.log.info(
+          { clientId: connection.clientId, problem: result.problem },
+          'credentials refused',
+        );
+      }
+      refuse(connection, authenticationRefusal(result.reason));
     },
     (error: unknown) => {
       connection.log.error({ err: error }, 'authentication failed');
@@ -81,6 +95,27 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
   );
 }
 
+/**
+ * The TLS listener verified the client's certificate (`tls.identity`): it names the user, no
+ * password is needed (one sent is ignored), and a user name sent must be that name. Such a
+ * client is authenticated, so it is accepted without a users file too, on any listener.
+ */
+function acceptCertificate(connection: Connection, name: string, accepted: Accepted): void {
+  const { username } = accepted.packet;
+  if (username !== undefined && username !== name) {
+    connection.log.info(
+      { clientId: connection.clientId, username, certificate: name },
+      "user name is not the certificate's",
+    );
+    refuse(connection, authenticationRefusal('bad-credentials'));
+    return;
+  }
+  const identity: Identity = { username: name, proof: 'certificate' };
+  const result = connection.options.authenticator.authorize(identity, connection.clientId);
+  if (result.ok) accept(connection, result.principal, accepted);
+  else refuse(connection, authenticationRefusal(result.reason));
+}
+
 /** What CONNECT asked for, carried to where it is accepted. */
 interface Accepted {
   packet: IConnectPacket;
@@ -91,7 +126,7 @@ interface Accepted {
 }
 
 const ALLOW_EVERYTHING = (connection: Connection): Principal => ({
-  username: connection.username,
+  identity: unproved(connection.username),
   clientId: connection.clientId,
   permissions: ALLOW_ALL,
 });
@@ -116,6 +151,8 @@ function accept(connection: Connection, principal: Principal, accepted: Accepted
     return;
   }
   connection.permissions = principal.permissions;
+  connection.identity = principal.identity;
+  connection.username = principal.identity.username;
   const cleanStart = packet.clean ?? true;
   const requestedExpiry = sessionExpiryOf(packet, version, cleanStart);
   const expiry = connection.limitSessionExpiry(requestedExpiry);
@@ -156,7 +193,7 @@ function accept(connection: Connection, principal: Principal, accepted: Accepted
   // [MQTT-4.4.0-1] unacknowledged messages are sent again, then the queue
   connection.session.attach(connection);
   connection.log.debug(
-    { clientId: connection.clientId, version, sessionPresent, username: principal.username },
+    { clientId: connection.clientId, version, sessionPresent, username: connection.username },
     'connected',
   );
   connection.releaseHeld();
@@ -174,9 +211,10 @@ function checkIdentity(
 ): Refusal | undefined {
   const { authenticator } = connection.options;
   if (!authenticator.enabled) return undefined;
-  const { username, clientId } = principal;
+  const { identity, clientId } = principal;
+  const { username } = identity;
   let reason: string | undefined;
-  if (!authenticator.allowsClientId(username, clientId, assigned)) {
+  if (!authenticator.allowsClientId(identity, clientId, assigned)) {
     reason = `client id "${clientId}" is not one this user may use`;
   } else if (connection.broker.ownedByAnother(clientId, username)) {
     reason = `client id "${clientId}" has a session of another user`;

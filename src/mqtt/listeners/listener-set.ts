@@ -36,6 +36,7 @@ export class ListenerSet {
     const tls = config.mqtts.enabled || config.wss.enabled ? tlsOptions(config.tls) : undefined;
     const { maxPacketSize } = config.mqtt;
     const { path } = config.websocket;
+    const { identity } = config.tls;
     this.#listeners = [
       { name: 'mqtt', server: new TcpListener(broker), ...config.mqtt },
       ...(config.websocket.enabled
@@ -48,13 +49,19 @@ export class ListenerSet {
           ]
         : []),
       ...(config.mqtts.enabled
-        ? [{ name: 'mqtts' as const, server: new TcpListener(broker, tls), ...config.mqtts }]
+        ? [
+            {
+              name: 'mqtts' as const,
+              server: new TcpListener(broker, tls, identity),
+              ...config.mqtts,
+            },
+          ]
         : []),
       ...(config.wss.enabled
         ? [
             {
               name: 'wss' as const,
-              server: new WebSocketListener(broker, { path, maxPacketSize, tls }),
+              server: new WebSocketListener(broker, { path, maxPacketSize, tls, identity }),
               ...config.wss,
             },
           ]
@@ -90,7 +97,8 @@ function tlsOptions(tls: BridgeConfig['tls']): TlsOptions {
     ...(tls.caFile !== ''
       ? { ca: readOption(tls.caFile, 'tls.caFile', 'BRIDGE_TLS_CA_FILE') }
       : {}),
-    requestCert: tls.requireClientCert,
+    // with an identity from certificates, one is asked for; only verified ones count
+    requestCert: tls.requireClientCert || tls.identity !== 'none',
     rejectUnauthorized: tls.requireClientCert,
   };
 }

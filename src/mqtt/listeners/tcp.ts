@@ -2,6 +2,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { Broker } from '../broker.js';
 import { closeServer, listenOn } from '../../server-lifecycle.js';
+import { certificateName, type CertificateIdentity } from './certificate-identity.js';
 import { keepAliveOnAccept } from './keep-alive.js';
 
 /**
@@ -11,9 +12,11 @@ import { keepAliveOnAccept } from './keep-alive.js';
 export class TcpListener {
   readonly #server: Server;
 
-  constructor(broker: Broker, tls?: TlsOptions) {
+  /** `identity`: what a verified client certificate tells of its client (TLS only). */
+  constructor(broker: Broker, tls?: TlsOptions, identity: CertificateIdentity = 'none') {
     const accept = (socket: Socket): void => {
-      broker.accept(socket, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`);
+      const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+      broker.accept(socket, remote, certificateName(socket, identity));
     };
     if (tls) {
       const server = createTlsServer({ ...tls, noDelay: true }, accept);

@@ -3,6 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TlsOptions } from 'node:tls';
+import { certificateName, type CertificateIdentity } from './certificate-identity.js';
 import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws';
 import type { Broker } from '../broker.js';
 import { closeServer, listenOn } from '../../server-lifecycle.js';
@@ -15,6 +16,8 @@ export interface WebSocketListenerOptions {
   maxPacketSize: number;
   /** Certificate and key: secure WebSocket (wss). */
   tls?: TlsOptions;
+  /** What a verified client certificate tells of its client (wss only). */
+  identity?: CertificateIdentity;
 }
 
 /** Subprotocols accepted, preferred first: MQTT 3.1.1 / 5, and `mqttv3.1` for old clients. */
@@ -62,7 +65,8 @@ export class WebSocketListener {
       }
       this.#wss.handleUpgrade(request, socket, head, (ws) => {
         const remote = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? 0}`;
-        broker.accept(toStream(ws, broker), remote);
+        const name = certificateName(request.socket, options.identity ?? 'none');
+        broker.accept(toStream(ws, broker), remote, name);
       });
     });
   }

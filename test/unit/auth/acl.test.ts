@@ -10,7 +10,7 @@ import type {
   AclRule,
   NamePattern,
   PatternTemplate,
-  Placeholder,
+  PlaceholderKind,
 } from '../../../src/auth/acl.js';
 import { aclPermissions } from '../../../src/auth/permissions.js';
 import { intersectFilters } from '../../../src/auth/topic-patterns.js';
@@ -37,7 +37,7 @@ describe('parsePattern', () => {
 
   it.each([
     ['a/{clientid}/#', 2, 'unknown placeholder "{clientid}" (did you mean "{clientId}"?)'],
-    ['a/{user}', 2, 'unknown placeholder "{user}" ({username} or {clientId})'],
+    ['a/{user}', 2, 'unknown placeholder "{user}" ({username}, {clientId} or {claims.<name>})'],
     ['a/{clientId', 2, '"{" outside a placeholder'],
     ['a}/b', 1, '"}" outside a placeholder'],
     ['a/#/b', 0, '"#" is not the last level of topic filter "a/#/b"'],
@@ -269,7 +269,7 @@ describe('name patterns', () => {
   });
 });
 
-function namePattern(text: string, known: Placeholder[] = ['username', 'clientId']): NamePattern {
+function namePattern(text: string, known: PlaceholderKind[] = ['username', 'clientId']): NamePattern {
   const parsed = parseNamePattern(text, known);
   if (!parsed.ok) throw new Error(parsed.issues.map((issue) => issue.message).join('; '));
   return parsed.value;

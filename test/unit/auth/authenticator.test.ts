@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { AuthFileError, loadAuth, readAuthContent } from '../../../src/auth/authenticator.js';
 import type { AuthResult, Principal } from '../../../src/auth/authenticator.js';
 import { DEFAULT_ITERATIONS, hashPassword } from '../../../src/auth/scram-verifier.js';
+import { unproved } from '../../../src/auth/identity.js';
+import type { Identity } from '../../../src/auth/identity.js';
 import { ScramClient } from '../../support/scram-client.js';
 
 async function authFile(text: string): Promise<string> {
@@ -36,15 +38,18 @@ const file = authFile(
   ].join('\n'),
 );
 
+/** A user who proved who it is with a password. */
+const byPassword = (username: string): Identity => ({ username, proof: 'password' });
+
 describe('loadAuth', () => {
   it('with the empty path turns authentication off: anyone may do anything', async () => {
     const auth = await loadAuth('');
     expect(auth.enabled).toBe(false);
     const nobody = principal(await auth.authenticatePassword('who', 'ever', 'c'));
-    expect(nobody.username).toBe('who');
+    expect(nobody.identity.username).toBe('who');
     expect(nobody.permissions.canPublish('$SYS/x')).toBe(true);
     expect(nobody.permissions.canSubscribe('#')).toBe(true);
-    expect(principal(await auth.authenticatePassword(undefined, undefined, 'c')).username).toBe(
+    expect(principal(await auth.authenticatePassword(undefined, undefined, 'c')).identity.username).toBe(
       undefined,
     );
   });
@@ -53,7 +58,7 @@ describe('loadAuth', () => {
     const auth = await loadAuth(await file);
     expect(auth.enabled).toBe(true);
     const alice = principal(await auth.authenticatePassword('alice', 'alice-secret', 'dev-1'));
-    expect(alice).toMatchObject({ username: 'alice', clientId: 'dev-1' });
+    expect(alice).toMatchObject({ identity: { username: 'alice' }, clientId: 'dev-1' });
     const bob = await auth.authenticatePassword('bob', Buffer.from('bob-secret'), 'dev-2');
     expect(bob.ok).toBe(true);
     expect(await auth.authenticatePassword('alice', 'bob-secret', 'dev-1')).toEqual({
@@ -91,7 +96,7 @@ describe('loadAuth', () => {
   it('lets anonymous clients in with the anonymous rules only', async () => {
     const auth = await loadAuth(await file);
     const anonymous = principal(await auth.authenticatePassword(undefined, 'ignored', 'dev-9'));
-    expect(anonymous.username).toBeUndefined();
+    expect(anonymous.identity.username).toBeUndefined();
     expect(anonymous.permissions.canPublish('anon/dev-9')).toBe(true);
     expect(anonymous.permissions.canPublish('anon/dev-8')).toBe(false);
     expect(anonymous.permissions.canPublish('clients/dev-9/x')).toBe(false);
@@ -116,9 +121,9 @@ describe('loadAuth', () => {
     const final = conversation.finish(client.final(first.serverFirst));
     expect(final).toEqual({ serverFinal: Buffer.from(client.serverFinal), username: 'bob' });
 
-    const bob = principal(auth.authorize('bob', 'dev-2'));
+    const bob = principal(auth.authorize(byPassword('bob'), 'dev-2'));
     expect(bob.permissions.canPublish('devices/bob/x')).toBe(true);
-    expect(auth.authorize('mallory', 'dev-2')).toEqual({ ok: false, reason: 'bad-credentials' });
+    expect(auth.authorize(byPassword('mallory'), 'dev-2')).toEqual({ ok: false, reason: 'bad-credentials' });
   });
 
   it('tells unknown SCRAM users the iterations most users have', async () => {
@@ -149,7 +154,6 @@ describe('loadAuth', () => {
     expect((error as AuthFileError).code).toBe('CONFIG_INVALID');
     expect((error as AuthFileError).message.split('\n')).toEqual([
       `${path}:3:5: unknown field "pasword" (did you mean "password"?)`,
-      `${path}:3:5: missing required field "password"`,
       `${path}:4:6: expected a list`,
     ]);
   });
@@ -164,8 +168,8 @@ describe('loadAuth', () => {
 describe('client ids and reloads', () => {
   it('allows any client id when no clientIds is written', async () => {
     const auth = await loadAuth(await file);
-    expect(auth.allowsClientId('alice', 'whatever')).toBe(true);
-    expect(auth.allowsClientId(undefined, 'whatever')).toBe(true);
+    expect(auth.allowsClientId(byPassword('alice'), 'whatever')).toBe(true);
+    expect(auth.allowsClientId(unproved(undefined), 'whatever')).toBe(true);
   });
 
   it("binds client ids to a user's own and the shared patterns, anonymous to its own", async () => {
@@ -186,25 +190,25 @@ describe('client ids and reloads', () => {
         ].join('\n'),
       ),
     );
-    expect(auth.allowsClientId('alice', 'alice')).toBe(true);
-    expect(auth.allowsClientId('alice', 'alice-1')).toBe(true);
-    expect(auth.allowsClientId('alice', 'bob')).toBe(false);
-    expect(auth.allowsClientId('bob', 'bob')).toBe(true);
-    expect(auth.allowsClientId('bob', 'alice-1')).toBe(false);
-    expect(auth.allowsClientId('mallory', 'mallory')).toBe(false);
-    expect(auth.allowsClientId(undefined, 'guest-7')).toBe(true);
-    expect(auth.allowsClientId(undefined, 'alice')).toBe(false);
+    expect(auth.allowsClientId(byPassword('alice'), 'alice')).toBe(true);
+    expect(auth.allowsClientId(byPassword('alice'), 'alice-1')).toBe(true);
+    expect(auth.allowsClientId(byPassword('alice'), 'bob')).toBe(false);
+    expect(auth.allowsClientId(byPassword('bob'), 'bob')).toBe(true);
+    expect(auth.allowsClientId(byPassword('bob'), 'alice-1')).toBe(false);
+    expect(auth.allowsClientId(byPassword('mallory'), 'mallory')).toBe(false);
+    expect(auth.allowsClientId(unproved(undefined), 'guest-7')).toBe(true);
+    expect(auth.allowsClientId(unproved(undefined), 'alice')).toBe(false);
     // an id the server assigned is new and nobody else's
-    expect(auth.allowsClientId('bob', 'auto-1234', true)).toBe(true);
+    expect(auth.allowsClientId(byPassword('bob'), 'auto-1234', true)).toBe(true);
   });
 
   it('puts a new version in force at once and tells its listeners in the same step', async () => {
     const auth = await loadAuth(await file);
     const seen: boolean[] = [];
-    auth.onReplaced(() => seen.push(auth.authorize('alice', 'c').ok));
+    auth.onReplaced(() => seen.push(auth.authorize(byPassword('alice'), 'c').ok));
     auth.replace(await readAuthContent(await authFile('users: {}\n')));
     expect(seen).toEqual([false]);
-    expect(auth.authorize('alice', 'c')).toEqual({ ok: false, reason: 'bad-credentials' });
-    expect(auth.authorize(undefined, 'c')).toEqual({ ok: false, reason: 'not-authorized' });
+    expect(auth.authorize(byPassword('alice'), 'c')).toEqual({ ok: false, reason: 'bad-credentials' });
+    expect(auth.authorize(unproved(undefined), 'c')).toEqual({ ok: false, reason: 'not-authorized' });
   });
 });
