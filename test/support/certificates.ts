@@ -31,6 +31,25 @@ async function issue(folder: string, name: string, subject: string, extensions: 
   ]); // prettier-ignore
 }
 
+/**
+ * Issues another client certificate from the test CA, with this subject and, when given,
+ * subjectAltName (e.g. `DNS:sensor-9.example`).
+ */
+export async function issueClientCertificate(
+  certificates: TestCertificates,
+  name: string,
+  subject: string,
+  subjectAltName?: string,
+): Promise<{ cert: Buffer; key: Buffer }> {
+  const { folder } = certificates;
+  const san = subjectAltName === undefined ? '' : `subjectAltName=${subjectAltName}\n`;
+  await issue(folder, name, subject, `extendedKeyUsage=clientAuth\n${san}`);
+  return {
+    cert: await readFile(join(folder, `${name}.crt`)),
+    key: await readFile(join(folder, `${name}.key`)),
+  };
+}
+
 /** Creates them with the openssl command in a temporary folder (the caller removes it). */
 export async function createTestCertificates(): Promise<TestCertificates> {
   const folder = await mkdtemp(join(tmpdir(), 'bridge-tls-'));

@@ -96,6 +96,9 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: { BRIDGE_MQTT_REDIRECT: 'elsewhere' } })).toThrow(
       /mqtt\.redirect \(env BRIDGE_MQTT_REDIRECT\)/,
     );
+    expect(() => loadConfig({ env: { BRIDGE_TLS_IDENTITY: 'cn' } })).toThrow(
+      /tls\.identity \(env BRIDGE_TLS_IDENTITY\) is "cn" but tls\.caFile \(env BRIDGE_TLS_CA_FILE\) is empty/,
+    );
   });
 
   it('maps option names to environment variables', () => {
