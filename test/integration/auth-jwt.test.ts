@@ -170,7 +170,7 @@ describe('JWT authentication', () => {
     });
     expect(connack.reasonCode).toBe(0);
     const text = await readFile(authFile, 'utf8');
-    await writeFile(authFile, text.replace(/^jwt:\n(  .*\n)+/u, ''));
+    await writeFile(authFile, text.replace(/^jwt:\n( {2}.*\n)+/u, ''));
     expect(await running.bridge.reloadAuth()).toMatchObject({ ok: true });
     expect((await client.next('disconnect')).reasonCode).toBe(0x87);
     await client.waitClosed();
