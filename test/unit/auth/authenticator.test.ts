@@ -140,6 +140,10 @@ describe('loadAuth', () => {
     const sensor = principal(await auth.authenticatePassword('sensor-1', 'sensor-1-secret', 's1'));
     expect(sensor.permissions.canPublish('devices/sensor-1/telemetry/temp')).toBe(true);
     expect(sensor.permissions.canPublish('devices/sensor-2/telemetry/temp')).toBe(false);
+    // the deny rule comes first: a device never publishes commands
+    expect(sensor.permissions.canPublish('devices/sensor-1/cmd/reboot')).toBe(false);
+    expect(auth.allowsClientId(sensor.identity, 'sensor-1')).toBe(true);
+    expect(auth.allowsClientId(sensor.identity, 'dashboard-1')).toBe(false);
     const dashboard = principal(
       await auth.authenticatePassword('dashboard', 'dashboard-secret', 'web'),
     );
