@@ -5,7 +5,13 @@ import { RateLimitedLog } from '../observability/rate-limited-log.js';
 import type { Logger } from '../observability/logger.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import type { DownlinkRouter } from '../rules/downlink-router.js';
-import type { DownlinkMessage, DownlinkRecord, DownlinkSource } from '../rules/downlink-types.js';
+import type {
+  DownlinkMessage,
+  DownlinkRecord,
+  DownlinkSource,
+  ReplyCheck,
+  Requester,
+} from '../rules/downlink-types.js';
 import { DEAD_LETTER_HEADERS } from '../rules/headers.js';
 import type { KafkaRecord } from '../rules/types.js';
 import { settleAfter } from '../settle-after.js';
@@ -16,6 +22,12 @@ import { GroupMembership } from './group-membership.js';
 export interface DownlinkTarget {
   /** Delivers to subscribed sessions; `settle` once all are done; returns how many. */
   publishDownlink(message: BrokerMessage, settle: () => void): number;
+  /**
+   * Whether a reply may go to `topic` on behalf of the requesting client `clientId` (undefined:
+   * the record names none): `allowed`, `unknown-client` or `not-allowed`. A target without it
+   * knows no clients: every reply is then refused as for an unknown client.
+   */
+  checkReply?(clientId: string | undefined, topic: string): ReplyCheck;
 }
 
 /** Produces a dead letter; `done` once Kafka has it (or gave up). */
@@ -264,10 +276,46 @@ export class DownlinkConsumer {
         this.#sendToDeadLetter(record, result.rule, result.error, settleOne);
         continue;
       }
+      if (result.replyFor !== undefined) {
+        const refusal = this.#replyRefusal(result.replyFor, result.message.topic);
+        if (refusal === 'elsewhere') {
+          this.#metrics.downlinkMessagesWithoutSession.inc();
+          settleOne();
+          continue;
+        }
+        if (refusal !== undefined) {
+          this.#metrics.downlinkRecordsInvalid.inc();
+          this.#sendToDeadLetter(record, result.rule, refusal.reason, settleOne);
+          continue;
+        }
+      }
       const sessions = this.#target.publishDownlink(toBrokerMessage(result.message), settleOne);
       if (sessions === 0) this.#metrics.downlinkMessagesWithoutSession.inc();
       else this.#metrics.downlinkMessagesDelivered.inc(sessions);
     }
+  }
+
+  /**
+   * Why a reply rule's message may not go to `topic` for its requesting client (the dead
+   * letter's `reason`), `elsewhere` when that client is unknown here but may be connected to
+   * another bridge of a scale-out (`instanceId` set: each bridge consumes every record and only
+   * the requester's own bridge judges and delivers it), or undefined: deliver.
+   */
+  #replyRefusal(requester: Requester, topic: string): { reason: string } | 'elsewhere' | undefined {
+    const clientId = 'clientId' in requester ? requester.clientId : undefined;
+    const check = this.#target.checkReply?.(clientId, topic) ?? 'unknown-client';
+    if (check === 'allowed') return undefined;
+    if ('missing' in requester) return { reason: `no requesting client id (${requester.missing})` };
+    const [quotedTopic, quotedClient] = [JSON.stringify(topic), JSON.stringify(clientId)];
+    if (check === 'not-allowed') {
+      return {
+        reason: `response topic ${quotedTopic} is not one client ${quotedClient} may subscribe to`,
+      };
+    }
+    if (this.#options.instanceId !== '') return 'elsewhere';
+    return {
+      reason: `requesting client ${quotedClient} is unknown (not connected, no session kept)`,
+    };
   }
 
   /** Read through a call: `stop()` may set it while #handle awaits (no narrowing). */

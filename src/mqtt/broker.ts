@@ -3,6 +3,7 @@ import type { IConnectPacket, UserProperties } from 'mqtt-packet';
 import type { Permissions } from '../auth/permissions.js';
 import type { Logger } from '../observability/logger.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
+import type { ReplyCheck } from '../rules/downlink-types.js';
 import type { UplinkPublish } from '../rules/types.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { expiryFrom, pickMessageProperties, type BrokerMessage } from './message.js';
@@ -232,6 +233,29 @@ export class Broker {
     const delivered = this.#accept(message, settleBoth);
     this.#whenPersisted(message, settleBoth);
     return delivered;
+  }
+
+  /**
+   * Whether a downlink reply may go to `topic` on behalf of the requesting client `clientId`
+   * (a device chose the topic as its Response Topic; undefined: the reply names no client).
+   * The client id must name a session here (connected, or kept), and the topic must be one
+   * that client may subscribe to, or its Response Information (`mqtt.responseTopicPrefix` +
+   * client id) or under it. Once allowed, the reply goes to every subscriber of the topic, as
+   * any downlink message does.
+   */
+  checkReply(clientId: string | undefined, topic: string): ReplyCheck {
+    // Authentication off: every client may subscribe to everything, so there is nothing to
+    // judge; replies go out unchecked, as before reply rules, whoever (if anyone) asked.
+    if (!this.#options.authenticator.enabled) return 'allowed';
+    if (clientId === undefined) return 'unknown-client';
+    const session = this.#sessions.get(clientId);
+    if (session === undefined) return 'unknown-client';
+    const prefix = this.#options.responseTopicPrefix;
+    const base = `${prefix}${clientId}`;
+    if (prefix !== '' && (topic === base || topic.startsWith(`${base}/`))) return 'allowed';
+    // a connected client's rights are its connection's (re-authentication may change them)
+    const permissions = this.#clients.get(clientId)?.permissions ?? session.permissions;
+    return permissions.canSubscribe(topic) ? 'allowed' : 'not-allowed';
   }
 
   /** Retains and delivers an accepted publish; returns the number of sessions it went to. */

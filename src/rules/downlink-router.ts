@@ -1,12 +1,13 @@
 import type { RegistryDecoder } from './codecs/avro-registry.js';
 import { payloadOf, valueDecoder } from './codecs/downlink-value.js';
 import type { DownlinkRule } from './downlink-rule.js';
-import type { DownlinkScope } from './downlink-templates.js';
+import type { DownlinkScope, DownlinkTemplate } from './downlink-templates.js';
 import type {
   DownlinkMessage,
   DownlinkRecord,
   DownlinkResult,
   DownlinkSource,
+  Requester,
 } from './downlink-types.js';
 import { PayloadError } from './errors.js';
 import { expiresAt } from './expiry.js';
@@ -70,7 +71,15 @@ export class DownlinkRouter {
   route(record: DownlinkRecord): DownlinkResult[] {
     return this.#rulesFor(record.topic).map((rule): DownlinkResult => {
       try {
-        return { kind: 'message', rule: rule.name, message: toMessage(rule, record) };
+        const scope: DownlinkScope = {
+          record,
+          value: new RecordValue(record.value, valueDecoder(rule.value)),
+        };
+        const message = toMessage(rule, scope);
+        const replyFor = rule.to.replyFor && requester(rule.to.replyFor, scope);
+        return replyFor === undefined
+          ? { kind: 'message', rule: rule.name, message }
+          : { kind: 'message', rule: rule.name, message, replyFor };
       } catch (error) {
         if (!(error instanceof PayloadError)) throw error;
         return { kind: 'invalid', rule: rule.name, error: error.message };
@@ -91,10 +100,9 @@ export class DownlinkRouter {
 }
 
 /** The message of one rule; throws a PayloadError when the record does not fit the rule. */
-function toMessage(rule: DownlinkRule, record: DownlinkRecord): DownlinkMessage {
+function toMessage(rule: DownlinkRule, scope: DownlinkScope): DownlinkMessage {
   const { to } = rule;
-  const value = new RecordValue(record.value, valueDecoder(rule.value));
-  const scope: DownlinkScope = { record, value };
+  const { record, value } = scope;
   const properties: DownlinkMessage['properties'] = {};
   if (to.contentType) properties.contentType = to.contentType.render(scope);
   if (rule.value.format !== 'raw' && record.value !== null) {
@@ -117,6 +125,23 @@ function toMessage(rule: DownlinkRule, record: DownlinkRecord): DownlinkMessage 
     expiresAt: to.expiry && expiresAt(to.expiry, scope),
     properties,
   };
+}
+
+/**
+ * The client a reply answers. A record that names none still maps: whether it may go out is
+ * the broker's call (with authentication off, every reply does).
+ */
+function requester(replyFor: DownlinkTemplate, scope: DownlinkScope): Requester {
+  let clientId: string;
+  try {
+    clientId = replyFor.render(scope);
+  } catch (error) {
+    if (!(error instanceof PayloadError)) throw error;
+    return { missing: error.message };
+  }
+  return clientId === ''
+    ? { missing: `replyFor ${JSON.stringify(replyFor.source)} is empty` }
+    : { clientId };
 }
 
 function topicName(topic: string, what: string): string {

@@ -32,6 +32,13 @@ export interface DownlinkRule {
     correlationData: string | undefined;
     /** Headers copied to user properties: all, or those named. */
     userProperties: 'all' | readonly string[];
+    /**
+     * A reply rule: the client id of the client whose request this record answers. With
+     * authentication on, its message goes out only to a topic that client may subscribe to, or
+     * one under its Response Information; otherwise the record is dead-lettered. Implicit
+     * (`{header.mqtt-client-id}`) when `topic` reads the header `mqtt-response-topic`.
+     */
+    replyFor: DownlinkTemplate | undefined;
   };
   value: DownlinkValueSpec;
 }

@@ -36,9 +36,27 @@ export interface DownlinkMessage {
 }
 
 export type DownlinkResult =
-  | { kind: 'message'; rule: string; message: DownlinkMessage }
+  | {
+      kind: 'message';
+      rule: string;
+      message: DownlinkMessage;
+      /**
+       * A reply rule's message: the requesting client, whose rights decide whether the message
+       * may go to its topic. Absent for other rules.
+       */
+      replyFor?: Requester;
+    }
   /** The rule cannot map the record: value not JSON/Avro, a template field missing, bad topic… */
   | { kind: 'invalid'; rule: string; error: string };
+
+/** The client a reply answers: its id, or why the record names none (a header missing…). */
+export type Requester = { clientId: string } | { missing: string };
+
+/**
+ * Whether a reply rule's message may go to its topic for the requesting client (the broker
+ * judges): `allowed`, `unknown-client` (no session of that client id, or no id) or `not-allowed`.
+ */
+export type ReplyCheck = 'allowed' | 'unknown-client' | 'not-allowed';
 
 /** Where one rule reads from: exact topic names or a pattern, and its consumer group. */
 export interface DownlinkSource {

@@ -36,10 +36,16 @@ const TO_FIELDS = [
   'responseTopic',
   'correlationData',
   'userProperties',
+  'replyFor',
 ] as const;
 const EXPIRY_FIELDS = ['ttl', 'at'] as const;
 const VALUE_FIELDS = ['format', 'fields', 'schema', 'schemaId'] as const;
 const FORMAT_FIELDS = { raw: [], json: ['fields'], avro: ['fields', 'schema', 'schemaId'] };
+
+/** The header the uplink writes a request's Response Topic to (`mqttHeaders: [responseTopic]`). */
+const RESPONSE_TOPIC_VARIABLE = 'header.mqtt-response-topic';
+/** The requesting client of a reply whose rule says none: the uplink's `mqtt-client-id` header. */
+const DEFAULT_REPLY_FOR = '{header.mqtt-client-id}';
 
 export function readDownlinkRule(
   reader: NodeReader,
@@ -147,6 +153,7 @@ function readTo(reader: NodeReader, field: Field): DownlinkRule['to'] | undefine
   const userProperties = fields.userProperties
     ? readUserProperties(reader, fields.userProperties)
     : [];
+  const replyFor = fields.replyFor && readReplyFor(reader, fields.replyFor);
   if (reader.issueCount > before || !topic || qos === undefined || retain === undefined) {
     return undefined;
   }
@@ -160,7 +167,39 @@ function readTo(reader: NodeReader, field: Field): DownlinkRule['to'] | undefine
     responseTopic,
     correlationData,
     userProperties,
+    replyFor: replyFor ?? implicitReplyFor(topic),
   };
+}
+
+/** `replyFor`: a template giving the requesting client's id, e.g. `'{header.mqtt-client-id}'`. */
+function readReplyFor(reader: NodeReader, field: Field): DownlinkTemplate | undefined {
+  const text = reader.string(field);
+  if (text === undefined) return undefined;
+  if (text.text === '') {
+    reader.report(
+      text.node,
+      'a replyFor template must not be empty (e.g. "{header.mqtt-client-id}")',
+    );
+    return undefined;
+  }
+  const compiled = compileDownlinkTemplate(text.text);
+  if (compiled.ok) return compiled.value;
+  reader.reportIn(text, compiled.issues);
+  return undefined;
+}
+
+/**
+ * Secure by default: a topic taken from the request's Response Topic header is chosen by the
+ * device, so such a rule is a reply rule for the client id the uplink wrote with the request.
+ */
+function implicitReplyFor(topic: DownlinkTemplate): DownlinkTemplate | undefined {
+  const readsResponseTopic = topic.parts.some(
+    (part) => 'variable' in part && part.variable === RESPONSE_TOPIC_VARIABLE,
+  );
+  if (!readsResponseTopic) return undefined;
+  const compiled = compileDownlinkTemplate(DEFAULT_REPLY_FOR);
+  if (!compiled.ok) throw new Error(`invalid default replyFor ${DEFAULT_REPLY_FOR}`);
+  return compiled.value;
 }
 
 function readDownlinkTemplate(reader: NodeReader, value: Value): DownlinkTemplate | undefined {
