@@ -91,7 +91,8 @@ function splitPlaceholders(
     } else {
       const suggestion = closest(name, known);
       const names = known.map((kind) => (kind === 'claims' ? '{claims.<name>}' : `{${kind}}`));
-      const list = names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('');
+      const list =
+        names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('');
       const hint = suggestion === undefined ? ` (${list})` : ` (did you mean "{${suggestion}}"?)`;
       issues.push({ offset: match.index, message: `unknown placeholder "{${name}}"${hint}` });
     }

@@ -90,16 +90,23 @@ export class RawClient {
 
   /** CONNECT and wait for CONNACK; clean defaults to true and keep alive to 0. */
   async handshake(
-    connect: Pick<IConnectPacket, 'clientId' | 'keepalive' | 'clean' | 'properties' | 'will'> & {
+    connect: Pick<
+      IConnectPacket,
+      'clientId' | 'keepalive' | 'clean' | 'properties' | 'will' | 'username'
+    > & {
       protocolVersion: 3 | 4 | 5;
+      /** mqtt-packet writes a string as its UTF-8 bytes. */
+      password?: string | Buffer;
     },
   ): Promise<Extract<Packet, { cmd: 'connack' }>> {
     this.expectVersion(connect.protocolVersion);
+    const { password } = connect;
     this.send(
       {
         clean: true,
         keepalive: 0,
         ...connect,
+        password: typeof password === 'string' ? Buffer.from(password) : password,
         cmd: 'connect',
         protocolId: connect.protocolVersion === 3 ? 'MQIsdp' : 'MQTT',
       },

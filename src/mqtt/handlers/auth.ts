@@ -140,6 +140,7 @@ function reauthenticate(connection: Connection, data: Buffer | undefined): void 
         return;
       }
       connection.permissions = result.principal.permissions;
+      connection.session.permissions = result.principal.permissions;
       connection.send({
         cmd: 'auth',
         reasonCode: ReasonCode.Success,

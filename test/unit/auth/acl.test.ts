@@ -269,7 +269,10 @@ describe('name patterns', () => {
   });
 });
 
-function namePattern(text: string, known: PlaceholderKind[] = ['username', 'clientId']): NamePattern {
+function namePattern(
+  text: string,
+  known: PlaceholderKind[] = ['username', 'clientId'],
+): NamePattern {
   const parsed = parseNamePattern(text, known);
   if (!parsed.ok) throw new Error(parsed.issues.map((issue) => issue.message).join('; '));
   return parsed.value;

@@ -49,9 +49,9 @@ describe('loadAuth', () => {
     expect(nobody.identity.username).toBe('who');
     expect(nobody.permissions.canPublish('$SYS/x')).toBe(true);
     expect(nobody.permissions.canSubscribe('#')).toBe(true);
-    expect(principal(await auth.authenticatePassword(undefined, undefined, 'c')).identity.username).toBe(
-      undefined,
-    );
+    expect(
+      principal(await auth.authenticatePassword(undefined, undefined, 'c')).identity.username,
+    ).toBe(undefined);
   });
 
   it('checks user names and passwords', async () => {
@@ -123,7 +123,10 @@ describe('loadAuth', () => {
 
     const bob = principal(auth.authorize(byPassword('bob'), 'dev-2'));
     expect(bob.permissions.canPublish('devices/bob/x')).toBe(true);
-    expect(auth.authorize(byPassword('mallory'), 'dev-2')).toEqual({ ok: false, reason: 'bad-credentials' });
+    expect(auth.authorize(byPassword('mallory'), 'dev-2')).toEqual({
+      ok: false,
+      reason: 'bad-credentials',
+    });
   });
 
   it('tells unknown SCRAM users the iterations most users have', async () => {
@@ -212,7 +215,13 @@ describe('client ids and reloads', () => {
     auth.onReplaced(() => seen.push(auth.authorize(byPassword('alice'), 'c').ok));
     auth.replace(await readAuthContent(await authFile('users: {}\n')));
     expect(seen).toEqual([false]);
-    expect(auth.authorize(byPassword('alice'), 'c')).toEqual({ ok: false, reason: 'bad-credentials' });
-    expect(auth.authorize(unproved(undefined), 'c')).toEqual({ ok: false, reason: 'not-authorized' });
+    expect(auth.authorize(byPassword('alice'), 'c')).toEqual({
+      ok: false,
+      reason: 'bad-credentials',
+    });
+    expect(auth.authorize(unproved(undefined), 'c')).toEqual({
+      ok: false,
+      reason: 'not-authorized',
+    });
   });
 });
