@@ -7,28 +7,28 @@ export const RETAINED_HEADER = 'mqtt-retained';
 /** Version of the metadata, its first field. */
 const VERSION = 1;
 
-/** A retained message's metadata as JSON (the MQTT topic is the record key). */
-interface RetainedMetadata {
-  v: typeof VERSION;
-  qos: QoS;
-  expiresAt?: number;
+/** A message's MQTT 5 properties as JSON (correlation data in base64). */
+export interface PropertiesJson {
   payloadFormatIndicator?: boolean;
   contentType?: string;
   responseTopic?: string;
   /** Base64. */
   correlationData?: string;
   userProperties?: UserProperties;
+}
+
+/** A retained message's metadata as JSON (the MQTT topic is the record key). */
+interface RetainedMetadata extends PropertiesJson {
+  v: typeof VERSION;
+  qos: QoS;
+  expiresAt?: number;
   clientId: string;
   username?: string;
 }
 
-/** The record value (the payload as it is) and metadata header of a retained message. */
-export function encodeRetained(message: BrokerMessage): { value: Buffer; metadata: string } {
-  const { properties } = message;
-  const metadata: RetainedMetadata = {
-    v: VERSION,
-    qos: message.qos,
-    ...(message.expiresAt !== undefined && { expiresAt: message.expiresAt }),
+/** The properties of a message, as JSON. */
+export function propertiesToJson(properties: MessageProperties): PropertiesJson {
+  return {
     ...(properties.payloadFormatIndicator !== undefined && {
       payloadFormatIndicator: properties.payloadFormatIndicator,
     }),
@@ -38,6 +38,33 @@ export function encodeRetained(message: BrokerMessage): { value: Buffer; metadat
       correlationData: properties.correlationData.toString('base64'),
     }),
     ...(properties.userProperties !== undefined && { userProperties: properties.userProperties }),
+  };
+}
+
+/** The properties stored as JSON; fields of the wrong type are left out. */
+export function propertiesFromJson(stored: Record<string, unknown>): MessageProperties {
+  const properties: MessageProperties = {};
+  if (typeof stored.payloadFormatIndicator === 'boolean') {
+    properties.payloadFormatIndicator = stored.payloadFormatIndicator;
+  }
+  if (typeof stored.contentType === 'string') properties.contentType = stored.contentType;
+  if (typeof stored.responseTopic === 'string') properties.responseTopic = stored.responseTopic;
+  if (typeof stored.correlationData === 'string') {
+    properties.correlationData = Buffer.from(stored.correlationData, 'base64');
+  }
+  if (typeof stored.userProperties === 'object' && stored.userProperties !== null) {
+    properties.userProperties = stored.userProperties as UserProperties;
+  }
+  return properties;
+}
+
+/** The record value (the payload as it is) and metadata header of a retained message. */
+export function encodeRetained(message: BrokerMessage): { value: Buffer; metadata: string } {
+  const metadata: RetainedMetadata = {
+    v: VERSION,
+    qos: message.qos,
+    ...(message.expiresAt !== undefined && { expiresAt: message.expiresAt }),
+    ...propertiesToJson(message.properties),
     clientId: message.origin.clientId,
     ...(message.origin.username !== undefined && { username: message.origin.username }),
   };
@@ -55,24 +82,12 @@ export function decodeRetained(topic: string, value: Buffer, metadata: string): 
   if ((qos !== 0 && qos !== 1 && qos !== 2) || typeof clientId !== 'string') {
     throw new Error('qos or clientId missing or invalid');
   }
-  const properties: MessageProperties = {};
-  if (typeof stored.payloadFormatIndicator === 'boolean') {
-    properties.payloadFormatIndicator = stored.payloadFormatIndicator;
-  }
-  if (typeof stored.contentType === 'string') properties.contentType = stored.contentType;
-  if (typeof stored.responseTopic === 'string') properties.responseTopic = stored.responseTopic;
-  if (typeof stored.correlationData === 'string') {
-    properties.correlationData = Buffer.from(stored.correlationData, 'base64');
-  }
-  if (typeof stored.userProperties === 'object' && stored.userProperties !== null) {
-    properties.userProperties = stored.userProperties as UserProperties;
-  }
   return {
     topic,
     payload: value,
     qos,
     retain: true,
-    properties,
+    properties: propertiesFromJson(stored),
     expiresAt: typeof expiresAt === 'number' ? expiresAt : undefined,
     origin: { clientId, username: typeof username === 'string' ? username : undefined },
   };

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import convict from 'convict';
 import { parse as parseYaml } from 'yaml';
 import { configSchema } from './schema.js';
@@ -54,6 +55,14 @@ export interface BridgeConfig {
     sessionTimeoutMs: number;
     maxUnsettled: number;
     commitIntervalMs: number;
+  };
+  instance: { id: string };
+  sessions: {
+    store: 'memory' | 'kafka';
+    topic: string;
+    messagesTopic: string;
+    partitions: number;
+    messagesRetentionMs: number;
   };
   retained: { topic: string };
   schemaRegistry: SchemaRegistryConfig;
@@ -225,6 +234,15 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
     );
   }
   checkKafkaSecurity(loaded.kafka);
+  if (loaded.sessions.topic === loaded.sessions.messagesTopic) {
+    throw new ConfigError(
+      `sessions.topic (env BRIDGE_SESSIONS_TOPIC) and sessions.messagesTopic (env BRIDGE_SESSIONS_MESSAGES_TOPIC) are both "${loaded.sessions.topic}": they need two topics`,
+    );
+  }
+  if (loaded.instance.id === '') {
+    // downlink.instanceId was the instance's name before instance.id: still taken as such
+    loaded.instance.id = loaded.downlink.instanceId || `${hostname()}-${loaded.mqtt.port}`;
+  }
   return loaded;
 }
 

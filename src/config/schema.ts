@@ -369,6 +369,46 @@ export const configSchema = {
       env: 'BRIDGE_DOWNLINK_COMMIT_INTERVAL_MS',
     },
   },
+  instance: {
+    id: {
+      doc: "This bridge's name in a fleet: the owner named in the session records it writes (sessions.store kafka). Must differ between bridges sharing Kafka topics and stay the same across restarts. Empty: <host name>-<mqtt.port>, or downlink.instanceId when that is set.",
+      format: String,
+      default: '',
+      env: 'BRIDGE_INSTANCE_ID',
+    },
+  },
+  sessions: {
+    store: {
+      doc: 'Where persistent sessions are kept: memory (lost on restart) or kafka (sessions.topic and sessions.messagesTopic: they survive restarts and crashes, and move between the bridges of a fleet).',
+      format: ['memory', 'kafka'],
+      default: 'memory',
+      env: 'BRIDGE_SESSIONS_STORE',
+    },
+    topic: {
+      doc: 'Kafka topic (compacted; created if missing) holding what each session is: owner, subscriptions, expiry, will, QoS 2 packet ids, delivery position (sessions.store kafka).',
+      format: String,
+      default: 'mqtt-bridge-sessions',
+      env: 'BRIDGE_SESSIONS_TOPIC',
+    },
+    messagesTopic: {
+      doc: 'Kafka topic (cleanup policy delete; created if missing) holding the messages for persistent sessions, keyed by client id: their queues while offline and in flight (sessions.store kafka).',
+      format: String,
+      default: 'mqtt-bridge-session-messages',
+      env: 'BRIDGE_SESSIONS_MESSAGES_TOPIC',
+    },
+    partitions: {
+      doc: 'Partitions of the two session topics when the bridge creates them.',
+      format: 'positive-int',
+      default: 12,
+      env: 'BRIDGE_SESSIONS_PARTITIONS',
+    },
+    messagesRetentionMs: {
+      doc: 'retention.ms of sessions.messagesTopic when the bridge creates it: how long a message waits for an offline session at most.',
+      format: 'positive-int',
+      default: 604_800_000,
+      env: 'BRIDGE_SESSIONS_MESSAGES_RETENTION_MS',
+    },
+  },
   retained: {
     topic: {
       doc: 'Kafka topic (compacted; created if missing) that keeps retained messages, so that they survive restarts and are shared by the bridges using it; read to its end at start. Empty: retained messages live in memory only.',

@@ -30,7 +30,27 @@ export interface Delivery {
    * (PUBACK, PUBCOMP, or an error PUBREC), written at QoS 0, or dropped.
    */
   settle?: () => void;
+  /** The packet id to send it with, when free (a kept message keeps its id across restarts). */
+  packetId?: number;
+  /** It may have been sent before (a kept message sent again after a restart): DUP. */
+  dup?: boolean;
+  /**
+   * QoS 2: called at PUBREC with the sending of PUBREL, which it runs once the release is kept
+   * (after PUBREL the client forgets the packet id, so a copy sent again would be a new message).
+   */
+  released?: (sendPubrel: () => void) => void;
 }
+
+/** The message of a restored QoS 2 release: only its packet id is ever sent again. */
+const RELEASED_PLACEHOLDER: BrokerMessage = {
+  topic: '',
+  payload: Buffer.alloc(0),
+  qos: 2,
+  retain: false,
+  properties: {},
+  expiresAt: undefined,
+  origin: { clientId: '', username: undefined },
+};
 
 /** Why a message for a session was not delivered. */
 export type DropReason =
@@ -95,6 +115,8 @@ export class Session {
   #nextPacketId = 1;
   readonly #maxQueued: number;
   readonly #onDrop: (reason: DropReason) => void;
+  /** Called when the queue has emptied (a store feeding the session feeds more). */
+  onQueueDrained: (() => void) | undefined;
 
   constructor(clientId: string, maxQueued: number, onDrop: (reason: DropReason) => void) {
     this.clientId = clientId;
@@ -148,6 +170,28 @@ export class Session {
     this.#link = undefined;
   }
 
+  /** Messages waiting to be sent (offline, or beyond the Receive Maximum). */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * A QoS 2 message whose PUBREC came before a restart: PUBREL goes (again) on the next
+   * connection, and `settle` runs at PUBCOMP.
+   */
+  restoreReleased(packetId: number, settle: () => void): void {
+    const delivery: Delivery = {
+      message: RELEASED_PLACEHOLDER,
+      qos: 2,
+      retain: false,
+      subscriptionIds: [],
+      settle,
+    };
+    this.#inflight.set(packetId, { delivery, awaiting: 'pubcomp', sent: false });
+    this.#unsent++;
+    this.#drain();
+  }
+
   /**
    * The client acknowledged a packet id: PUBACK ends QoS 1; PUBREC moves QoS 2
    * on to PUBREL (unless its reason code is an error, which ends it); PUBCOMP
@@ -158,7 +202,15 @@ export class Session {
     if (inflight?.awaiting !== kind) return false;
     if (kind === 'pubrec' && reasonCode < 0x80) {
       inflight.awaiting = 'pubcomp';
-      this.#link?.send({ cmd: 'pubrel', messageId: packetId });
+      const link = this.#link;
+      const sendPubrel = (): void => {
+        // a newer connection sends PUBREL itself (attach)
+        if (this.#link === link && this.#inflight.get(packetId) === inflight) {
+          link?.send({ cmd: 'pubrel', messageId: packetId });
+        }
+      };
+      if (inflight.delivery.released) inflight.delivery.released(sendPubrel);
+      else sendPubrel();
       return true;
     }
     this.#inflight.delete(packetId);
@@ -262,6 +314,7 @@ export class Session {
         else this.#write(inflight.delivery, packetId, true);
       }
     }
+    const hadQueue = this.#queue.length > 0;
     while (
       this.#queue.length > 0 &&
       this.#unacknowledged < link.receiveMaximum &&
@@ -271,17 +324,20 @@ export class Session {
       if (isExpired(delivery.message, Date.now())) this.#drop(delivery, 'expired');
       else this.#send(delivery);
     }
+    if (hadQueue && this.#queue.length === 0) this.onQueueDrained?.();
   }
 
   #send(delivery: Delivery): void {
-    const packetId = this.#allocatePacketId();
+    const wanted = delivery.packetId;
+    const packetId =
+      wanted !== undefined && !this.#inflight.has(wanted) ? wanted : this.#allocatePacketId();
     this.#inflight.set(packetId, {
       delivery,
       awaiting: delivery.qos === 1 ? 'puback' : 'pubrec',
       sent: true,
     });
     // [MQTT-3.1.2-25] a message too large for the client is dropped as if delivered
-    if (!this.#write(delivery, packetId, false)) {
+    if (!this.#write(delivery, packetId, delivery.dup === true)) {
       this.#inflight.delete(packetId);
       delivery.settle?.();
     }
