@@ -17,6 +17,7 @@ import { AuthReloader, type AuthReloadResult } from './auth/auth-reloader.js';
 import { AuthThrottle } from './auth/auth-throttle.js';
 import { loadAuth } from './auth/authenticator.js';
 import { KafkaRetainedLog } from './cluster/retained-log.js';
+import { KafkaSessionStore } from './cluster/kafka-session-store.js';
 import { Broker } from './mqtt/broker.js';
 import { ListenerSet, type ListenerAddresses } from './mqtt/listeners/listener-set.js';
 import { ReasonCode } from './mqtt/reason-codes.js';
@@ -55,6 +56,7 @@ export class Bridge {
   readonly #probe: BrokerProbe;
   readonly #broker: Broker;
   readonly #retainedLog: KafkaRetainedLog | undefined;
+  readonly #sessionStore: KafkaSessionStore | undefined;
   readonly #listeners: ListenerSet;
   readonly #http: HttpServer;
   readonly #registry: SchemaRegistry | undefined;
@@ -72,6 +74,7 @@ export class Bridge {
     probe: BrokerProbe;
     broker: Broker;
     retainedLog: KafkaRetainedLog | undefined;
+    sessionStore: KafkaSessionStore | undefined;
     listeners: ListenerSet;
     http: HttpServer;
     registry: SchemaRegistry | undefined;
@@ -88,6 +91,7 @@ export class Bridge {
     this.#probe = parts.probe;
     this.#broker = parts.broker;
     this.#retainedLog = parts.retainedLog;
+    this.#sessionStore = parts.sessionStore;
     this.#listeners = parts.listeners;
     this.#http = parts.http;
     this.#registry = parts.registry;
@@ -247,6 +251,21 @@ export class Bridge {
       await pipeline.disconnect();
       throw error;
     }
+    let sessionStore: KafkaSessionStore | undefined;
+    if (config.sessions.store === 'kafka') {
+      try {
+        sessionStore = await openSessionStore(kafka, pipeline, config, log);
+      } catch (error) {
+        pipeline.close();
+        await uplink.close();
+        await pipeline.disconnect();
+        throw new BridgeError(
+          'KAFKA_UNAVAILABLE',
+          `sessions.store (env BRIDGE_SESSIONS_STORE) kafka cannot be used: ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+    }
     const broker = new Broker(
       uplink,
       {
@@ -265,6 +284,7 @@ export class Bridge {
         topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
         receiveMaximum: config.mqtt.receiveMaximum,
         maxWriteBuffer: config.mqtt.maxWriteBuffer,
+        ...(sessionStore && { store: sessionStore }),
         ...(config.retained.topic !== '' && {
           persistRetained: (message, done) => {
             if (retainedLog) retainedLog.write(message, done);
@@ -275,6 +295,16 @@ export class Bridge {
       log.child({ component: 'mqtt' }),
       metrics,
     );
+    if (sessionStore) {
+      sessionStore.listen({
+        lostSession: (clientId) => {
+          broker.sessionMovedAway(clientId);
+        },
+      });
+      const owned = sessionStore.ownedSessions();
+      for (const [clientId, state] of owned) broker.restoreSession(clientId, state);
+      log.info({ sessions: owned.length }, 'sessions of this bridge restored from Kafka');
+    }
     // the users and ACL file, reloaded when it changes and on SIGHUP (reloadAuth)
     const authReloader =
       config.auth.file === ''
@@ -297,6 +327,7 @@ export class Bridge {
       } catch (error) {
         broker.clearTimers();
         await authReloader?.close();
+        await sessionStore?.close();
         pipeline.close();
         await uplink.close();
         await pipeline.disconnect();
@@ -338,6 +369,7 @@ export class Bridge {
         probe,
         broker,
         retainedLog,
+        sessionStore,
         listeners,
         http,
         registry,
@@ -349,6 +381,7 @@ export class Bridge {
       broker.clearTimers();
       await authReloader?.close();
       await retainedLog?.close();
+      await sessionStore?.close();
       pipeline.close();
       await uplink.close();
       await pipeline.disconnect();
@@ -403,14 +436,19 @@ export class Bridge {
       ),
     ]);
     if (!drained) this.#log.warn('grace period over with Kafka acknowledgements still pending');
+    // with sessions kept in Kafka, clients have a while to come back before wills go out
+    if (this.#sessionStore)
+      this.#broker.keepSessionsForRestart(this.#config.sessions.restartGraceMs);
     const reference = this.#config.mqtt.serverReference;
     if (reference === '') {
       this.#broker.disconnectAll('server shutting down', ReasonCode.ServerShuttingDown);
     } else {
       this.#broker.disconnectAll('server shutting down', ReasonCode.UseAnotherServer, reference);
     }
-    this.#broker.clearTimers();
+    // the connections' ends are handled (sessions offline, wills kept) before timers stop
     await listenerClosed;
+    this.#broker.clearTimers();
+    await this.#sessionStore?.close();
     await this.#reloader.close();
     await this.#authReloader?.close();
     await this.#retainedLog?.close();
@@ -476,5 +514,30 @@ async function createTopicsOf(
       replicationFactor: config.kafka.createTopicsReplicationFactor,
     },
     log,
+  );
+}
+
+/** The sessions topics of sessions.store kafka, read before devices connect. */
+function openSessionStore(
+  kafka: Kafka,
+  pipeline: ProducerPipeline,
+  config: BridgeConfig,
+  log: Logger,
+): Promise<KafkaSessionStore> {
+  const { sessions } = config;
+  return KafkaSessionStore.open(
+    kafka,
+    pipeline,
+    {
+      instanceId: config.instance.id,
+      clientId: config.kafka.clientId,
+      sessionsTopic: sessions.topic,
+      messagesTopic: sessions.messagesTopic,
+      partitions: sessions.partitions,
+      replicationFactor: config.kafka.createTopicsReplicationFactor,
+      messagesRetentionMs: sessions.messagesRetentionMs,
+      timeoutMs: config.kafka.connectTimeoutMs,
+    },
+    log.child({ component: 'sessions' }),
   );
 }

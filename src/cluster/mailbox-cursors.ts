@@ -65,6 +65,11 @@ export class MailboxCursors {
     this.#position.set(partition, offset);
   }
 
+  /** Per partition, the offset the stream reads next: where to read from after a restart. */
+  positions(): ReadonlyMap<number, bigint> {
+    return this.#position;
+  }
+
   /**
    * The session has a connection: its records are fed from `position` (a stored one, after a
    * restart or a move), or go on from where they were (it was attached here before), or start
@@ -115,6 +120,11 @@ export class MailboxCursors {
     if (this.#cursors.get(session.clientId)?.session === session) {
       this.#cursors.delete(session.clientId);
     }
+  }
+
+  /** The session a cursor feeds. */
+  session(clientId: string): Session | undefined {
+    return this.#cursors.get(clientId)?.session;
   }
 
   /** Where the session is in its messages, to keep (undefined: never attached here). */

@@ -1,8 +1,11 @@
 import type { IConnectPacket, QoS } from 'mqtt-packet';
-import type { Identity, Proof } from '../auth/identity.js';
+import type { Proof } from '../auth/identity.js';
 import type { Subscription } from '../mqtt/session.js';
 import { propertiesFromJson, propertiesToJson, type PropertiesJson } from './retained-codec.js';
 import type { Ownership } from './session-fencing.js';
+import type { MailboxPosition, SessionState } from '../mqtt/session-store.js';
+
+export type { MailboxPosition, SessionState };
 
 /*
  * A session as the sessions topic keeps it (compacted, key = "s:" + client id). The value is
@@ -20,38 +23,6 @@ const SESSION_KEY_PREFIX = 's:';
 const VERSION = 1;
 
 type Will = NonNullable<IConnectPacket['will']>;
-
-/** Where a session is in its messages (sessions.messagesTopic, records keyed by client id). */
-export interface MailboxPosition {
-  partition: number;
-  /** Offset of the first record not yet done with (acknowledged, written at QoS 0, dropped). */
-  next: bigint;
-  /**
-   * QoS 2 records at or after `next` whose PUBREC came (PUBREL sent, PUBCOMP awaited): by offset,
-   * the packet id they were sent with. On resume PUBREL goes again for them; they are not sent
-   * again.
-   */
-  released: Map<bigint, number>;
-}
-
-/** What a session is, as kept in Kafka. */
-export interface SessionState {
-  /** A connection of the owner serves it now; otherwise offline since `disconnectedAt`. */
-  online: boolean;
-  disconnectedAt: number | undefined;
-  identity: Identity;
-  assignedId: boolean;
-  /** Seconds (NEVER_EXPIRES: for ever). */
-  expiryInterval: number;
-  subscriptions: Map<string, Subscription>;
-  /** The will of the current or last connection, while it is not published. */
-  will: Will | undefined;
-  /** When a will waiting for its delay goes out (ms since the epoch); online: not set. */
-  willAt: number | undefined;
-  /** QoS 2 packet ids received, stored, and not yet released [MQTT-4.3.3-9]. */
-  qos2Received: number[];
-  mailbox: MailboxPosition | undefined;
-}
 
 interface WillJson extends PropertiesJson {
   topic: string;

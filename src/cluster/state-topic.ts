@@ -23,16 +23,23 @@ export interface StateTopicSpec {
   configEntries?: Array<{ name: string; value: string }>;
 }
 
+/** A partition's first and next offsets. */
+export interface PartitionOffsets {
+  partition: number;
+  low: bigint;
+  high: bigint;
+}
+
 /**
  * Creates the topic with its cleanup policy when it is missing; an existing one with another
  * policy is warned about or refused (an Error saying what to change). Returns its partitions'
- * end offsets: what must be read before the state is complete.
+ * offsets now.
  */
 export async function prepareStateTopic(
   kafka: Kafka,
   spec: StateTopicSpec,
   log: Logger,
-): Promise<Map<number, bigint>> {
+): Promise<PartitionOffsets[]> {
   const { topic } = spec;
   const admin = kafka.admin();
   await admin.connect();
@@ -57,14 +64,34 @@ export async function prepareStateTopic(
     } else {
       checkPolicy(spec, await cleanupPolicyOf(admin, topic), log);
     }
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return new Map(
-      offsets
-        .filter(({ high, low }) => BigInt(high) > BigInt(low))
-        .map(({ partition, high }) => [partition, BigInt(high)]),
-    );
+    const offsets = await offsetsOf(admin, topic);
+    return offsets.map(({ partition, low, high }) => ({
+      partition,
+      low: BigInt(low),
+      high: BigInt(high),
+    }));
   } finally {
     await admin.disconnect();
+  }
+}
+
+/**
+ * The topic's offsets; a new topic's partitions can answer "not the leader" for a moment after
+ * they have one (metadata spreading between brokers): retried for up to 30 s.
+ */
+async function offsetsOf(
+  admin: ReturnType<Kafka['admin']>,
+  topic: string,
+): Promise<Array<{ partition: number; low: string; high: string }>> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (error) {
+      const retriable = (error as { retriable?: boolean }).retriable === true;
+      if (!retriable || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
 }
 
@@ -103,8 +130,10 @@ export class CatchUp {
   #resolve: (() => void) | undefined;
   done: boolean;
 
-  constructor(ends: Map<number, bigint>) {
-    this.#left = new Map(ends);
+  constructor(offsets: PartitionOffsets[]) {
+    this.#left = new Map(
+      offsets.filter(({ low, high }) => high > low).map(({ partition, high }) => [partition, high]),
+    );
     this.done = this.#left.size === 0;
   }
 
@@ -140,6 +169,11 @@ export interface TailOptions {
   groupId: string;
   /** For log lines: "retained topic", "sessions topic". */
   what: string;
+  /**
+   * Where to read each partition from whenever the group is joined (start, restart); absent:
+   * from the beginning.
+   */
+  positions?: () => ReadonlyMap<number, bigint>;
 }
 
 /**
@@ -198,6 +232,12 @@ export class TopicTail {
       allowAutoTopicCreation: false,
     });
     this.#consumer = consumer;
+    const { positions } = this.#options;
+    if (positions) {
+      consumer.on(consumer.events.GROUP_JOIN, () => {
+        for (const [partition, offset] of positions()) this.seek(partition, offset);
+      });
+    }
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (payload.restart || this.#closed) return;
       this.#log.error(

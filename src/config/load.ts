@@ -62,6 +62,7 @@ export interface BridgeConfig {
     topic: string;
     messagesTopic: string;
     partitions: number;
+    restartGraceMs: number;
     messagesRetentionMs: number;
   };
   retained: { topic: string };

@@ -402,6 +402,12 @@ export const configSchema = {
       default: 12,
       env: 'BRIDGE_SESSIONS_PARTITIONS',
     },
+    restartGraceMs: {
+      doc: 'When a bridge with sessions.store kafka shuts down, how long its clients have to come back (to another bridge, or to it restarted) before their wills go out and their sessions of expiry 0 end: a rolling restart does not fire every will.',
+      format: 'nat',
+      default: 30_000,
+      env: 'BRIDGE_SESSIONS_RESTART_GRACE_MS',
+    },
     messagesRetentionMs: {
       doc: 'retention.ms of sessions.messagesTopic when the bridge creates it: how long a message waits for an offline session at most.',
       format: 'positive-int',

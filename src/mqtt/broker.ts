@@ -12,6 +12,7 @@ import { LongTimer } from './long-timer.js';
 import { ReasonCode } from './reason-codes.js';
 import { RetainedStore } from './retained.js';
 import { NEVER_EXPIRES, Session, type Delivery, type Subscription } from './session.js';
+import { MemorySessionStore, type SessionState, type SessionStore } from './session-store.js';
 import { TopicTree, type Match, type SharedMatch } from './topic-tree.js';
 import type { UplinkOutcome, UplinkSink } from './uplink-sink.js';
 import { settleAfter } from '../settle-after.js';
@@ -34,6 +35,8 @@ export interface BrokerOptions extends ConnectionOptions {
    * `done` once it is kept (or failed). Absent: retained messages live in memory only.
    */
   persistRetained?: (message: BrokerMessage, done: () => void) => void;
+  /** Where sessions are kept beyond memory; absent: nowhere (sessions.store memory). */
+  store?: SessionStore;
 }
 
 /** Timers of a session whose client is gone: the session's end, and a delayed will. */
@@ -62,12 +65,19 @@ export class Broker {
   readonly #retained = new RetainedStore();
   readonly #delayed: DelayedPublishes;
   #uplinkCongested = false;
+  readonly #store: SessionStore;
+  /**
+   * Set while shutting down with a store that keeps sessions: clients get this long to come
+   * back (to any bridge) before their wills go out and sessions of expiry 0 end.
+   */
+  #restartGraceMs: number | undefined;
   /** Removes expired retained messages nobody asked for. */
   readonly #retainedSweep: NodeJS.Timeout;
 
   constructor(sink: UplinkSink, options: BrokerOptions, log: Logger, metrics: BridgeMetrics) {
     this.#sink = sink;
     this.#options = options;
+    this.#store = options.store ?? new MemorySessionStore();
     this.log = log;
     this.metrics = metrics;
     this.#delayed = new DelayedPublishes(options.maxDelayedMessages, (message) => {
@@ -119,6 +129,49 @@ export class Broker {
   }
 
   /**
+   * Before CONNACK: the store makes this bridge the owner of the client id's session (undefined:
+   * nothing to wait for). A session that comes from another bridge is taken in, offline, before
+   * the connection registers.
+   */
+  claim(clientId: string): Promise<void> | undefined {
+    const claimed = this.#store.claim(clientId);
+    return claimed?.then((moved) => {
+      if (moved !== undefined && !this.#sessions.has(clientId))
+        this.restoreSession(clientId, moved);
+    });
+  }
+
+  /**
+   * A session kept by the store (at start, the sessions this bridge had; or one that moved here)
+   * is taken in, offline: subscriptions, QoS 2 packet ids, will and expiry, counted from when its
+   * client went away (for one that was connected when its bridge stopped: from now, and its will
+   * goes out after its delay, unless the client is back by then).
+   */
+  restoreSession(clientId: string, state: SessionState): void {
+    const now = Date.now();
+    const session = this.#newSession(clientId, state.assignedId);
+    session.identity = state.identity;
+    session.expiryInterval = state.expiryInterval;
+    const authorized = this.#options.authenticator.authorize(state.identity, clientId);
+    if (!authorized.ok) {
+      this.#sessions.delete(clientId);
+      this.#store.end(session);
+      return;
+    }
+    session.permissions = authorized.principal.permissions;
+    for (const [filter, subscription] of state.subscriptions) {
+      if (!session.permissions.canSubscribe(filter)) continue;
+      session.subscriptions.set(filter, subscription);
+      this.#subscriptions.subscribe(clientId, filter, subscription);
+    }
+    for (const id of state.qos2Received) session.qos2Received.set(id, 'stored');
+    const disconnectedAt = state.online ? now : (state.disconnectedAt ?? now);
+    const delay = (state.will?.properties?.willDelayInterval ?? 0) * 1000;
+    const willAt = state.online ? now + delay : (state.willAt ?? now);
+    this.#awaitReturn(session, state.identity.username, state.will, disconnectedAt, willAt);
+  }
+
+  /**
    * A CONNECT was accepted. A connection with the same client id is taken
    * over; the session is resumed unless `cleanStart` [MQTT-3.1.2-4..6], and its
    * subscriptions and waiting messages are judged again against the connection's
@@ -147,22 +200,64 @@ export class Broker {
     let session = this.#sessions.get(clientId);
     const present = session !== undefined && !cleanStart;
     if (session && cleanStart) this.#endSession(session);
-    if (!present) {
-      session = new Session(clientId, this.#options.maxQueuedMessages, (reason) => {
-        this.metrics.mqttMessagesDropped.inc({ reason });
-      });
-      session.assignedId = assignedId;
-      this.#sessions.set(clientId, session);
-    }
+    if (!present) session = this.#newSession(clientId, assignedId);
     const current = session as Session;
     current.identity = connection.identity;
     current.expiryInterval = expiryInterval;
+    current.will = connection.will;
+    current.willAt = undefined;
+    current.disconnectedAt = undefined;
     if (present) this.#rejudge(current, connection.permissions);
     else current.permissions = connection.permissions;
     connection.session = current;
+    this.#store.save(current);
     this.metrics.mqttConnections.set(this.#clients.size);
     this.metrics.mqttConnectionsTotal.inc();
     return present;
+  }
+
+  /** The session's connection is up: what the store keeps for it is fed to it. */
+  sessionAttached(session: Session): void {
+    this.#store.attach(session);
+  }
+
+  /**
+   * The session's state changed (subscriptions, QoS 2 packet ids): the store keeps it; `done`
+   * once kept (at once without a store).
+   */
+  sessionChanged(session: Session, done?: () => void): void {
+    if (this.#sessions.get(session.clientId) === session) this.#store.save(session, done);
+    else done?.();
+  }
+
+  /**
+   * Another bridge owns the client id's session now: its connection here (if any) is closed
+   * (MQTT 5: DISCONNECT 0x8E) without its will, and the session is forgotten here, not ended.
+   */
+  sessionMovedAway(clientId: string): void {
+    const connection = this.#clients.get(clientId);
+    if (connection) {
+      connection.takeWill();
+      this.#clients.delete(clientId);
+      this.metrics.mqttConnections.set(this.#clients.size);
+      connection.close('session taken over by another bridge', ReasonCode.SessionTakenOver);
+    }
+    this.#cancelPendingEnd(clientId, { sendWill: false });
+    const session = this.#sessions.get(clientId);
+    if (session === undefined) return;
+    this.#sessions.delete(clientId);
+    this.#subscriptions.unsubscribeAll(clientId);
+    session.detach();
+    session.clear();
+  }
+
+  #newSession(clientId: string, assignedId: boolean): Session {
+    const session = new Session(clientId, this.#options.maxQueuedMessages, (reason) => {
+      this.metrics.mqttMessagesDropped.inc({ reason });
+    });
+    session.assignedId = assignedId;
+    this.#sessions.set(clientId, session);
+    return session;
   }
 
   connectionClosed(connection: Connection, will: Will | undefined): void {
@@ -173,7 +268,25 @@ export class Broker {
     this.metrics.mqttConnections.set(this.#clients.size);
     const session = connection.session;
     session.detach();
-    this.#scheduleEnd(session, connection.username, will);
+    this.#store.detach(session);
+    const now = Date.now();
+    let willAt = now + (will?.properties?.willDelayInterval ?? 0) * 1000;
+    const grace = this.#restartGraceMs;
+    if (grace !== undefined) {
+      // a bridge shutting down (a rolling restart): the client has `grace` to come back to
+      // another bridge, or to this one restarted, before its will goes out or its session ends
+      willAt = Math.max(willAt, now + grace);
+      if (session.expiryInterval === 0) session.expiryInterval = Math.ceil(grace / 1000);
+    }
+    this.#awaitReturn(session, connection.username, will, now, willAt);
+  }
+
+  /**
+   * Shutdown with a store that keeps sessions: the connections closed from now on keep their
+   * wills and sessions for `graceMs` (see connectionClosed).
+   */
+  keepSessionsForRestart(graceMs: number): void {
+    this.#restartGraceMs = graceMs;
   }
 
   /**
@@ -316,8 +429,20 @@ export class Broker {
       if (target) targets.push(target);
     }
     if (settle) settleTogether(targets, settle);
-    for (const [session, delivery] of targets) session.deliver(delivery);
+    for (const [session, delivery] of targets) this.#deliverTo(session, delivery);
     return targets.length;
+  }
+
+  /** To the session, or to the store that keeps its messages (QoS 1/2) and feeds them to it. */
+  #deliverTo(session: Session, delivery: Delivery): void {
+    if (delivery.qos === 0 || !this.#store.keepsMessages(session)) {
+      session.deliver(delivery);
+      return;
+    }
+    this.#store.enqueue(session, delivery, (kept) => {
+      if (!kept) this.metrics.mqttMessagesDropped.inc({ reason: 'not-kept' });
+      delivery.settle?.();
+    });
   }
 
   /** The member of a shared group that gets the message next, and its delivery. */
@@ -479,42 +604,59 @@ export class Broker {
   }
 
   /**
-   * The client is gone: its session ends now (expiry 0) or after the Session
-   * Expiry Interval; the will goes out after its delay or when the session
-   * ends, whichever is first [MQTT-3.1.3-9].
+   * The client is gone (since `disconnectedAt`): its session ends then (expiry 0) or after the
+   * Session Expiry Interval; the will goes out at `willAt` or when the session ends, whichever
+   * is first [MQTT-3.1.3-9]. The store keeps the session as it is now.
    */
-  #scheduleEnd(session: Session, username: string | undefined, will: Will | undefined): void {
+  #awaitReturn(
+    session: Session,
+    username: string | undefined,
+    will: Will | undefined,
+    disconnectedAt: number,
+    willAt: number,
+  ): void {
     const { clientId } = session;
+    const now = Date.now();
+    session.disconnectedAt = disconnectedAt;
+    session.will = will;
+    session.willAt = will ? willAt : undefined;
     const publishWill = will
       ? () => {
+          session.will = undefined;
+          session.willAt = undefined;
           this.#publishWill(clientId, username, will);
         }
       : undefined;
-    if (session.expiryInterval === 0) {
+    const expiresAt =
+      session.expiryInterval === NEVER_EXPIRES
+        ? undefined
+        : disconnectedAt + session.expiryInterval * 1000;
+    if (expiresAt !== undefined && expiresAt <= now) {
       this.#endSession(session);
       publishWill?.();
       return;
     }
     const pending: PendingEnd = { expiry: undefined, will: undefined, publishWill };
-    if (session.expiryInterval !== NEVER_EXPIRES) {
-      pending.expiry = new LongTimer(session.expiryInterval * 1000, () => {
+    if (expiresAt !== undefined) {
+      pending.expiry = new LongTimer(expiresAt - now, () => {
         this.#pendingEnds.delete(clientId);
         pending.will?.cancel();
         this.#endSession(session);
         pending.publishWill?.();
       });
     }
-    const delay = will?.properties?.willDelayInterval ?? 0;
-    if (publishWill && delay === 0) {
+    if (publishWill && willAt <= now) {
       publishWill();
       pending.publishWill = undefined;
     } else if (publishWill) {
-      pending.will = new LongTimer(delay * 1000, () => {
+      pending.will = new LongTimer(willAt - now, () => {
         pending.publishWill = undefined;
         publishWill();
+        this.#store.save(session);
       });
     }
     this.#pendingEnds.set(clientId, pending);
+    this.#store.save(session);
   }
 
   /**
@@ -536,6 +678,7 @@ export class Broker {
    * never received go to another member of their group [MQTT-4.8.2-4 (5.0)].
    */
   #endSession(session: Session): void {
+    this.#store.end(session);
     this.#subscriptions.unsubscribeAll(session.clientId);
     const undelivered = session.takeUndeliveredShared();
     session.clear();

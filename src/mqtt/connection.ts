@@ -242,7 +242,7 @@ export class Connection implements SessionLink {
    */
   startAuthenticating({ hold }: { hold: boolean }): void {
     this.#status = 'authenticating';
-    if (hold) {
+    if (hold && this.#held === undefined) {
       this.#held = [];
       this.#socket.pause();
     }

@@ -1,4 +1,40 @@
-import type { Delivery, Session } from './session.js';
+import type { IConnectPacket } from 'mqtt-packet';
+import type { Identity } from '../auth/identity.js';
+import type { Delivery, Session, Subscription } from './session.js';
+
+type Will = NonNullable<IConnectPacket['will']>;
+
+/** Where a session is in its messages (sessions.messagesTopic, records keyed by client id). */
+export interface MailboxPosition {
+  partition: number;
+  /** Offset of the first record not yet done with (acknowledged, written at QoS 0, dropped). */
+  next: bigint;
+  /**
+   * QoS 2 records at or after `next` whose PUBREC came (PUBREL sent, PUBCOMP awaited): by offset,
+   * the packet id they were sent with. On resume PUBREL goes again for them; they are not sent
+   * again.
+   */
+  released: Map<bigint, number>;
+}
+
+/** What a session is, as a store keeps it. */
+export interface SessionState {
+  /** A connection of the owner serves it now; otherwise offline since `disconnectedAt`. */
+  online: boolean;
+  disconnectedAt: number | undefined;
+  identity: Identity;
+  assignedId: boolean;
+  /** Seconds (NEVER_EXPIRES: for ever). */
+  expiryInterval: number;
+  subscriptions: Map<string, Subscription>;
+  /** The will of the current or last connection, while it is not published. */
+  will: Will | undefined;
+  /** When a will waiting for its delay goes out (ms since the epoch); online: not set. */
+  willAt: number | undefined;
+  /** QoS 2 packet ids received, stored, and not yet released [MQTT-4.3.3-9]. */
+  qos2Received: number[];
+  mailbox: MailboxPosition | undefined;
+}
 
 /**
  * Where sessions are kept beyond the broker's memory: the seam between the broker and a store
@@ -9,17 +45,19 @@ import type { Delivery, Session } from './session.js';
  */
 export interface SessionStore {
   /**
-   * Whether the session's QoS 1/2 messages are kept by the store (offline queue and in flight):
-   * they go to `enqueue()` and come back through `SessionStoreTarget.feed()`, rather than
-   * straight to `Session.deliver()`.
+   * Whether the session's messages are kept by the store (offline queue and in flight): they go
+   * to `enqueue()` and the store feeds them to the session in order, rather than straight to
+   * `Session.deliver()`.
    */
   keepsMessages(session: Session): boolean;
 
   /**
-   * Makes this bridge the owner of the client id's session, before CONNACK. Resolves once it is
-   * (rejects with an Error when the store cannot be written).
+   * Makes this bridge the owner of the client id's session, before CONNACK. Undefined: nothing
+   * to wait for. Otherwise resolves once it is, with what the store kept of the session when the
+   * broker has none of its own (a session that moved here), and rejects with an Error when the
+   * claim failed.
    */
-  claim(clientId: string): Promise<void>;
+  claim(clientId: string): Promise<SessionState | undefined> | undefined;
 
   /**
    * The session changed (subscriptions, expiry, will, QoS 2 packet ids, connected or not). Kept
@@ -39,8 +77,8 @@ export interface SessionStore {
   /** The session has a connection now: the messages it has not had are fed to it. */
   attach(session: Session): void;
 
-  /** Stops the store (after the broker stopped taking connections); what is unsaved is saved. */
-  close(): Promise<void>;
+  /** The session's connection is gone: its messages wait in the store. */
+  detach(session: Session): void;
 }
 
 /** Keeps nothing: sessions live in the broker's memory only (sessions.store memory). */
@@ -49,8 +87,8 @@ export class MemorySessionStore implements SessionStore {
     return false;
   }
 
-  claim(): Promise<void> {
-    return Promise.resolve();
+  claim(): undefined {
+    return undefined;
   }
 
   save(_session: Session, done?: () => void): void {
@@ -69,7 +107,7 @@ export class MemorySessionStore implements SessionStore {
     // nothing kept
   }
 
-  close(): Promise<void> {
-    return Promise.resolve();
+  detach(): void {
+    // nothing kept
   }
 }

@@ -1,8 +1,10 @@
-import type { IPublishPacket, Packet, QoS } from 'mqtt-packet';
+import type { IConnectPacket, IPublishPacket, Packet, QoS } from 'mqtt-packet';
 import { unproved, type Identity } from '../auth/identity.js';
 import { ALLOW_ALL, type Permissions } from '../auth/permissions.js';
 import { isExpired, secondsToLive, type BrokerMessage } from './message.js';
 import type { UplinkOutcome } from './uplink-sink.js';
+
+type Will = NonNullable<IConnectPacket['will']>;
 
 /** Session Expiry Interval meaning "never" [MQTT-3.1.2-...]; also what 3.1.1 clean=0 gets. */
 export const NEVER_EXPIRES = 0xffffffff;
@@ -107,6 +109,12 @@ export class Session {
    * ACL changes. Every message delivered is checked against them.
    */
   permissions: Permissions = ALLOW_ALL;
+  /** The will of the current connection, or of the last one while it waits for its delay. */
+  will: Will | undefined;
+  /** When a waiting will goes out (ms since the epoch); undefined while online or none waits. */
+  willAt: number | undefined;
+  /** When the client went away (ms since the epoch); undefined while it is connected. */
+  disconnectedAt: number | undefined;
   #link: SessionLink | undefined;
   readonly #inflight = new Map<number, Inflight>();
   /** In-flight entries not sent on the current connection. */

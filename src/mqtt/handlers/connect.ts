@@ -134,7 +134,6 @@ const ALLOW_EVERYTHING = (connection: Connection): Principal => ({
 /** CONNECT is authenticated: the session is set up and CONNACK sent. */
 function accept(connection: Connection, principal: Principal, accepted: Accepted): void {
   const { packet, assigned } = accepted;
-  const version = connection.protocolVersion;
   const will = packet.will;
   if (will && !principal.permissions.canPublish(will.topic)) {
     // As Mosquitto: a will the client may not publish refuses the connection.
@@ -153,6 +152,33 @@ function accept(connection: Connection, principal: Principal, accepted: Accepted
   connection.permissions = principal.permissions;
   connection.identity = principal.identity;
   connection.username = principal.identity.username;
+  // the session's store makes this bridge its owner first (sessions.store kafka)
+  const claimed = connection.broker.claim(connection.clientId);
+  if (claimed === undefined) {
+    connectAccepted(connection, principal, accepted);
+    return;
+  }
+  connection.startAuthenticating({ hold: true });
+  claimed.then(
+    () => {
+      if (connection.status !== 'authenticating') return; // closed meanwhile
+      connectAccepted(connection, principal, accepted);
+    },
+    (error: unknown) => {
+      connection.log.warn({ err: error, clientId: connection.clientId }, 'session not claimed');
+      refuse(connection, {
+        v3: ConnackReturnCode.ServerUnavailable,
+        v5: ReasonCode.ServerUnavailable,
+        reason: 'session store unavailable',
+      });
+    },
+  );
+}
+
+/** The session is this bridge's: it is set up (taken over, resumed or new) and CONNACK sent. */
+function connectAccepted(connection: Connection, principal: Principal, accepted: Accepted): void {
+  const { packet, assigned } = accepted;
+  const version = connection.protocolVersion;
   const cleanStart = packet.clean ?? true;
   const requestedExpiry = sessionExpiryOf(packet, version, cleanStart);
   const expiry = connection.limitSessionExpiry(requestedExpiry);
@@ -192,6 +218,7 @@ function accept(connection: Connection, principal: Principal, accepted: Accepted
   connection.markConnected(serverKeepAlive ?? keepAlive);
   // [MQTT-4.4.0-1] unacknowledged messages are sent again, then the queue
   connection.session.attach(connection);
+  connection.broker.sessionAttached(connection.session);
   connection.log.debug(
     { clientId: connection.clientId, version, sessionPresent, username: connection.username },
     'connected',

@@ -69,13 +69,23 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
   const qos = packet.qos;
   const reply = connection.acks.reserve();
   connection.broker.publish(message, (outcome) => {
-    reply(() => {
-      acknowledge(connection, qos, id, outcome);
-    });
-    if (qos === 2) {
-      const waiting = session.qos2Waiting.get(id) ?? [];
-      session.qos2Waiting.delete(id);
-      for (const answer of waiting) answer(outcome);
+    const answer = (): void => {
+      reply(() => {
+        acknowledge(connection, qos, id, outcome);
+      });
+      if (qos === 2) {
+        const waiting = session.qos2Waiting.get(id) ?? [];
+        session.qos2Waiting.delete(id);
+        for (const answerWaiting of waiting) answerWaiting(outcome);
+      }
+    };
+    if (qos === 2 && outcome.kind !== 'failed') {
+      // the id is kept with the session before PUBREC: a retransmission after a restart is
+      // then known not to be new [MQTT-4.3.3-10]
+      session.qos2Received.set(id, 'stored');
+      connection.broker.sessionChanged(session, answer);
+    } else {
+      answer();
     }
   });
   connection.throttleIfBusy();

@@ -15,7 +15,7 @@ export function handlePubrel(connection: Connection, packet: IPubrelPacket): voi
     connection.protocolViolation(ReasonCode.ProtocolError, `PUBREL for ${id} before PUBREC`);
     return;
   }
-  session.qos2Received.delete(id);
+  if (session.qos2Received.delete(id)) connection.broker.sessionChanged(session);
   connection.send({
     cmd: 'pubcomp',
     messageId: id,

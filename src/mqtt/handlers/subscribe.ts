@@ -68,6 +68,7 @@ export function handleSubscribe(connection: Connection, packet: ISubscribePacket
       subscription.retainHandling === 0 || (subscription.retainHandling === 1 && !existed);
     if (!shared && wantsRetained) retainedToSend.push({ filter: parsed.filter, subscription });
   }
+  broker.sessionChanged(session);
   connection.send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
   for (const { filter, subscription } of retainedToSend)
     sendRetained(connection, broker, filter, subscription);
@@ -102,6 +103,7 @@ export function handleUnsubscribe(connection: Connection, packet: IUnsubscribePa
     connection.session.subscriptions.delete(filter);
     return existed ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted;
   });
+  connection.broker.sessionChanged(connection.session);
   connection.send({
     cmd: 'unsuback',
     messageId: packet.messageId ?? 0,

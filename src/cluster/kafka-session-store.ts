@@ -1,0 +1,295 @@
+import type { Kafka } from 'kafkajs';
+import type { ProducerPipeline } from '../kafka/producer-pipeline.js';
+import type { Logger } from '../observability/logger.js';
+import type { Delivery, Session } from '../mqtt/session.js';
+import type { MailboxPosition, SessionState, SessionStore } from '../mqtt/session-store.js';
+import { SessionLog, type LoggedSession } from './session-log.js';
+import { SessionMessages } from './session-messages.js';
+
+/** Changes saved together, at most this long after the first of them. */
+const SAVE_DELAY_MS = 50;
+
+export interface KafkaSessionStoreOptions {
+  instanceId: string;
+  /** Consumer group prefix. */
+  clientId: string;
+  sessionsTopic: string;
+  messagesTopic: string;
+  partitions: number;
+  replicationFactor: number;
+  messagesRetentionMs: number;
+  /** How long start waits for the sessions topic to be read. */
+  timeoutMs: number;
+}
+
+/** What the broker hears from the store: another bridge took a session over. */
+export interface SessionStoreEvents {
+  /** Another bridge owns the client id's session now (or it was ended there): let it go. */
+  lostSession(clientId: string): void;
+}
+
+/**
+ * Sessions kept in Kafka (sessions.store kafka): what each session is in the sessions topic,
+ * its messages in the messages topic (see SessionLog and SessionMessages). This bridge writes
+ * only the sessions it owns, under the epoch of its claim.
+ */
+export class KafkaSessionStore implements SessionStore {
+  readonly #options: KafkaSessionStoreOptions;
+  readonly #log: Logger;
+  #sessionLog!: SessionLog;
+  #messages!: SessionMessages;
+  #events: SessionStoreEvents | undefined;
+  /** Sessions this bridge owns, with the epoch of its claim. */
+  readonly #epochs = new Map<string, number>();
+  /** Positions read from the log for owned sessions not attached here yet. */
+  readonly #positions = new Map<string, MailboxPosition>();
+  /** Sessions changed and not saved yet, with what waits for the save. */
+  readonly #dirty = new Map<string, { session: Session; waiting: Array<() => void> }>();
+  #saveTimer: NodeJS.Timeout | undefined;
+  /** Saves written and not yet acknowledged. */
+  #writing = 0;
+  #idle: (() => void) | undefined;
+
+  private constructor(options: KafkaSessionStoreOptions, log: Logger) {
+    this.#options = options;
+    this.#log = log;
+  }
+
+  /** Prepares both topics and reads the sessions topic to its end. */
+  static async open(
+    kafka: Kafka,
+    pipeline: ProducerPipeline,
+    options: KafkaSessionStoreOptions,
+    log: Logger,
+  ): Promise<KafkaSessionStore> {
+    const store = new KafkaSessionStore(options, log);
+    store.#messages = await SessionMessages.open(
+      kafka,
+      pipeline,
+      {
+        topic: options.messagesTopic,
+        clientId: options.clientId,
+        instanceId: options.instanceId,
+        partitions: options.partitions,
+        replicationFactor: options.replicationFactor,
+        retentionMs: options.messagesRetentionMs,
+      },
+      {
+        changed: (clientId, done) => {
+          store.#changed(clientId, done);
+        },
+      },
+      log,
+    );
+    store.#sessionLog = await SessionLog.open(
+      kafka,
+      pipeline,
+      {
+        topic: options.sessionsTopic,
+        instanceId: options.instanceId,
+        clientId: options.clientId,
+        partitions: options.partitions,
+        replicationFactor: options.replicationFactor,
+        timeoutMs: options.timeoutMs,
+      },
+      {
+        applied: (clientId, session) => {
+          store.#applied(clientId, session);
+        },
+        ended: (clientId, ownership) => {
+          if (ownership.owner !== options.instanceId) store.#lost(clientId);
+        },
+      },
+      log,
+    );
+    return store;
+  }
+
+  /** Where the store tells the broker of sessions that went elsewhere. */
+  listen(events: SessionStoreEvents): void {
+    this.#events = events;
+  }
+
+  /**
+   * The sessions this bridge owned when it last stopped (or crashed): the broker takes them
+   * back at start, offline, with what they were.
+   */
+  ownedSessions(): Array<[string, SessionState]> {
+    const owned: Array<[string, SessionState]> = [];
+    for (const [clientId, logged] of this.#sessionLog.sessions()) {
+      if (logged.owner !== this.#options.instanceId) continue;
+      this.#epochs.set(clientId, logged.epoch);
+      if (logged.state.mailbox) this.#positions.set(clientId, logged.state.mailbox);
+      owned.push([clientId, logged.state]);
+    }
+    return owned;
+  }
+
+  keepsMessages(session: Session): boolean {
+    return session.expiryInterval > 0;
+  }
+
+  claim(clientId: string): Promise<SessionState | undefined> {
+    const previous = this.#sessionLog.sessions().get(clientId);
+    const state: SessionState = previous
+      ? { ...previous.state, online: true, disconnectedAt: undefined }
+      : emptyState();
+    return this.#sessionLog.claim(clientId, state).then((epoch) => {
+      this.#epochs.set(clientId, epoch);
+      if (previous === undefined || previous.owner === this.#options.instanceId) return undefined;
+      // the session moves here: its messages from where the other bridge left them
+      if (previous.state.mailbox) this.#positions.set(clientId, previous.state.mailbox);
+      return previous.state;
+    });
+  }
+
+  save(session: Session, done?: () => void): void {
+    const { clientId } = session;
+    let dirty = this.#dirty.get(clientId);
+    if (dirty?.session !== session) {
+      dirty = { session, waiting: [...(dirty?.waiting ?? [])] };
+      this.#dirty.set(clientId, dirty);
+    }
+    if (done) dirty.waiting.push(done);
+    if (done) {
+      // a guarantee waits for it: no gathering delay
+      clearTimeout(this.#saveTimer);
+      this.#saveTimer = undefined;
+      setImmediate(() => {
+        this.#flush();
+      });
+    } else {
+      this.#saveTimer ??= setTimeout(() => {
+        this.#saveTimer = undefined;
+        this.#flush();
+      }, SAVE_DELAY_MS);
+    }
+  }
+
+  end(session: Session): void {
+    const { clientId } = session;
+    this.#messages.cursors.forget(session);
+    this.#positions.delete(clientId);
+    const dirty = this.#dirty.get(clientId);
+    if (dirty?.session === session) {
+      this.#dirty.delete(clientId);
+      for (const done of dirty.waiting) done();
+    }
+    const epoch = this.#epochs.get(clientId);
+    if (epoch === undefined) return;
+    this.#epochs.delete(clientId);
+    this.#write(clientId, epoch, undefined, []);
+  }
+
+  enqueue(session: Session, delivery: Delivery, done: (kept: boolean) => void): void {
+    this.#messages.write(session.clientId, delivery, done);
+  }
+
+  attach(session: Session): void {
+    const { clientId } = session;
+    const partition = this.#messages.partitionOf(clientId);
+    this.#messages.cursors.attach(session, partition, this.#positions.get(clientId));
+    this.#positions.delete(clientId);
+  }
+
+  detach(session: Session): void {
+    this.#messages.cursors.detach(session);
+  }
+
+  /** Saves what is unsaved, waits for Kafka to have it, and stops reading. */
+  async close(): Promise<void> {
+    clearTimeout(this.#saveTimer);
+    this.#flush();
+    if (this.#writing > 0) {
+      await new Promise<void>((resolve) => {
+        this.#idle = resolve;
+      });
+    }
+    await this.#sessionLog.close();
+    await this.#messages.close();
+  }
+
+  #changed(clientId: string, done?: () => void): void {
+    const session = this.#dirty.get(clientId)?.session ?? this.#messages.cursors.session(clientId);
+    if (session === undefined) {
+      done?.();
+      return;
+    }
+    this.save(session, done);
+  }
+
+  #flush(): void {
+    const dirty = [...this.#dirty.values()];
+    this.#dirty.clear();
+    for (const { session, waiting } of dirty) {
+      const epoch = this.#epochs.get(session.clientId);
+      if (epoch === undefined) {
+        // not (or no longer) ours: nothing to write; what waits goes on
+        for (const done of waiting) done();
+        continue;
+      }
+      this.#write(session.clientId, epoch, this.#snapshot(session), waiting);
+    }
+  }
+
+  #write(
+    clientId: string,
+    epoch: number,
+    state: SessionState | undefined,
+    waiting: Array<() => void>,
+  ): void {
+    this.#writing++;
+    this.#sessionLog.write(clientId, { owner: this.#options.instanceId, epoch }, state, () => {
+      for (const done of waiting) done();
+      this.#writing--;
+      if (this.#writing === 0) this.#idle?.();
+    });
+  }
+
+  #snapshot(session: Session): SessionState {
+    const { clientId } = session;
+    return {
+      online: session.online,
+      disconnectedAt: session.disconnectedAt,
+      identity: session.identity,
+      assignedId: session.assignedId,
+      expiryInterval: session.expiryInterval,
+      subscriptions: session.subscriptions,
+      will: session.will,
+      willAt: session.willAt,
+      // a publish still on its way to Kafka is not acknowledged: its retransmission is new
+      qos2Received: [...session.qos2Received]
+        .filter(([, state]) => state === 'stored')
+        .map(([id]) => id),
+      mailbox: this.#messages.cursors.position(clientId) ?? this.#positions.get(clientId),
+    };
+  }
+
+  #applied(clientId: string, session: LoggedSession): void {
+    if (session.owner !== this.#options.instanceId && this.#epochs.has(clientId)) {
+      this.#lost(clientId);
+    }
+  }
+
+  #lost(clientId: string): void {
+    if (!this.#epochs.delete(clientId)) return;
+    this.#positions.delete(clientId);
+    this.#log.debug({ clientId }, 'session owned by another bridge now');
+    this.#events?.lostSession(clientId);
+  }
+}
+
+function emptyState(): SessionState {
+  return {
+    online: true,
+    disconnectedAt: undefined,
+    identity: { username: undefined, proof: 'none' },
+    assignedId: false,
+    expiryInterval: 0,
+    subscriptions: new Map(),
+    will: undefined,
+    willAt: undefined,
+    qos2Received: [],
+    mailbox: undefined,
+  };
+}
