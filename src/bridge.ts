@@ -296,13 +296,9 @@ export class Bridge {
       metrics,
     );
     if (sessionStore) {
-      sessionStore.listen({
-        lostSession: (clientId) => {
-          broker.sessionMovedAway(clientId);
-        },
-      });
       const owned = sessionStore.ownedSessions();
       for (const [clientId, state] of owned) broker.restoreSession(clientId, state);
+      sessionStore.listen(broker);
       log.info({ sessions: owned.length }, 'sessions of this bridge restored from Kafka');
     }
     // the users and ACL file, reloaded when it changes and on SIGHUP (reloadAuth)

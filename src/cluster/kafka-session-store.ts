@@ -2,7 +2,12 @@ import type { Kafka } from 'kafkajs';
 import type { ProducerPipeline } from '../kafka/producer-pipeline.js';
 import type { Logger } from '../observability/logger.js';
 import type { Delivery, Session } from '../mqtt/session.js';
-import type { MailboxPosition, SessionState, SessionStore } from '../mqtt/session-store.js';
+import type {
+  FleetEvents,
+  MailboxPosition,
+  SessionState,
+  SessionStore,
+} from '../mqtt/session-store.js';
 import { SessionLog, type LoggedSession } from './session-log.js';
 import { SessionMessages } from './session-messages.js';
 
@@ -22,12 +27,6 @@ export interface KafkaSessionStoreOptions {
   timeoutMs: number;
 }
 
-/** What the broker hears from the store: another bridge took a session over. */
-export interface SessionStoreEvents {
-  /** Another bridge owns the client id's session now (or it was ended there): let it go. */
-  lostSession(clientId: string): void;
-}
-
 /**
  * Sessions kept in Kafka (sessions.store kafka): what each session is in the sessions topic,
  * its messages in the messages topic (see SessionLog and SessionMessages). This bridge writes
@@ -38,7 +37,7 @@ export class KafkaSessionStore implements SessionStore {
   readonly #log: Logger;
   #sessionLog!: SessionLog;
   #messages!: SessionMessages;
-  #events: SessionStoreEvents | undefined;
+  #events: FleetEvents | undefined;
   /** Sessions this bridge owns, with the epoch of its claim. */
   readonly #epochs = new Map<string, number>();
   /** Positions read from the log for owned sessions not attached here yet. */
@@ -97,7 +96,9 @@ export class KafkaSessionStore implements SessionStore {
           store.#applied(clientId, session);
         },
         ended: (clientId, ownership) => {
-          if (ownership.owner !== options.instanceId) store.#lost(clientId);
+          if (ownership.owner === options.instanceId) return;
+          store.#lost(clientId);
+          store.#events?.remoteEnded(clientId);
         },
       },
       log,
@@ -105,9 +106,15 @@ export class KafkaSessionStore implements SessionStore {
     return store;
   }
 
-  /** Where the store tells the broker of sessions that went elsewhere. */
-  listen(events: SessionStoreEvents): void {
+  /**
+   * Where the store tells the broker of the fleet's sessions: at once of every session other
+   * bridges own now, then of every change.
+   */
+  listen(events: FleetEvents): void {
     this.#events = events;
+    for (const [clientId, logged] of this.#sessionLog.sessions()) {
+      if (logged.owner !== this.#options.instanceId) events.remoteSession(clientId, logged.state);
+    }
   }
 
   /**
@@ -126,7 +133,7 @@ export class KafkaSessionStore implements SessionStore {
   }
 
   keepsMessages(session: Session): boolean {
-    return session.expiryInterval > 0;
+    return session.remote !== undefined || session.expiryInterval > 0;
   }
 
   claim(clientId: string): Promise<SessionState | undefined> {
@@ -266,9 +273,9 @@ export class KafkaSessionStore implements SessionStore {
   }
 
   #applied(clientId: string, session: LoggedSession): void {
-    if (session.owner !== this.#options.instanceId && this.#epochs.has(clientId)) {
-      this.#lost(clientId);
-    }
+    if (session.owner === this.#options.instanceId) return;
+    this.#lost(clientId);
+    this.#events?.remoteSession(clientId, session.state);
   }
 
   #lost(clientId: string): void {

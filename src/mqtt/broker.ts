@@ -12,12 +12,24 @@ import { LongTimer } from './long-timer.js';
 import { ReasonCode } from './reason-codes.js';
 import { RetainedStore } from './retained.js';
 import { NEVER_EXPIRES, Session, type Delivery, type Subscription } from './session.js';
-import { MemorySessionStore, type SessionState, type SessionStore } from './session-store.js';
+import {
+  MemorySessionStore,
+  type FleetEvents,
+  type SessionState,
+  type SessionStore,
+} from './session-store.js';
 import { TopicTree, type Match, type SharedMatch } from './topic-tree.js';
 import type { UplinkOutcome, UplinkSink } from './uplink-sink.js';
 import { settleAfter } from '../settle-after.js';
 
 type Will = NonNullable<IConnectPacket['will']>;
+
+/** What a remote session whose identity is not allowed any more may receive here: nothing. */
+const DENY_RECEIVING: Permissions = {
+  canPublish: () => false,
+  canSubscribe: () => false,
+  canReceive: () => false,
+};
 
 /** Nothing waits for a QoS 0 retained message to be persisted. */
 const IGNORE = (): void => undefined;
@@ -51,7 +63,7 @@ interface PendingEnd {
  * messages, and the path of every publish to local subscribers and to the
  * uplink. Listeners hand it sockets; it knows nothing of Kafka.
  */
-export class Broker {
+export class Broker implements FleetEvents {
   readonly log: Logger;
   readonly metrics: BridgeMetrics;
   readonly #sink: UplinkSink;
@@ -232,9 +244,10 @@ export class Broker {
 
   /**
    * Another bridge owns the client id's session now: its connection here (if any) is closed
-   * (MQTT 5: DISCONNECT 0x8E) without its will, and the session is forgotten here, not ended.
+   * (MQTT 5: DISCONNECT 0x8E) without its will (the new owner has it), and the session is
+   * forgotten here, not ended.
    */
-  sessionMovedAway(clientId: string): void {
+  lostSession(clientId: string): void {
     const connection = this.#clients.get(clientId);
     if (connection) {
       connection.takeWill();
@@ -244,8 +257,45 @@ export class Broker {
     }
     this.#cancelPendingEnd(clientId, { sendWill: false });
     const session = this.#sessions.get(clientId);
-    if (session === undefined) return;
-    this.#sessions.delete(clientId);
+    if (session && !session.remote) this.#forget(session);
+  }
+
+  /**
+   * A session another bridge owns, new or changed: known here with its identity and
+   * subscriptions, so that messages published here reach it (through the store), shared
+   * groups count it, and its client id stays its user's.
+   */
+  remoteSession(clientId: string, state: SessionState): void {
+    let session = this.#sessions.get(clientId);
+    if (session && !session.remote) this.lostSession(clientId);
+    session = this.#sessions.get(clientId);
+    if (session === undefined) {
+      session = this.#newSession(clientId, state.assignedId);
+    } else {
+      this.#subscriptions.unsubscribeAll(clientId);
+      session.subscriptions.clear();
+    }
+    session.remote = { online: state.online };
+    session.identity = state.identity;
+    session.expiryInterval = state.expiryInterval;
+    const authorized = this.#options.authenticator.authorize(state.identity, clientId);
+    session.permissions = authorized.ok ? authorized.principal.permissions : DENY_RECEIVING;
+    for (const [filter, subscription] of state.subscriptions) {
+      session.subscriptions.set(filter, subscription);
+      this.#subscriptions.subscribe(clientId, filter, subscription);
+    }
+  }
+
+  /** A session another bridge owned has ended. */
+  remoteEnded(clientId: string): void {
+    const session = this.#sessions.get(clientId);
+    if (session?.remote) this.#forget(session);
+  }
+
+  /** The session is no longer this bridge's concern (not ended: it lives on elsewhere). */
+  #forget(session: Session): void {
+    const { clientId } = session;
+    if (this.#sessions.get(clientId) === session) this.#sessions.delete(clientId);
     this.#subscriptions.unsubscribeAll(clientId);
     session.detach();
     session.clear();
@@ -435,7 +485,8 @@ export class Broker {
 
   /** To the session, or to the store that keeps its messages (QoS 1/2) and feeds them to it. */
   #deliverTo(session: Session, delivery: Delivery): void {
-    if (delivery.qos === 0 || !this.#store.keepsMessages(session)) {
+    const local = session.remote === undefined;
+    if ((delivery.qos === 0 && local) || !this.#store.keepsMessages(session)) {
       session.deliver(delivery);
       return;
     }
@@ -541,6 +592,11 @@ export class Broker {
       this.#rejudge(connection.session, permissions);
     }
     for (const session of [...this.#sessions.values()]) {
+      if (session.remote) {
+        // its owner judges it; here it only decides what it may receive through this bridge
+        session.permissions = judge(session) ?? DENY_RECEIVING;
+        continue;
+      }
       if (session.online) continue;
       const permissions = judge(session);
       if (permissions !== undefined) {

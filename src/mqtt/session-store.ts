@@ -81,6 +81,16 @@ export interface SessionStore {
   detach(session: Session): void;
 }
 
+/** What a store shared by several bridges tells the broker of the fleet's sessions. */
+export interface FleetEvents {
+  /** Another bridge owns the client id's session now (a takeover there): let it go here. */
+  lostSession(clientId: string): void;
+  /** A session owned by another bridge, new or changed. */
+  remoteSession(clientId: string, state: SessionState): void;
+  /** A session owned by another bridge ended. */
+  remoteEnded(clientId: string): void;
+}
+
 /** Keeps nothing: sessions live in the broker's memory only (sessions.store memory). */
 export class MemorySessionStore implements SessionStore {
   keepsMessages(): boolean {

@@ -115,6 +115,12 @@ export class Session {
   willAt: number | undefined;
   /** When the client went away (ms since the epoch); undefined while it is connected. */
   disconnectedAt: number | undefined;
+  /**
+   * Another bridge of the fleet owns the session (sessions.store kafka): this one knows its
+   * subscriptions, to route messages to it through the store, and whether its client is
+   * connected there.
+   */
+  remote: { online: boolean } | undefined;
   #link: SessionLink | undefined;
   readonly #inflight = new Map<number, Inflight>();
   /** In-flight entries not sent on the current connection. */
@@ -133,7 +139,7 @@ export class Session {
   }
 
   get online(): boolean {
-    return this.#link !== undefined;
+    return this.#link !== undefined || this.remote?.online === true;
   }
 
   deliver(delivery: Delivery): void {
