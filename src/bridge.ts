@@ -533,6 +533,7 @@ function openSessionStore(
       replicationFactor: config.kafka.createTopicsReplicationFactor,
       messagesRetentionMs: sessions.messagesRetentionMs,
       timeoutMs: config.kafka.connectTimeoutMs,
+      instanceTimeoutMs: config.instance.timeoutMs,
     },
     log.child({ component: 'sessions' }),
   );

@@ -8,6 +8,7 @@ import type {
   SessionState,
   SessionStore,
 } from '../mqtt/session-store.js';
+import { FleetLiveness } from './fleet-liveness.js';
 import { SessionLog, type LoggedSession } from './session-log.js';
 import { SessionMessages } from './session-messages.js';
 
@@ -25,6 +26,8 @@ export interface KafkaSessionStoreOptions {
   messagesRetentionMs: number;
   /** How long start waits for the sessions topic to be read. */
   timeoutMs: number;
+  /** A bridge not heard of for this long is gone: its sessions are adopted. */
+  instanceTimeoutMs: number;
 }
 
 /**
@@ -48,10 +51,15 @@ export class KafkaSessionStore implements SessionStore {
   /** Saves written and not yet acknowledged. */
   #writing = 0;
   #idle: (() => void) | undefined;
+  readonly #liveness: FleetLiveness;
+  /** Sessions of gone bridges being claimed here. */
+  readonly #adopting = new Set<string>();
+  #heartbeatTimer: NodeJS.Timeout | undefined;
 
   private constructor(options: KafkaSessionStoreOptions, log: Logger) {
     this.#options = options;
     this.#log = log;
+    this.#liveness = new FleetLiveness(options.instanceId, options.instanceTimeoutMs);
   }
 
   /** Prepares both topics and reads the sessions topic to its end. */
@@ -100,8 +108,19 @@ export class KafkaSessionStore implements SessionStore {
           store.#lost(clientId);
           store.#events?.remoteEnded(clientId);
         },
+        heartbeat: (instanceId, heartbeat, caughtUp) => {
+          store.#liveness.heard(instanceId, heartbeat, caughtUp ? Date.now() : heartbeat.at);
+        },
       },
       log,
+    );
+    store.#sessionLog.heartbeat('up');
+    store.#heartbeatTimer = setInterval(
+      () => {
+        store.#sessionLog.heartbeat('up');
+        store.#adoptGone();
+      },
+      Math.max(250, options.instanceTimeoutMs / 4),
     );
     return store;
   }
@@ -144,6 +163,11 @@ export class KafkaSessionStore implements SessionStore {
     return this.#sessionLog.claim(clientId, state).then((epoch) => {
       this.#epochs.set(clientId, epoch);
       if (previous === undefined || previous.owner === this.#options.instanceId) return undefined;
+      // a session of a bridge that is gone comes as it was when that bridge was last alive
+      if (previous.state.online && !this.#liveness.alive(previous.owner, Date.now())) {
+        const goneAt = this.#liveness.lastAlive(previous.owner) ?? Date.now();
+        previous.state.disconnectedAt = goneAt;
+      }
       // the session moves here: its messages from where the other bridge left them
       if (previous.state.mailbox) this.#positions.set(clientId, previous.state.mailbox);
       return previous.state;
@@ -203,8 +227,12 @@ export class KafkaSessionStore implements SessionStore {
     this.#messages.cursors.detach(session);
   }
 
-  /** Saves what is unsaved, waits for Kafka to have it, and stops reading. */
+  /**
+   * Saves what is unsaved, waits for Kafka to have it, says this bridge is down (the others
+   * adopt its sessions), and stops reading.
+   */
   async close(): Promise<void> {
+    clearInterval(this.#heartbeatTimer);
     clearTimeout(this.#saveTimer);
     this.#flush();
     if (this.#writing > 0) {
@@ -212,6 +240,9 @@ export class KafkaSessionStore implements SessionStore {
         this.#idle = resolve;
       });
     }
+    await new Promise<void>((resolve) => {
+      this.#sessionLog.heartbeat('down', resolve);
+    });
     await this.#sessionLog.close();
     await this.#messages.close();
   }
@@ -270,6 +301,39 @@ export class KafkaSessionStore implements SessionStore {
         .map(([id]) => id),
       mailbox: this.#messages.cursors.position(clientId) ?? this.#positions.get(clientId),
     };
+  }
+
+  /**
+   * The sessions of bridges that are gone, when this bridge is the one to adopt them: claimed
+   * here (offline, gone since their bridge was last alive) so that their wills go out and their
+   * expiry runs; a client that reconnects meanwhile claims its session where it connects.
+   */
+  #adoptGone(): void {
+    const now = Date.now();
+    for (const [clientId, logged] of this.#sessionLog.sessions()) {
+      if (logged.owner === this.#options.instanceId || this.#adopting.has(clientId)) continue;
+      if (!this.#liveness.adopts(logged.owner, now)) continue;
+      const goneAt = this.#liveness.lastAlive(logged.owner) ?? now;
+      const { state } = logged;
+      const delay = (state.will?.properties?.willDelayInterval ?? 0) * 1000;
+      const adopted: SessionState = state.online
+        ? { ...state, online: false, disconnectedAt: goneAt, willAt: goneAt + delay }
+        : state;
+      this.#adopting.add(clientId);
+      this.#sessionLog.claim(clientId, adopted).then(
+        (epoch) => {
+          this.#adopting.delete(clientId);
+          this.#epochs.set(clientId, epoch);
+          if (adopted.mailbox) this.#positions.set(clientId, adopted.mailbox);
+          this.#log.info({ clientId, from: logged.owner }, 'session of a gone bridge adopted');
+          this.#events?.adopted(clientId, adopted);
+        },
+        () => {
+          // its client came back elsewhere first, or Kafka refused: tried again next round
+          this.#adopting.delete(clientId);
+        },
+      );
+    }
   }
 
   #applied(clientId: string, session: LoggedSession): void {

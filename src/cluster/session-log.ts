@@ -2,6 +2,13 @@ import type { EachMessagePayload, Kafka } from 'kafkajs';
 import type { ProducerPipeline } from '../kafka/producer-pipeline.js';
 import type { Logger } from '../observability/logger.js';
 import { RateLimitedLog } from '../observability/rate-limited-log.js';
+import {
+  decodeHeartbeat,
+  encodeHeartbeat,
+  instanceKey,
+  instanceOfKey,
+  type Heartbeat,
+} from './fleet-liveness.js';
 import { SessionFencing, type Ownership } from './session-fencing.js';
 import {
   clientIdOfKey,
@@ -28,6 +35,8 @@ export interface SessionLogListener {
   applied(clientId: string, session: LoggedSession): void;
   /** A session ended (by its owner). */
   ended(clientId: string, ownership: Ownership): void;
+  /** A bridge's heartbeat; `caughtUp`: read live, not while reading the topic at start. */
+  heartbeat(instanceId: string, heartbeat: Heartbeat, caughtUp: boolean): void;
 }
 
 export interface SessionLogOptions {
@@ -57,8 +66,8 @@ export class SessionLog {
   /** Claims waiting to be read back, by client id. */
   readonly #claims = new Map<string, { epoch: number; settle: (won: boolean) => void }>();
   readonly #failures: RateLimitedLog;
-  readonly #log: Logger;
   #tail: TopicTail | undefined;
+  #caughtUp = false;
   readonly #forgetTimer: NodeJS.Timeout;
 
   private constructor(
@@ -70,7 +79,6 @@ export class SessionLog {
     this.#options = options;
     this.#pipeline = pipeline;
     this.#listener = listener;
-    this.#log = log;
     this.#failures = new RateLimitedLog(log);
     this.#forgetTimer = setInterval(() => {
       this.#fencing.forgetEndedBefore(Date.now() - ENDED_MEMORY_MS);
@@ -119,6 +127,7 @@ export class SessionLog {
     if (!(await caughtUp.within(options.timeoutMs))) {
       throw new Error(`not read to its end within ${options.timeoutMs} ms`);
     }
+    sessionLog.#caughtUp = true;
     log.info(
       { topic: options.topic, sessions: sessionLog.#sessions.size, ms: Date.now() - started },
       'sessions read from Kafka',
@@ -198,8 +207,32 @@ export class SessionLog {
     await this.#tail?.close();
   }
 
+  /** Writes this bridge's heartbeat; `done` once Kafka has it. */
+  heartbeat(state: Heartbeat['state'], done?: () => void): void {
+    this.#pipeline.enqueue(
+      [
+        {
+          topic: this.#options.topic,
+          key: instanceKey(this.#options.instanceId),
+          value: Buffer.from(encodeHeartbeat({ at: Date.now(), state })),
+          partition: undefined,
+          timestamp: Date.now(),
+          headers: {},
+        },
+      ],
+      () => done?.(),
+    );
+  }
+
   #read({ message }: EachMessagePayload): void {
-    const clientId = clientIdOfKey(message.key?.toString('utf8') ?? '');
+    const key = message.key?.toString('utf8') ?? '';
+    const instanceId = instanceOfKey(key);
+    if (instanceId !== undefined) {
+      const heartbeat = message.value && decodeHeartbeat(message.value.toString('utf8'));
+      if (heartbeat) this.#listener.heartbeat(instanceId, heartbeat, this.#caughtUp);
+      return;
+    }
+    const clientId = clientIdOfKey(key);
     if (clientId === undefined) return;
     const ownership = ownershipOf(message.headers);
     if (message.value === null) {
@@ -249,9 +282,5 @@ export class SessionLog {
       { topic: this.#options.topic, offset, reason },
       'session record skipped',
     );
-  }
-
-  get log(): Logger {
-    return this.#log;
   }
 }

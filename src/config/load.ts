@@ -56,7 +56,7 @@ export interface BridgeConfig {
     maxUnsettled: number;
     commitIntervalMs: number;
   };
-  instance: { id: string };
+  instance: { id: string; timeoutMs: number };
   sessions: {
     store: 'memory' | 'kafka';
     topic: string;

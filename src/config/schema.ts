@@ -376,6 +376,12 @@ export const configSchema = {
       default: '',
       env: 'BRIDGE_INSTANCE_ID',
     },
+    timeoutMs: {
+      doc: 'With sessions.store kafka: a bridge of the fleet not heard of for this long (it writes a heartbeat every quarter of it) is taken as gone, and another bridge adopts its sessions: their wills go out and they expire there.',
+      format: 'positive-int',
+      default: 20_000,
+      env: 'BRIDGE_INSTANCE_TIMEOUT_MS',
+    },
   },
   sessions: {
     store: {

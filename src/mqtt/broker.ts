@@ -286,6 +286,13 @@ export class Broker implements FleetEvents {
     }
   }
 
+  /** A session of a gone bridge is this bridge's now: taken in offline (will and expiry run here). */
+  adopted(clientId: string, state: SessionState): void {
+    const known = this.#sessions.get(clientId);
+    if (known?.remote) this.#forget(known);
+    if (!this.#sessions.has(clientId)) this.restoreSession(clientId, state);
+  }
+
   /** A session another bridge owned has ended. */
   remoteEnded(clientId: string): void {
     const session = this.#sessions.get(clientId);

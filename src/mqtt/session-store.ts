@@ -89,6 +89,8 @@ export interface FleetEvents {
   remoteSession(clientId: string, state: SessionState): void;
   /** A session owned by another bridge ended. */
   remoteEnded(clientId: string): void;
+  /** A session of a bridge that is gone is this bridge's now, offline. */
+  adopted(clientId: string, state: SessionState): void;
 }
 
 /** Keeps nothing: sessions live in the broker's memory only (sessions.store memory). */

@@ -18,6 +18,17 @@ afterAll(async () => {
   await stopAllBridgeProcesses();
 });
 
+/** Environment of bridges sharing session topics of their own. */
+function sessionTopics(id: string): Record<string, string> {
+  return {
+    BRIDGE_SESSIONS_STORE: 'kafka',
+    BRIDGE_SESSIONS_TOPIC: `sessions-${id}`,
+    BRIDGE_SESSIONS_MESSAGES_TOPIC: `session-messages-${id}`,
+    BRIDGE_SESSIONS_PARTITIONS: '3',
+    BRIDGE_AUTH_ALLOW_ANONYMOUS: 'true',
+  };
+}
+
 /** A bridge with its own session topics, on a fixed port so that it restarts on the same one. */
 async function fleetOfOne(mappings = 'uplink: []\n', env: Record<string, string> = {}) {
   const id = uniqueId();
@@ -26,15 +37,7 @@ async function fleetOfOne(mappings = 'uplink: []\n', env: Record<string, string>
     brokers: kafkaBrokers().join(','),
     mappings,
     mqttPort: port,
-    env: {
-      BRIDGE_SESSIONS_STORE: 'kafka',
-      BRIDGE_SESSIONS_TOPIC: `sessions-${id}`,
-      BRIDGE_SESSIONS_MESSAGES_TOPIC: `session-messages-${id}`,
-      BRIDGE_SESSIONS_PARTITIONS: '3',
-      BRIDGE_INSTANCE_ID: `bridge-${id}`,
-      BRIDGE_AUTH_ALLOW_ANONYMOUS: 'true',
-      ...env,
-    },
+    env: { ...sessionTopics(id), BRIDGE_INSTANCE_ID: `bridge-${id}`, ...env },
   };
   return { port, start: () => BridgeProcess.start(options) };
 }
@@ -225,5 +228,64 @@ describe('sessions in Kafka: restarts and crashes', () => {
     await back.publishAsync(`${willTopic}/marker`, 'marker', { qos: 1 });
     await waitFor(() => wills.includes('marker'));
     expect(wills).toEqual(['leaving', 'marker']);
+  });
+
+  it('a bridge killed: another adopts its sessions — the will goes out once, the device resumes there', async () => {
+    const id = uniqueId();
+    const start = (name: string) =>
+      BridgeProcess.start({
+        brokers: kafkaBrokers().join(','),
+        mappings: 'uplink: []\n',
+        env: {
+          ...sessionTopics(id),
+          BRIDGE_INSTANCE_ID: `${name}-${id}`,
+          BRIDGE_INSTANCE_TIMEOUT_MS: '2000',
+        },
+      });
+    const doomed = await start('doomed');
+    const survivor = await start('survivor');
+    const topic = `adopt/${id}`;
+    const device = {
+      clientId: `adopted-${id}`,
+      protocolVersion: 5 as const,
+      ...persistent,
+      will: {
+        topic: `${topic}/will`,
+        payload: Buffer.from('gone'),
+        qos: 1 as const,
+        retain: false,
+      },
+    };
+    const client = await connectClient(doomed.mqttPort, device);
+    client.on('error', () => undefined);
+    await client.subscribeAsync(`${topic}/cmd`, { qos: 1 });
+    const watcher = await connectClient(survivor.mqttPort, { clientId: `watcher-${id}` });
+    const wills: string[] = [];
+    watcher.on('message', (received, payload) => {
+      if (received === `${topic}/will`) wills.push(payload.toString());
+    });
+    await watcher.subscribeAsync(`${topic}/will`, { qos: 1 });
+
+    doomed.signal('SIGKILL');
+    await doomed.exited;
+    // a command for the device while its bridge is dead waits in its session
+    await watcher.publishAsync(`${topic}/cmd`, 'while-away', { qos: 1 });
+    await waitFor(() => wills.length > 0, {
+      timeoutMs: 15_000,
+      what: "the will of the dead bridge's client",
+    });
+    const received: string[] = [];
+    const back = await connectClient(survivor.mqttPort, device, (resumed) => {
+      resumed.on('message', (_topic, payload) => received.push(payload.toString()));
+    });
+    await waitFor(() => received.includes('while-away'), {
+      what: 'the command kept for the device',
+    });
+    // a marker after the resume: no second will came
+    await watcher.publishAsync(`${topic}/will`, 'marker', { qos: 1 });
+    await waitFor(() => wills.includes('marker'));
+    expect(wills).toEqual(['gone', 'marker']);
+    await back.endAsync();
+    await watcher.endAsync();
   });
 });
