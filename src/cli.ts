@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { Argument, Command } from 'commander';
+import { Argument, Command, InvalidArgumentError } from 'commander';
 import {
   PASSWD_ACTIONS,
   parseIterations,
@@ -13,6 +13,7 @@ import { loadConfig, type ConfigOverrides } from './config/load.js';
 import { BridgeError } from './errors.js';
 import { createLogger } from './observability/logger.js';
 import { MappingError } from './rules/errors.js';
+import { isWorker, runWorkers } from './workers.js';
 import {
   collectNameValue,
   parsePartition,
@@ -29,6 +30,7 @@ const { version } = JSON.parse(
 interface StartOptions {
   config?: string;
   mappings?: string;
+  workers?: number;
 }
 
 /**
@@ -40,9 +42,15 @@ async function start(options: StartOptions): Promise<void> {
   const overrides: ConfigOverrides = options.mappings ? { mappings: options.mappings } : {};
   const config = loadConfig({ file: options.config, overrides });
   const log = createLogger(config.log);
+  if ((options.workers ?? 1) > 1 && !isWorker()) {
+    runWorkers(options.workers ?? 1, config, log);
+    return;
+  }
   const bridge = await Bridge.start(config, log);
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals): void => {
+    // a worker hears a terminal's Ctrl-C twice (itself and from its supervisor): once counts
+    if (signalled && isWorker()) return;
     if (signalled) {
       log.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
@@ -64,6 +72,14 @@ async function start(options: StartOptions): Promise<void> {
     void bridge.reloadMappings();
     if (config.auth.file !== '') void bridge.reloadAuth();
   });
+}
+
+function parseWorkers(text: string): number {
+  const count = Number(text);
+  if (!Number.isInteger(count) || count < 1 || count > 64) {
+    throw new InvalidArgumentError('expected an integer from 1 to 64');
+  }
+  return count;
 }
 
 /** Known failures print their message alone; anything else keeps its stack. */
@@ -88,6 +104,12 @@ program
   .description('start the bridge (configuration: defaults < --config file < BRIDGE_* env < flags)')
   .option('-c, --config <file>', 'configuration file (.json, .yaml or .yml)')
   .option('-m, --mappings <path>', 'mapping file or folder (overrides BRIDGE_MAPPINGS)')
+  .option(
+    '-w, --workers <n>',
+    'run n bridge processes sharing the listeners, each an instance of the fleet (needs sessions.store kafka)',
+    parseWorkers,
+    1,
+  )
   .action((options: StartOptions) => start(options).catch(fail));
 
 program

@@ -29,6 +29,8 @@ export interface BridgeProcessOptions {
    * that cannot get into Kafka serves health, not MQTT).
    */
   until?: 'listening' | 'http';
+  /** More arguments of `start` (e.g. --workers 2). */
+  args?: string[];
 }
 
 /** What /health/ready answered. */
@@ -95,7 +97,7 @@ export class BridgeProcess {
     await writeFile(path.join(folder, 'rules.yaml'), options.mappings);
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/cli.ts', 'start', '--mappings', folder],
+      ['--import', 'tsx', 'src/cli.ts', 'start', '--mappings', folder, ...(options.args ?? [])],
       {
         cwd: REPO_ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
