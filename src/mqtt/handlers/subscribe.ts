@@ -10,8 +10,8 @@ const INVALID_FILTER = { v3: 0x80, v5: 0x8f } as const;
 
 /**
  * SUBSCRIBE: each filter is added (replacing an identical one [MQTT-3.8.4-3]),
- * SUBACK grants the requested QoS, then retained messages are sent as each
- * subscription's Retain Handling says [MQTT-3.3.1-9..11].
+ * SUBACK grants the requested QoS once the session is kept, then retained messages are sent
+ * as each subscription's Retain Handling says [MQTT-3.3.1-9..11].
  */
 export function handleSubscribe(connection: Connection, packet: ISubscribePacket): void {
   const { broker, session } = connection;
@@ -68,10 +68,13 @@ export function handleSubscribe(connection: Connection, packet: ISubscribePacket
       subscription.retainHandling === 0 || (subscription.retainHandling === 1 && !existed);
     if (!shared && wantsRetained) retainedToSend.push({ filter: parsed.filter, subscription });
   }
-  broker.sessionChanged(session);
-  connection.send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
-  for (const { filter, subscription } of retainedToSend)
-    sendRetained(connection, broker, filter, subscription);
+  // SUBACK once the subscriptions are kept with the session (at once in memory): an
+  // acknowledged subscription survives a restart [MQTT-3.8.4-...: PUBLISH may come first]
+  broker.sessionChanged(session, () => {
+    connection.send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
+    for (const { filter, subscription } of retainedToSend)
+      sendRetained(connection, broker, filter, subscription);
+  });
 }
 
 function sendRetained(
