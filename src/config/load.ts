@@ -240,6 +240,11 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
       `sessions.topic (env BRIDGE_SESSIONS_TOPIC) and sessions.messagesTopic (env BRIDGE_SESSIONS_MESSAGES_TOPIC) are both "${loaded.sessions.topic}": they need two topics`,
     );
   }
+  if (loaded.sessions.store === 'kafka' && loaded.downlink.instanceId !== '') {
+    throw new ConfigError(
+      'downlink.instanceId (env BRIDGE_DOWNLINK_INSTANCE_ID) gives each bridge a downlink group of its own, which with sessions.store (env BRIDGE_SESSIONS_STORE) kafka would deliver every command once per bridge: name the bridge with instance.id (env BRIDGE_INSTANCE_ID) instead',
+    );
+  }
   if (loaded.instance.id === '') {
     // downlink.instanceId was the instance's name before instance.id: still taken as such
     loaded.instance.id = loaded.downlink.instanceId || `${hostname()}-${loaded.mqtt.port}`;

@@ -80,6 +80,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ file, env: {} })).toThrow(/unknown option "mqtt.prot"/);
   });
 
+  it('names the instance: instance.id, else downlink.instanceId, else host name and MQTT port', () => {
+    expect(loadConfig({ env: { BRIDGE_INSTANCE_ID: 'b7' } }).instance.id).toBe('b7');
+    expect(loadConfig({ env: { BRIDGE_DOWNLINK_INSTANCE_ID: 'old' } }).instance.id).toBe('old');
+    expect(loadConfig({ env: { BRIDGE_MQTT_PORT: '1999' } }).instance.id).toMatch(/-1999$/);
+  });
+
   it('says which file it cannot read', () => {
     expect(() => loadConfig({ file: '/nonexistent/bridge.yaml', env: {} })).toThrow(
       /cannot read configuration file \/nonexistent\/bridge.yaml/,
@@ -95,6 +101,13 @@ describe('loadConfig', () => {
     );
     expect(() => loadConfig({ env: { BRIDGE_MQTT_REDIRECT: 'elsewhere' } })).toThrow(
       /mqtt\.redirect \(env BRIDGE_MQTT_REDIRECT\)/,
+    );
+    expect(() =>
+      loadConfig({
+        env: { BRIDGE_SESSIONS_STORE: 'kafka', BRIDGE_DOWNLINK_INSTANCE_ID: 'b1' },
+      }),
+    ).toThrow(
+      /downlink\.instanceId \(env BRIDGE_DOWNLINK_INSTANCE_ID\).*instance\.id \(env BRIDGE_INSTANCE_ID\)/,
     );
     expect(() => loadConfig({ env: { BRIDGE_TLS_IDENTITY: 'cn' } })).toThrow(
       /tls\.identity \(env BRIDGE_TLS_IDENTITY\) is "cn" but tls\.caFile \(env BRIDGE_TLS_CA_FILE\) is empty/,
