@@ -199,6 +199,8 @@ export class Bridge {
       // Ready: Kafka answers (probed while idle), the last produce reached it, and records do
       // not wait for long (a Kafka that accepts connections but does not answer).
       readiness = () => {
+        // a load balancer takes a stopping bridge out of its pool before its listeners close
+        if (bridge.#stopping) return 'stopping';
         if (!connection.connected) return connection.problem ?? 'Kafka producer disconnected';
         if (!probe.reachable) return 'Kafka brokers do not answer';
         if (!pipeline.kafkaReachable) return 'the last produce did not reach Kafka';
