@@ -36,6 +36,7 @@ export interface KafkaSessionStoreOptions {
  * only the sessions it owns, under the epoch of its claim.
  */
 export class KafkaSessionStore implements SessionStore {
+  readonly keepsSessions = true;
   readonly #options: KafkaSessionStoreOptions;
   readonly #log: Logger;
   #sessionLog!: SessionLog;

@@ -494,7 +494,14 @@ export class Broker implements FleetEvents {
   #deliverTo(session: Session, delivery: Delivery): void {
     const local = session.remote === undefined;
     if ((delivery.qos === 0 && local) || !this.#store.keepsMessages(session)) {
-      session.deliver(delivery);
+      const { settle } = delivery;
+      if (settle === undefined || !this.#store.keepsSessions) {
+        session.deliver(delivery);
+        return;
+      }
+      // a session that ends with its connection: handed over is done with (see SessionStore)
+      session.deliver({ ...delivery, settle: undefined });
+      settle();
       return;
     }
     this.#store.enqueue(session, delivery, (kept) => {

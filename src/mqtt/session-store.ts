@@ -45,6 +45,13 @@ export interface SessionState {
  */
 export interface SessionStore {
   /**
+   * Sessions outlive the process (a crash keeps them). Then the downlink lets go of a message
+   * for a session that is not persistent once it is handed over: such a session ends with its
+   * connection anyway, and a slow client must not hold back the downlink.
+   */
+  readonly keepsSessions: boolean;
+
+  /**
    * Whether the session's messages are kept by the store (offline queue and in flight): they go
    * to `enqueue()` and the store feeds them to the session in order, rather than straight to
    * `Session.deliver()`.
@@ -95,6 +102,8 @@ export interface FleetEvents {
 
 /** Keeps nothing: sessions live in the broker's memory only (sessions.store memory). */
 export class MemorySessionStore implements SessionStore {
+  readonly keepsSessions = false;
+
   keepsMessages(): boolean {
     return false;
   }

@@ -10,7 +10,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { findFreePort } from '../../scripts/kafka/local-kafka.js';
 import { BridgeProcess, stopAllBridgeProcesses } from '../support/bridge-process.js';
 import { connectClient } from '../support/bridge.js';
-import { createTopic, kafkaBrokers, readRecords, uniqueId } from '../support/kafka-helpers.js';
+import {
+  connectedProducer,
+  createTopic,
+  kafkaBrokers,
+  readRecords,
+  uniqueId,
+} from '../support/kafka-helpers.js';
 import { RawClient } from '../support/raw-client.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -287,5 +293,36 @@ describe('sessions in Kafka: restarts and crashes', () => {
     expect(wills).toEqual(['gone', 'marker']);
     await back.endAsync();
     await watcher.endAsync();
+  });
+
+  it('slow subscribers that never acknowledge do not hold back downlink commands for others', async () => {
+    const commands = await createTopic('slow-commands', 1);
+    const fleet = await fleetOfOne(
+      `uplink: []\ndownlink:\n  - name: commands\n    from: ${commands}\n    to: { topic: 'devices/{key}/cmd', qos: 1 }\n`,
+      { BRIDGE_DOWNLINK_MAX_UNSETTLED: '20', BRIDGE_DOWNLINK_GROUP_ID: `slow-${uniqueId()}` },
+    );
+    await fleet.start();
+    // two MQTT 3.1.1 clean-session subscribers to every device's commands that never PUBACK
+    for (const name of ['slow-1', 'slow-2']) {
+      const slow = await RawClient.connect(fleet.port);
+      await slow.handshake({ clientId: `${name}-${uniqueId()}`, protocolVersion: 4 });
+      expect((await slow.subscribe('devices/+/cmd', 1)).granted).toEqual([1]);
+    }
+    const device = `healthy-${uniqueId()}`;
+    const received: string[] = [];
+    const client = await connectClient(fleet.port, { clientId: device, protocolVersion: 5 });
+    client.on('message', (_topic, payload) => received.push(payload.toString()));
+    await client.subscribeAsync(`devices/${device}/cmd`, { qos: 1 });
+    const producer = await connectedProducer();
+    // ten times the downlink's budget of unsettled records
+    const values = Array.from({ length: 200 }, (_, index) => `cmd-${index}`);
+    await producer.send({
+      topic: commands,
+      messages: values.map((value) => ({ key: device, value })),
+    });
+    await waitFor(() => received.length >= 200, { what: '200 commands past the slow subscribers' });
+    expect(received).toEqual(values);
+    await producer.disconnect();
+    await client.endAsync();
   });
 });
