@@ -134,6 +134,27 @@ convict.addFormat({
   coerce: (value: string) => Number(value),
 });
 
+/**
+ * Integers within what MQTT can carry: an option beyond the protocol's field would make the
+ * bridge unable to encode its CONNACK (e.g. a Receive Maximum above 65,535).
+ */
+for (const [name, min, max] of [
+  ['uint16-positive', 1, 65_535],
+  ['uint16', 0, 65_535],
+  ['uint32', 0, 4_294_967_295],
+  ['mqtt-packet-size', 1, 268_435_455],
+] as const) {
+  convict.addFormat({
+    name,
+    validate(value: unknown) {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+        throw new Error(`must be an integer from ${min} to ${max.toLocaleString('en')}`);
+      }
+    },
+    coerce: (value: string) => Number(value),
+  });
+}
+
 convict.addFormat({
   name: 'broker-list',
   validate(value: unknown) {

@@ -19,7 +19,7 @@ export const configSchema = {
     },
     maxPacketSize: {
       doc: 'Largest MQTT packet accepted from a client, in bytes; larger packets close the connection (MQTT 5: DISCONNECT 0x95).',
-      format: 'positive-int',
+      format: 'mqtt-packet-size',
       default: 1_048_576,
       env: 'BRIDGE_MQTT_MAX_PACKET_SIZE',
     },
@@ -43,19 +43,19 @@ export const configSchema = {
     },
     maxKeepAlive: {
       doc: 'Longest keep alive in seconds; an MQTT 5 client asking for more, or for none, is told this one (Server Keep Alive). 0: accept what clients ask.',
-      format: 'nat',
+      format: 'uint16',
       default: 0,
       env: 'BRIDGE_MQTT_MAX_KEEP_ALIVE',
     },
     receiveMaximum: {
       doc: 'Unacknowledged QoS 1/2 publishes a client may have in flight to the bridge (advertised to MQTT 5 clients, who get DISCONNECT 0x93 beyond it; 3.1.1 connections are no longer read beyond it).',
-      format: 'positive-int',
+      format: 'uint16-positive',
       default: 1024,
       env: 'BRIDGE_MQTT_RECEIVE_MAXIMUM',
     },
     maxSessionExpiry: {
       doc: 'Longest time in seconds a session outlives its connection (MQTT 5 Session Expiry Interval; 3.1.1 persistent sessions otherwise never expire). 0: no limit.',
-      format: 'nat',
+      format: 'uint32',
       default: 0,
       env: 'BRIDGE_MQTT_MAX_SESSION_EXPIRY',
     },

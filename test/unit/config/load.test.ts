@@ -86,6 +86,18 @@ describe('loadConfig', () => {
     expect(loadConfig({ env: { BRIDGE_MQTT_PORT: '1999' } }).instance.id).toMatch(/-1999$/);
   });
 
+  it.each([
+    ['BRIDGE_MQTT_RECEIVE_MAXIMUM', '70000', 'mqtt.receiveMaximum', '1 to 65,535'],
+    ['BRIDGE_MQTT_RECEIVE_MAXIMUM', '0', 'mqtt.receiveMaximum', '1 to 65,535'],
+    ['BRIDGE_MQTT_MAX_KEEP_ALIVE', '65536', 'mqtt.maxKeepAlive', '0 to 65,535'],
+    ['BRIDGE_MQTT_MAX_SESSION_EXPIRY', '4294967296', 'mqtt.maxSessionExpiry', '0 to 4,294,967,295'],
+    ['BRIDGE_MQTT_MAX_PACKET_SIZE', '268435456', 'mqtt.maxPacketSize', '1 to 268,435,455'],
+  ])('refuses %s=%s, beyond what MQTT can carry', (env, value, option, range) => {
+    expect(() => loadConfig({ env: { [env]: value } })).toThrow(
+      `${option} (env ${env}): must be an integer from ${range}`,
+    );
+  });
+
   it('says which file it cannot read', () => {
     expect(() => loadConfig({ file: '/nonexistent/bridge.yaml', env: {} })).toThrow(
       /cannot read configuration file \/nonexistent\/bridge.yaml/,
