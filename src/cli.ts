@@ -12,6 +12,7 @@ import { Bridge } from './bridge.js';
 import { loadConfig, type ConfigOverrides } from './config/load.js';
 import { BridgeError } from './errors.js';
 import { createLogger } from './observability/logger.js';
+import { installProcessPolicy } from './process-policy.js';
 import { MappingError } from './rules/errors.js';
 import { isWorker, runWorkers } from './workers.js';
 import {
@@ -47,6 +48,16 @@ async function start(options: StartOptions): Promise<void> {
     return;
   }
   const bridge = await Bridge.start(config, log);
+  installProcessPolicy(process, log, {
+    count: (kind) => {
+      bridge.metrics.unhandledErrors.inc({ kind });
+    },
+    stopAndExit: () => {
+      const force = setTimeout(() => process.exit(1), config.shutdownGraceMs + 5_000);
+      force.unref();
+      void bridge.stop().finally(() => process.exit(1));
+    },
+  });
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     // a worker hears a terminal's Ctrl-C twice (itself and from its supervisor): once counts

@@ -97,6 +97,13 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly unhandledErrors = new Counter({
+    name: 'bridge_unhandled_errors_total',
+    help: 'Errors no code handled (bugs), by kind: rejection (the process goes on) or exception (it stops).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   readonly mqttAuthenticationFailures = new Counter({
     name: 'bridge_mqtt_authentication_failures_total',
     help: 'CONNECTs and re-authentications refused for bad credentials or missing authorization.',
