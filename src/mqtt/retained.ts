@@ -8,6 +8,23 @@ interface LevelNode {
 
 const newNode = (): LevelNode => ({ message: undefined, children: new Map() });
 
+/** How much the store may hold (`retained.maxMessages`, `retained.maxBytes`). */
+export interface RetainedLimits {
+  maxMessages: number;
+  /** Topic and payload bytes of every message together. */
+  maxBytes: number;
+}
+
+const UNLIMITED: RetainedLimits = {
+  maxMessages: Number.POSITIVE_INFINITY,
+  maxBytes: Number.POSITIVE_INFINITY,
+};
+
+/** What a message counts against `maxBytes`. */
+function bytesOf(message: BrokerMessage): number {
+  return Buffer.byteLength(message.topic) + message.payload.length;
+}
+
 /**
  * Retained messages by topic [MQTT-3.3.1-5]: a retained publish replaces the
  * topic's message; one with an empty payload deletes it [MQTT-3.3.1-10].
@@ -19,19 +36,48 @@ const newNode = (): LevelNode => ({ message: undefined, children: new Map() });
  */
 export class RetainedStore {
   readonly #root = newNode();
+  readonly #limits: RetainedLimits;
   #size = 0;
+  #bytes = 0;
+
+  constructor(limits: RetainedLimits = UNLIMITED) {
+    this.#limits = limits;
+  }
 
   /** Number of retained messages (expired ones not yet purged included). */
   get size(): number {
     return this.#size;
   }
 
-  store(message: BrokerMessage): void {
+  /** Topic and payload bytes of the retained messages. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * Whether storing the message stays within the limits: a clearing always does, a new topic
+   * needs room for one more message, and every message room for its bytes (beyond those of the
+   * message it replaces).
+   */
+  fits(message: BrokerMessage): boolean {
+    if (message.payload.length === 0) return true;
+    const existing = this.#find(message.topic.split('/'))?.message;
+    if (existing === undefined && this.#size >= this.#limits.maxMessages) return false;
+    const added = bytesOf(message) - (existing ? bytesOf(existing) : 0);
+    return this.#bytes + added <= this.#limits.maxBytes;
+  }
+
+  /**
+   * Stores (or, with an empty payload, clears) the topic's retained message. Returns false, and
+   * stores nothing, when it does not fit the limits.
+   */
+  store(message: BrokerMessage): boolean {
     const levels = message.topic.split('/');
     if (message.payload.length === 0) {
       this.#delete(levels);
-      return;
+      return true;
     }
+    if (!this.fits(message)) return false;
     let node = this.#root;
     for (const level of levels) {
       let child = node.children.get(level);
@@ -42,7 +88,20 @@ export class RetainedStore {
       node = child;
     }
     if (node.message === undefined) this.#size++;
+    else this.#bytes -= bytesOf(node.message);
     node.message = message;
+    this.#bytes += bytesOf(message);
+    return true;
+  }
+
+  /** The node of a topic's levels, if the trie has it. */
+  #find(levels: string[]): LevelNode | undefined {
+    let node: LevelNode | undefined = this.#root;
+    for (const level of levels) {
+      node = node.children.get(level);
+      if (node === undefined) return undefined;
+    }
+    return node;
   }
 
   /** Unexpired retained messages whose topic matches `filter`; expired ones are dropped. */
@@ -116,6 +175,7 @@ export class RetainedStore {
     }
     const target = path[path.length - 1] as LevelNode;
     if (target.message === undefined) return;
+    this.#bytes -= bytesOf(target.message);
     target.message = undefined;
     this.#size--;
     for (let depth = levels.length; depth > 0; depth--) {

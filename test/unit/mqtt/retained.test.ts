@@ -70,4 +70,35 @@ describe('RetainedStore', () => {
     expect(store.size).toBe(1);
     expect(topics(store, '#', 2_000)).toEqual(['a/never']);
   });
+
+  it('keeps within retained.maxMessages and retained.maxBytes: replacements and clearings fit', () => {
+    const store = new RetainedStore({ maxMessages: 3, maxBytes: 20 });
+    expect(store.store(message('a', 'xxxx'))).toBe(true); // 5 bytes
+    expect(store.store(message('b', 'xxxx'))).toBe(true); // 10
+    expect(store.store(message('c', 'xxxx'))).toBe(true); // 15
+    expect(store.store(message('d', 'x'))).toBe(false); // a fourth message
+    expect(store.size).toBe(3);
+    // replacing a topic's message needs room only for the difference
+    expect(store.store(message('a', 'xxxxxxxxx'))).toBe(true); // 20
+    expect(store.store(message('b', 'xxxxx'))).toBe(false); // 21
+    expect(store.bytes).toBe(20);
+    // clearing always fits, and frees room
+    expect(store.store(message('c', ''))).toBe(true);
+    expect(store.size).toBe(2);
+    expect(store.bytes).toBe(15);
+    expect(store.store(message('d', 'xxxx'))).toBe(true);
+    expect(topics(store, '#')).toEqual(['a', 'b', 'd']);
+  });
+
+  it('holds 100,000 topics within its byte limit and refuses beyond it', () => {
+    const store = new RetainedStore({ maxMessages: 1_000_000, maxBytes: 2_000_000 });
+    let stored = 0;
+    for (let index = 0; index < 100_000; index++) {
+      if (store.store(message(`sensors/${index}/state`, 'on'))) stored++;
+    }
+    expect(store.bytes).toBeLessThanOrEqual(2_000_000);
+    expect(stored).toBe(store.size);
+    expect(stored).toBeLessThan(100_000);
+    expect(stored).toBeGreaterThan(90_000);
+  });
 });
