@@ -10,6 +10,11 @@ import type { RoutedRecord, UplinkPublish } from './rules/types.js';
 
 type OnSettled = ((outcome: UplinkOutcome) => void) | undefined;
 
+/** Topics whose next round-robin partition is remembered (templated topics are unbounded). */
+const MAX_ROUND_ROBIN_TOPICS = 10_000;
+/** Publishes waiting for partition counts beyond which the uplink reports congestion. */
+const MAX_WAITING = 10_000;
+
 /**
  * The uplink: the rules turn a publish into records, partitions the rules leave to the bridge
  * (round-robin, checked numbers) are settled against Kafka's partition counts, and the
@@ -20,21 +25,32 @@ export class KafkaUplink implements UplinkSink {
   readonly #pipeline: ProducerPipeline;
   readonly #metrics: BridgeMetrics;
   readonly #partitions: PartitionCounts;
-  /** Next round-robin partition per topic. */
+  /** Next round-robin partition per topic, the least recently used forgotten first. */
   readonly #roundRobin = new Map<string, number>();
-  /** Publishes waiting, in order, behind one whose topics' partition counts are being fetched. */
-  #backlog: Array<() => void> | undefined;
+  /**
+   * Per Kafka topic, the last publish with records there that waits (for a partition count, or
+   * behind another that waits): later publishes to that topic wait for it, so Kafka gets each
+   * topic's records in the order their publishes arrived; other topics do not wait.
+   */
+  readonly #tails = new Map<string, Promise<void>>();
+  readonly #maxWaiting: number;
+  #waiting = 0;
+  #waitingCongested = false;
+  #pipelineCongested = false;
+  readonly #congestionListeners: Array<(congested: boolean) => void> = [];
 
   constructor(
     router: Router,
     pipeline: ProducerPipeline,
     metrics: BridgeMetrics,
     partitions: PartitionCounts,
+    maxWaiting = MAX_WAITING,
   ) {
     this.#router = router;
     this.#pipeline = pipeline;
     this.#metrics = metrics;
     this.#partitions = partitions;
+    this.#maxWaiting = maxWaiting;
   }
 
   /**
@@ -67,30 +83,91 @@ export class KafkaUplink implements UplinkSink {
   }
 
   send(publish: UplinkPublish, onSettled: OnSettled): void {
-    if (this.#backlog !== undefined) {
-      this.#backlog.push(() => {
-        this.send(publish, onSettled);
-      });
-      return;
-    }
     const router = this.#router;
-    const routing = router.route(publish);
-    const missing = topicsToLookUp(routing, this.#partitions);
-    if (missing.length === 0) {
-      this.#settle(router, publish, routing, onSettled);
+    let routing: Routing;
+    try {
+      routing = router.route(publish);
+    } catch (error) {
+      this.#failed(publish, error, onSettled);
       return;
     }
-    const backlog: Array<() => void> = [];
-    this.#backlog = backlog;
-    void Promise.all(missing.map((topic) => this.#partitions.fetch(topic))).then(() => {
-      this.#backlog = undefined;
-      this.#settle(router, publish, routing, onSettled);
-      for (const next of backlog) next();
+    const topics = topicsOf(routing);
+    const waits: Array<Promise<void>> = [];
+    for (const topic of topics) {
+      const tail = this.#tails.get(topic);
+      if (tail) waits.push(tail);
+    }
+    for (const topic of topicsToLookUp(routing, this.#partitions)) {
+      waits.push(this.#partitions.fetch(topic));
+    }
+    if (waits.length === 0) {
+      this.#settleSafely(router, publish, routing, onSettled);
+      return;
+    }
+    this.#setWaiting(this.#waiting + 1);
+    // lookups never reject, and #settleSafely never throws: `done` always resolves
+    const done = Promise.all(waits).then(() => {
+      this.#setWaiting(this.#waiting - 1);
+      this.#settleSafely(router, publish, routing, onSettled);
     });
+    for (const topic of topics) {
+      this.#tails.set(topic, done);
+      void done.then(() => {
+        if (this.#tails.get(topic) === done) this.#tails.delete(topic);
+      });
+    }
   }
 
+  /**
+   * Called with true when the uplink takes no more publishes for now: Kafka is behind (the
+   * pipeline's budget), or too many publishes wait for partition counts; false when it takes
+   * them again.
+   */
   onCongestion(listener: (congested: boolean) => void): void {
-    this.#pipeline.onCongestion(listener);
+    if (this.#congestionListeners.length === 0) {
+      this.#pipeline.onCongestion((congested) => {
+        const before = this.congested;
+        this.#pipelineCongested = congested;
+        this.#tellCongestion(before);
+      });
+    }
+    this.#congestionListeners.push(listener);
+  }
+
+  get congested(): boolean {
+    return this.#pipelineCongested || this.#waitingCongested;
+  }
+
+  #setWaiting(waiting: number): void {
+    this.#waiting = waiting;
+    const before = this.congested;
+    if (waiting >= this.#maxWaiting) this.#waitingCongested = true;
+    else if (waiting <= this.#maxWaiting / 2) this.#waitingCongested = false;
+    this.#tellCongestion(before);
+  }
+
+  #tellCongestion(before: boolean): void {
+    const now = this.congested;
+    if (now === before) return;
+    for (const listener of this.#congestionListeners) listener(now);
+  }
+
+  /** A failure while routing or settling fails that publish only. */
+  #settleSafely(router: Router, publish: UplinkPublish, routing: Routing, onSettled: OnSettled) {
+    try {
+      this.#settle(router, publish, routing, onSettled);
+    } catch (error) {
+      this.#failed(publish, error, onSettled);
+    }
+  }
+
+  #failed(publish: UplinkPublish, error: unknown, onSettled: OnSettled): void {
+    this.#metrics.uplinkErrors.inc();
+    onSettled?.({
+      kind: 'failed',
+      reasonCode: ReasonCode.ImplementationSpecificError,
+      reason: `publish to "${publish.topic}" failed: ${(error as Error).message}`,
+    });
   }
 
   async close(): Promise<void> {
@@ -146,7 +223,13 @@ export class KafkaUplink implements UplinkSink {
       } else if (partitioner === 'round-robin') {
         const next = this.#roundRobin.get(record.topic) ?? 0;
         record.partition = next % count;
+        // re-inserted: the map's order is from least to most recently used
+        this.#roundRobin.delete(record.topic);
         this.#roundRobin.set(record.topic, (next + 1) % count);
+        if (this.#roundRobin.size > MAX_ROUND_ROBIN_TOPICS) {
+          const oldest = this.#roundRobin.keys().next().value;
+          if (oldest !== undefined) this.#roundRobin.delete(oldest);
+        }
       } else if (record.partition !== undefined && record.partition >= count) {
         failures.push({ rule, error: outOfRange(record.partition, record.topic, count) });
       }
@@ -228,6 +311,12 @@ function outOfRange(partition: number, topic: string, count: number): string {
 }
 
 /** Topics whose partition count the routing's records need and nobody has looked up yet. */
+/** The Kafka topics of a publish's records. */
+function topicsOf(routing: Routing): string[] {
+  if (routing.kind === 'rejected') return [];
+  return [...new Set(routing.records.map(({ record }) => record.topic))];
+}
+
 function topicsToLookUp(routing: Routing, partitions: PartitionCounts): string[] {
   if (routing.kind !== 'mapped') return [];
   const topics = new Set<string>();

@@ -104,6 +104,12 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly uplinkErrors = new Counter({
+    name: 'bridge_uplink_errors_total',
+    help: 'Publishes failed by an error inside the bridge (a bug): each fails that publish only (MQTT 5: 0x83).',
+    registers: [this.registry],
+  });
+
   readonly mqttAuthenticationFailures = new Counter({
     name: 'bridge_mqtt_authentication_failures_total',
     help: 'CONNECTs and re-authentications refused for bad credentials or missing authorization.',

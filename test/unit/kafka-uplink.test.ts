@@ -60,7 +60,7 @@ class FakePipeline {
   }
 }
 
-function uplinkOf(mappings: string, counts: Record<string, number>) {
+function uplinkOf(mappings: string, counts: Record<string, number>, maxWaiting?: number) {
   const admin = new FakeAdmin(counts);
   const pipeline = new FakePipeline();
   const metrics = new BridgeMetrics();
@@ -69,6 +69,7 @@ function uplinkOf(mappings: string, counts: Record<string, number>) {
     pipeline as unknown as ProducerPipeline,
     metrics,
     new PartitionCounts(admin as unknown as Admin),
+    maxWaiting,
   );
   const outcomes: UplinkOutcome[] = [];
   const send = (topic: string, payload = '{}') => {
@@ -87,6 +88,7 @@ const RULES = yaml(
   '  - { name: tpl, from: "tpl/{p}", to: { topic: four, partition: "{p}" } }',
   '  - { name: nowhere, from: nowhere, to: { topic: missing, partition: round-robin } }',
   '  - { name: hashed, from: hashed, to: { topic: four } }',
+  '  - { name: elsewhere, from: elsewhere, to: { topic: other } }',
 );
 
 describe('KafkaUplink', () => {
@@ -112,6 +114,50 @@ describe('KafkaUplink', () => {
       'second',
       'third',
     ]);
+  });
+
+  it('does not hold back publishes to other topics while a partition count is fetched', async () => {
+    const { admin, pipeline, send } = uplinkOf(RULES, { four: 4 });
+    admin.hold = true;
+    send('rr', 'waits for the count');
+    send('elsewhere', 'goes at once');
+    send('hashed', 'waits: same topic as the first');
+    expect(pipeline.records.map((record) => record.value.toString())).toEqual(['goes at once']);
+    admin.release();
+    await waitFor(() => pipeline.records.length === 3);
+    expect(pipeline.records.map((record) => record.value.toString())).toEqual([
+      'goes at once',
+      'waits for the count',
+      'waits: same topic as the first',
+    ]);
+  });
+
+  it('reports congestion while too many publishes wait for partition counts', async () => {
+    const { admin, pipeline, uplink, send } = uplinkOf(RULES, { four: 4 }, 4);
+    (pipeline as unknown as { onCongestion: () => void }).onCongestion = () => undefined;
+    const states: boolean[] = [];
+    uplink.onCongestion((congested) => states.push(congested));
+    admin.hold = true;
+    for (let index = 0; index < 4; index++) send('rr');
+    expect(states).toEqual([true]);
+    admin.release();
+    await waitFor(() => pipeline.records.length === 4);
+    expect(states).toEqual([true, false]);
+  });
+
+  it('fails only the publish whose routing throws', async () => {
+    const { uplink, pipeline, outcomes, metrics, send } = uplinkOf(RULES, { four: 4 });
+    const broken = routerOf(RULES);
+    broken.route = () => {
+      throw new Error('bug in a rule');
+    };
+    uplink.replaceRouter(broken);
+    send('hashed', 'fails');
+    uplink.replaceRouter(routerOf(RULES));
+    send('hashed', 'goes');
+    expect(outcomes[0]).toMatchObject({ kind: 'failed', reasonCode: 0x83 });
+    expect(pipeline.records.map((record) => record.value.toString())).toEqual(['goes']);
+    expect(await metrics.uplinkErrors.get()).toMatchObject({ values: [{ value: 1 }] });
   });
 
   it('dead-letters a record whose partition the topic does not have, then answers 0x99', async () => {
@@ -234,11 +280,13 @@ describe('KafkaUplink', () => {
     send('rr', 'after');
     admin.release();
     await waitFor(() => pipeline.records.length === 3);
-    // The first was routed by the old rules; the two waiting behind its lookup by the new ones.
+    // Routed when they arrived: the two before the reload by the old rules (the second waited
+    // behind the first's lookup, same topic; partition 9 of 4 goes to the old dead letter), the
+    // last by the new ones (another topic: no wait).
     expect(pipeline.records.map((record) => [record.topic, record.value.toString()])).toEqual([
-      ['four', 'routed before'],
-      ['four-after', 'waiting behind it'],
       ['four-after', 'after'],
+      ['four', 'routed before'],
+      ['dead-before', 'waiting behind it'],
     ]);
 
     // A publish routed by the old rules is dead-lettered by them too, not by the new ones.
