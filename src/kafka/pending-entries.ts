@@ -69,7 +69,13 @@ export class PendingEntries {
     entry.settled = true;
     this.#track(-entry.records.length, -entry.bytes);
     if (this.#entries[this.#head] === entry) this.#oldest();
-    entry.settle?.(failure);
+    try {
+      entry.settle?.(failure);
+    } catch (error) {
+      // a bug in one publish's callback fails that publish only: the others settle on
+      this.#metrics.unhandledErrors.inc({ kind: 'callback' });
+      this.#log.error({ err: error }, 'settle callback of a Kafka record failed');
+    }
     this.#notifyIfIdle();
   }
 

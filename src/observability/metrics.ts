@@ -99,7 +99,7 @@ export class BridgeMetrics {
 
   readonly unhandledErrors = new Counter({
     name: 'bridge_unhandled_errors_total',
-    help: 'Errors no code handled (bugs), by kind: rejection (the process goes on) or exception (it stops).',
+    help: 'Errors of bugs, by kind: callback (a Kafka record settle callback threw; that publish only is affected), rejection (an unhandled promise rejection; the process goes on), exception (an uncaught exception; the bridge stops).',
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });

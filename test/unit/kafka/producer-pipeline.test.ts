@@ -211,6 +211,20 @@ describe('ProducerPipeline', () => {
     expect(values(producer.calls[0])[0]).toBe('m0');
   });
 
+  it('settles the other records of a request when one settle callback throws', async () => {
+    const { producer, subject } = pipeline();
+    const settled: string[] = [];
+    subject.enqueue([record('a')], () => settled.push('a'));
+    subject.enqueue([record('b')], () => {
+      throw new Error('bug in one publish');
+    });
+    subject.enqueue([record('c')], () => settled.push('c'));
+    await waitFor(() => producer.calls.length === 1);
+    producer.release();
+    await subject.idle();
+    expect(settled).toEqual(['a', 'c']);
+  });
+
   it('settles only after Kafka acknowledged, and batches what arrived meanwhile', async () => {
     const { producer, subject } = pipeline();
     const settled: string[] = [];
