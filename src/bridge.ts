@@ -287,6 +287,10 @@ export class Bridge {
         receiveMaximum: config.mqtt.receiveMaximum,
         maxWriteBuffer: config.mqtt.maxWriteBuffer,
         ...(sessionStore && { store: sessionStore }),
+        retainedLimits: {
+          maxMessages: config.retained.maxMessages,
+          maxBytes: config.retained.maxBytes,
+        },
         ...(config.retained.topic !== '' && {
           persistRetained: (message, done) => {
             if (retainedLog) retainedLog.write(message, done);

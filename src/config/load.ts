@@ -65,7 +65,7 @@ export interface BridgeConfig {
     restartGraceMs: number;
     messagesRetentionMs: number;
   };
-  retained: { topic: string };
+  retained: { topic: string; maxMessages: number; maxBytes: number };
   schemaRegistry: SchemaRegistryConfig;
   mappings: string;
   mappingsWatch: boolean;

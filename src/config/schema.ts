@@ -428,6 +428,18 @@ export const configSchema = {
       default: '',
       env: 'BRIDGE_RETAINED_TOPIC',
     },
+    maxMessages: {
+      doc: 'Retained messages kept at most; a retained publish to a new topic beyond it is refused (MQTT 5: 0x97 Quota exceeded; 3.1.1: acknowledged and dropped) and counted.',
+      format: 'positive-int',
+      default: 1_000_000,
+      env: 'BRIDGE_RETAINED_MAX_MESSAGES',
+    },
+    maxBytes: {
+      doc: 'Topic and payload bytes of all retained messages together, at most; a retained publish beyond it is refused like one beyond retained.maxMessages.',
+      format: 'positive-int',
+      default: 268_435_456,
+      env: 'BRIDGE_RETAINED_MAX_BYTES',
+    },
   },
   schemaRegistry: {
     url: {

@@ -10,7 +10,7 @@ import { expiryFrom, pickMessageProperties, type BrokerMessage } from './message
 import { DelayedPublishes, parseDelayedTopic } from './delayed.js';
 import { LongTimer } from './long-timer.js';
 import { ReasonCode } from './reason-codes.js';
-import { RetainedStore } from './retained.js';
+import { RetainedStore, type RetainedLimits } from './retained.js';
 import { NEVER_EXPIRES, Session, type Delivery, type Subscription } from './session.js';
 import {
   MemorySessionStore,
@@ -49,6 +49,8 @@ export interface BrokerOptions extends ConnectionOptions {
   persistRetained?: (message: BrokerMessage, done: () => void) => void;
   /** Where sessions are kept beyond memory; absent: nowhere (sessions.store memory). */
   store?: SessionStore;
+  /** retained.maxMessages and retained.maxBytes; absent: no limits. */
+  retainedLimits?: RetainedLimits;
 }
 
 /** Timers of a session whose client is gone: the session's end, and a delayed will. */
@@ -74,7 +76,7 @@ export class Broker implements FleetEvents {
   readonly #sessions = new Map<string, Session>();
   readonly #pendingEnds = new Map<string, PendingEnd>();
   readonly #subscriptions = new TopicTree<Subscription>();
-  readonly #retained = new RetainedStore();
+  readonly #retained: RetainedStore;
   readonly #delayed: DelayedPublishes;
   #uplinkCongested = false;
   readonly #store: SessionStore;
@@ -90,6 +92,7 @@ export class Broker implements FleetEvents {
     this.#sink = sink;
     this.#options = options;
     this.#store = options.store ?? new MemorySessionStore();
+    this.#retained = new RetainedStore(options.retainedLimits);
     this.log = log;
     this.metrics = metrics;
     this.#delayed = new DelayedPublishes(options.maxDelayedMessages, (message) => {
@@ -360,6 +363,17 @@ export class Broker implements FleetEvents {
       onSettled?.(this.#delay(message, delay));
       return;
     }
+    if (message.retain && !this.#retained.fits(message)) {
+      // retained.maxMessages / maxBytes: refused whole, not half taken (MQTT 5: 0x97)
+      this.metrics.mqttRetainedRefused.inc();
+      onSettled?.({
+        kind: 'failed',
+        reasonCode: ReasonCode.QuotaExceeded,
+        reason: 'no room for another retained message (retained.maxMessages, retained.maxBytes)',
+        final: true,
+      });
+      return;
+    }
     const uplink = toUplink(message);
     if (onSettled === undefined) {
       this.#accept(message);
@@ -385,7 +399,7 @@ export class Broker implements FleetEvents {
 
   /** A retained message (or its clearing) from outside (persisted, another bridge): stored, not delivered. */
   restoreRetained(message: BrokerMessage): void {
-    this.#retained.store(message);
+    if (!this.#retained.store(message)) this.metrics.mqttRetainedRefused.inc();
     this.metrics.mqttRetainedMessages.set(this.#retained.size);
   }
 
@@ -431,7 +445,8 @@ export class Broker implements FleetEvents {
   /** Retains and delivers an accepted publish; returns the number of sessions it went to. */
   #accept(message: BrokerMessage, settle?: () => void): number {
     if (message.retain) {
-      this.#retained.store(message); // [MQTT-3.3.1-5]
+      // [MQTT-3.3.1-5]; a message that no longer fits (others came first) is delivered only
+      if (!this.#retained.store(message)) this.metrics.mqttRetainedRefused.inc();
       this.metrics.mqttRetainedMessages.set(this.#retained.size);
     }
     return this.#deliverLocally(message, settle);

@@ -104,6 +104,12 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly mqttRetainedRefused = new Counter({
+    name: 'bridge_mqtt_retained_refused_total',
+    help: 'Retained messages not kept: beyond retained.maxMessages or retained.maxBytes (a publish is refused, MQTT 5: 0x97).',
+    registers: [this.registry],
+  });
+
   readonly uplinkErrors = new Counter({
     name: 'bridge_uplink_errors_total',
     help: 'Publishes failed by an error inside the bridge (a bug): each fails that publish only (MQTT 5: 0x83).',

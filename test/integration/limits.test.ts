@@ -1,0 +1,53 @@
+/**
+ * Limits that keep memory bounded whatever clients send (issue 14), against a real bridge with
+ * real MQTT clients: each refusal with the reason code MQTT 5 has for it, counted.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBridge, type RunningBridge } from '../support/bridge.js';
+import { RawClient } from '../support/raw-client.js';
+
+let running: RunningBridge;
+
+beforeAll(async () => {
+  running = await startBridge('uplink: []\n', { retained: { maxMessages: 3, maxBytes: 1_000 } });
+});
+
+afterAll(async () => {
+  await running.stop();
+});
+
+const publish = (topic: string, payload: string, messageId: number, retain = true) => ({
+  cmd: 'publish' as const,
+  topic,
+  payload: Buffer.from(payload),
+  qos: 1 as const,
+  dup: false,
+  retain,
+  messageId,
+});
+
+describe('retained.maxMessages and retained.maxBytes', () => {
+  it('refuses a retained publish beyond them with 0x97, keeps taking the rest', async () => {
+    const client = await RawClient.connect(running.mqttPort);
+    await client.handshake({ clientId: 'retainer', protocolVersion: 5 });
+    const codes: number[] = [];
+    const send = async (packet: ReturnType<typeof publish>) => {
+      client.send(packet, 5);
+      codes.push((await client.next('puback')).reasonCode ?? 0);
+    };
+    for (const [index, topic] of ['r/1', 'r/2', 'r/3', 'r/4'].entries()) {
+      await send(publish(topic, 'on', index + 1));
+    }
+    await send(publish('r/1', 'replaced', 5)); // a replacement fits
+    await send(publish('r/5', 'not retained', 6, false)); // and so does any other publish
+    await send(publish('r/6', 'x'.repeat(2_000), 7)); // beyond maxBytes
+    await send(publish('r/2', '', 8)); // clearing frees room
+    await send(publish('r/4', 'now fits', 9));
+    // 0x10: no subscriber, stored in Kafka or not mapped
+    expect(codes.map((code) => (code === 0x10 ? 0 : code))).toEqual([
+      0, 0, 0, 0x97, 0, 0, 0x97, 0, 0,
+    ]);
+    expect(await running.metric('bridge_mqtt_retained_refused_total')).toBe(2);
+    expect(await running.metric('bridge_mqtt_retained_messages')).toBe(3);
+  });
+});
