@@ -9,8 +9,15 @@ import type {
   SessionStore,
 } from '../mqtt/session-store.js';
 import { FleetLiveness } from './fleet-liveness.js';
-import { SessionLog, type LoggedSession } from './session-log.js';
+import { ClaimConflict, SessionLog, type LoggedSession } from './session-log.js';
 import { SessionMessages } from './session-messages.js';
+
+/**
+ * Times a connecting client's claim is made when it keeps losing to claims of the same epoch
+ * (another bridge's connection of the same client id, an adoption of its stopped bridge's
+ * sessions): the client is here, so its claim goes over them rather than refusing it.
+ */
+const CLAIM_ATTEMPTS = 3;
 
 /** Changes saved together, at most this long after the first of them. */
 const SAVE_DELAY_MS = 50;
@@ -44,6 +51,8 @@ export class KafkaSessionStore implements SessionStore {
   #events: FleetEvents | undefined;
   /** Sessions this bridge owns, with the epoch of its claim. */
   readonly #epochs = new Map<string, number>();
+  /** Sessions ended here: what is saved of them later is not written. */
+  readonly #ended = new WeakSet<Session>();
   /** Positions read from the log for owned sessions not attached here yet. */
   readonly #positions = new Map<string, MailboxPosition>();
   /** Sessions changed and not saved yet, with what waits for the save. */
@@ -156,12 +165,18 @@ export class KafkaSessionStore implements SessionStore {
     return session.remote !== undefined || session.expiryInterval > 0;
   }
 
-  claim(clientId: string): Promise<SessionState | undefined> {
+  claim(clientId: string, attempts = CLAIM_ATTEMPTS): Promise<SessionState | undefined> {
     const previous = this.#sessionLog.sessions().get(clientId);
     const state: SessionState = previous
       ? { ...previous.state, online: true, disconnectedAt: undefined }
       : emptyState();
-    return this.#sessionLog.claim(clientId, state).then((epoch) => {
+    const claimed = this.#sessionLog.claim(clientId, state).catch((error: unknown) => {
+      // another claim of the same epoch came first: this one goes again, with the next epoch
+      if (error instanceof ClaimConflict && attempts > 1) return undefined;
+      throw error;
+    });
+    return claimed.then((epoch) => {
+      if (epoch === undefined) return this.claim(clientId, attempts - 1);
       this.#epochs.set(clientId, epoch);
       if (previous === undefined || previous.owner === this.#options.instanceId) return undefined;
       // a session of a bridge that is gone comes as it was when that bridge was last alive
@@ -200,6 +215,7 @@ export class KafkaSessionStore implements SessionStore {
 
   end(session: Session): void {
     const { clientId } = session;
+    this.#ended.add(session);
     this.#messages.cursors.forget(session);
     this.#positions.delete(clientId);
     const dirty = this.#dirty.get(clientId);
@@ -261,7 +277,7 @@ export class KafkaSessionStore implements SessionStore {
     const dirty = [...this.#dirty.values()];
     this.#dirty.clear();
     for (const { session, waiting } of dirty) {
-      const epoch = this.#epochs.get(session.clientId);
+      const epoch = this.#epochOf(session);
       if (epoch === undefined) {
         // not (or no longer) ours: nothing to write; what waits goes on
         for (const done of waiting) done();
@@ -269,6 +285,21 @@ export class KafkaSessionStore implements SessionStore {
       }
       this.#write(session.clientId, epoch, this.#snapshot(session), waiting);
     }
+  }
+
+  /**
+   * The epoch this bridge writes a session with: that of its claim. A session started clean
+   * over one that ended here (Clean Start: the broker ends the old one, then saves the new one)
+   * is under the same claim, still the last one in the log: its epoch again.
+   */
+  #epochOf(session: Session): number | undefined {
+    const { clientId } = session;
+    const epoch = this.#epochs.get(clientId);
+    if (epoch !== undefined || this.#ended.has(session) || session.remote) return epoch;
+    const latest = this.#sessionLog.ownership(clientId);
+    if (latest?.owner !== this.#options.instanceId) return undefined;
+    this.#epochs.set(clientId, latest.epoch);
+    return latest.epoch;
   }
 
   #write(

@@ -24,6 +24,9 @@ import { CatchUp, TopicTail, prepareStateTopic } from './state-topic.js';
 /** How long the epochs of ended sessions are remembered against late writes. */
 const ENDED_MEMORY_MS = 3_600_000;
 
+/** A claim lost to another claim of the same epoch (another bridge's, or a newer one here). */
+export class ClaimConflict extends Error {}
+
 /** A session as the log last said, with who owns it. */
 export interface LoggedSession extends Ownership {
   state: SessionState;
@@ -68,6 +71,7 @@ export class SessionLog {
   readonly #failures: RateLimitedLog;
   #tail: TopicTail | undefined;
   #caughtUp = false;
+  #closed = false;
   readonly #forgetTimer: NodeJS.Timeout;
 
   private constructor(
@@ -140,12 +144,18 @@ export class SessionLog {
     return this.#sessions;
   }
 
+  /** Who wrote the client id's last record applied (also of an ended session), with its epoch. */
+  ownership(clientId: string): Ownership | undefined {
+    return this.#fencing.latest(clientId);
+  }
+
   /**
    * Makes this bridge the owner of the session with a new epoch: resolves with the epoch once
-   * the claim is read back as the winner; rejects when it cannot be written, or another claim
-   * of the same epoch came first.
+   * the claim is read back as the winner; rejects when it cannot be written, or (ClaimConflict)
+   * another claim of the same epoch came first or a newer claim here replaced it.
    */
   claim(clientId: string, state: SessionState): Promise<number> {
+    if (this.#closed) return Promise.reject(new Error('sessions topic closed'));
     const epoch = this.#fencing.nextEpoch(clientId);
     return new Promise<number>((resolve, reject) => {
       this.#claims.get(clientId)?.settle(false);
@@ -153,7 +163,7 @@ export class SessionLog {
         epoch,
         settle: (won) => {
           if (won) resolve(epoch);
-          else reject(new Error(`session ${clientId} claimed by another bridge at the same time`));
+          else reject(new ClaimConflict(`session ${clientId} claimed by another at the same time`));
         },
       });
       this.write(clientId, { owner: this.#options.instanceId, epoch }, state, (failed) => {
@@ -201,6 +211,7 @@ export class SessionLog {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#forgetTimer);
     for (const claim of this.#claims.values()) claim.settle(false);
     this.#claims.clear();

@@ -151,8 +151,12 @@ export class Broker implements FleetEvents {
   claim(clientId: string): Promise<void> | undefined {
     const claimed = this.#store.claim(clientId);
     return claimed?.then((moved) => {
-      if (moved !== undefined && !this.#sessions.has(clientId))
-        this.restoreSession(clientId, moved);
+      if (moved === undefined) return;
+      // what this bridge knew of it as another's (subscriptions only) gives way to all of it:
+      // QoS 2 packet ids, will, expiry; and it is no longer remote
+      const known = this.#sessions.get(clientId);
+      if (known?.remote) this.#forget(known);
+      if (!this.#sessions.has(clientId)) this.restoreSession(clientId, moved);
     });
   }
 
@@ -573,6 +577,10 @@ export class Broker implements FleetEvents {
   /** Shutdown, first step: no connection reads any more input. */
   stopReading(): void {
     for (const connection of this.#connections) connection.stopReading();
+    // acknowledgements are not read any more: what the store keeps waits there for the next
+    // connection (here after a restart, or on another bridge) rather than being sent now and
+    // sent again then
+    for (const connection of this.#clients.values()) this.#store.detach(connection.session);
   }
 
   /** Closes every connection; MQTT 5 clients get DISCONNECT with the reason code. */
