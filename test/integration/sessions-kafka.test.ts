@@ -325,4 +325,14 @@ describe('sessions in Kafka: restarts and crashes', () => {
     await producer.disconnect();
     await client.endAsync();
   });
+
+  it('refuses to start on a sessions topic that is not compacted, saying what to change', async () => {
+    const wrong = await createTopic('sessions-not-compacted', 1, {
+      configEntries: [{ name: 'cleanup.policy', value: 'delete' }],
+    });
+    const fleet = await fleetOfOne('uplink: []\n', { BRIDGE_SESSIONS_TOPIC: wrong });
+    await expect(fleet.start()).rejects.toThrow(
+      new RegExp(`sessions topic "${wrong}" has cleanup.policy=delete; it needs compact`),
+    );
+  });
 });

@@ -122,13 +122,21 @@ export class BridgeProcess {
     try {
       const message =
         options.until === 'http' ? 'health and metrics listening' : 'bridge listening';
-      const listening = await waitFor(
-        () => {
-          if (bridge.#exit) throw new Error('exited');
-          return bridge.logLines().find((line) => line.msg === message);
-        },
-        { timeoutMs: options.startTimeoutMs ?? 30_000, intervalMs: 50, what: message },
-      );
+      // a bridge that exits (a refused start) ends the wait at once
+      let started = false;
+      const listening = await Promise.race([
+        waitFor(() => bridge.logLines().find((line) => line.msg === message), {
+          timeoutMs: options.startTimeoutMs ?? 30_000,
+          intervalMs: 50,
+          what: message,
+        }).finally(() => {
+          started = true;
+        }),
+        bridge.exited.then(() => {
+          if (!started) throw new Error('exited');
+          return undefined;
+        }),
+      ]);
       const { mqtt, http } = listening as { mqtt?: { port: number }; http: { port: number } };
       bridge.mqttPort = mqtt?.port ?? 0;
       bridge.httpUrl = `http://127.0.0.1:${http.port}`;
