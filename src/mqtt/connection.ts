@@ -502,8 +502,10 @@ export class Connection implements SessionLink {
     // The broker lets go now, not when the socket is gone: a client reconnecting
     // in between must find its session ended or detached, not taken over.
     this.#release();
-    // A client that never reads must not hold the socket open forever.
-    setTimeout(() => this.#socket.destroy(), 5_000).unref();
+    // A client that never reads must not hold the socket open forever. The timer goes when the
+    // socket does (#onClose): left running, it kept the connection and what its parser held.
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#socket.destroy(), 5_000).unref();
   }
 
   /** Stops reading while too many acknowledgements wait for Kafka. */

@@ -52,11 +52,16 @@ const REPEATABLE = new Set(['userProperties']);
 
 /**
  * Checks mqtt-packet leaves to the receiver: a property repeated where the
- * spec allows it once, or cut short (mqtt-packet then yields null), empty
- * SUBSCRIBE/UNSUBSCRIBE, packet id 0, DUP on QoS 0, and server-only
- * properties sent by a client. Returns the first problem found.
+ * spec allows it once, or cut short (mqtt-packet then yields null), a packet
+ * identifier cut short, empty SUBSCRIBE/UNSUBSCRIBE, packet id 0, DUP on QoS 0,
+ * and server-only properties sent by a client. Returns the first problem found.
  */
 export function packetProblem(packet: Packet): PacketProblem | undefined {
+  // mqtt-packet reads a packet identifier cut short as -1 (and would write it back as nothing)
+  const { messageId } = packet as { messageId?: number };
+  if (messageId !== undefined && !(messageId >= 0 && messageId <= 0xffff)) {
+    return malformed('packet identifier cut short');
+  }
   const properties = 'properties' in packet ? packet.properties : undefined;
   const problem =
     (properties && propertiesProblem(properties, ALLOWED_PROPERTIES[packet.cmd])) ??
