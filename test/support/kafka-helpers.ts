@@ -17,6 +17,7 @@ import {
   type Producer,
   type ProducerConfig,
 } from 'kafkajs';
+import { waitForLeaders } from '../../src/kafka/topic-creation.js';
 import { inject, onTestFinished } from 'vitest';
 import { pauseTokenDir, type KafkaControl } from './kafka-context.js';
 
@@ -83,9 +84,12 @@ export async function createTopic(
           configEntries: options.configEntries,
         },
       ],
-      waitForLeaders: true,
+      // KafkaJS's own wait gives up when a broker answers "does not host this topic-partition"
+      // for a moment after creation: the bridge's wait polls until every partition has a leader
+      waitForLeaders: false,
     });
     if (!created && !options.exact) throw new Error(`topic ${topic} already exists`);
+    await waitForLeaders(admin, [topic]);
   } finally {
     await admin.disconnect();
   }
