@@ -73,6 +73,18 @@ describe('sessions in Kafka: restarts and crashes', () => {
     await subscriber.subscribeAsync('q2/#', { qos: 2 });
     const clientId = subscriber.options.clientId ?? '';
     await subscriber.endAsync();
+    // a session that expires 1 s after its client left: gone after the restart
+    const shortLived = {
+      clientId: `short-${uniqueId()}`,
+      protocolVersion: 5 as const,
+      clean: false,
+    };
+    const brief = await connectClient(fleet.port, {
+      ...shortLived,
+      properties: { sessionExpiryInterval: 1 },
+    });
+    await brief.subscribeAsync('t/#', { qos: 1 });
+    await brief.endAsync();
 
     const publisher = await connectClient(fleet.port, { clientId: `pub-${uniqueId()}` });
     for (let index = 0; index < 10; index++) {
@@ -86,6 +98,14 @@ describe('sessions in Kafka: restarts and crashes', () => {
     bridge.signal('SIGTERM');
     expect((await bridge.exited).code).toBe(0);
     bridge = await fleet.start();
+    // expiry counted from the disconnect, across the restart: the 1 s session
+    // is gone at once (counted from the restart, it would last another second)
+    const expired = await RawClient.connect(fleet.port);
+    const expiredConnack = await expired.handshake({
+      ...shortLived,
+      properties: { sessionExpiryInterval: 1 },
+    });
+    expect(expiredConnack.sessionPresent).toBe(false);
     const received: IPublishPacket[] = [];
     const back = await connectClient(
       fleet.port,
