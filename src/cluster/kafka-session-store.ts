@@ -4,6 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Delivery, Session } from '../mqtt/session.js';
 import type {
   FleetEvents,
+  FreshSession,
   MailboxPosition,
   SessionState,
   SessionStore,
@@ -165,18 +166,22 @@ export class KafkaSessionStore implements SessionStore {
     return session.remote !== undefined || session.expiryInterval > 0;
   }
 
-  claim(clientId: string, attempts = CLAIM_ATTEMPTS): Promise<SessionState | undefined> {
+  claim(
+    clientId: string,
+    fresh: FreshSession,
+    attempts = CLAIM_ATTEMPTS,
+  ): Promise<SessionState | undefined> {
     const previous = this.#sessionLog.sessions().get(clientId);
     const state: SessionState = previous
       ? { ...previous.state, online: true, disconnectedAt: undefined }
-      : emptyState();
+      : { ...emptyState(), ...fresh };
     const claimed = this.#sessionLog.claim(clientId, state).catch((error: unknown) => {
       // another claim of the same epoch came first: this one goes again, with the next epoch
       if (error instanceof ClaimConflict && attempts > 1) return undefined;
       throw error;
     });
     return claimed.then((epoch) => {
-      if (epoch === undefined) return this.claim(clientId, attempts - 1);
+      if (epoch === undefined) return this.claim(clientId, fresh, attempts - 1);
       this.#epochs.set(clientId, epoch);
       if (previous === undefined || previous.owner === this.#options.instanceId) return undefined;
       // a session of a bridge that is gone comes as it was when that bridge was last alive

@@ -15,6 +15,7 @@ import { NEVER_EXPIRES, Session, type Delivery, type Subscription } from './sess
 import {
   MemorySessionStore,
   type FleetEvents,
+  type FreshSession,
   type SessionState,
   type SessionStore,
 } from './session-store.js';
@@ -148,8 +149,8 @@ export class Broker implements FleetEvents {
    * nothing to wait for). A session that comes from another bridge is taken in, offline, before
    * the connection registers.
    */
-  claim(clientId: string): Promise<void> | undefined {
-    const claimed = this.#store.claim(clientId);
+  claim(clientId: string, fresh: FreshSession): Promise<void> | undefined {
+    const claimed = this.#store.claim(clientId, fresh);
     return claimed?.then((moved) => {
       if (moved === undefined) return;
       // what this bridge knew of it as another's (subscriptions only) gives way to all of it:

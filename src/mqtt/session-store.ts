@@ -37,6 +37,13 @@ export interface SessionState {
 }
 
 /**
+ * What is known of a session at CONNECT, before it is set up: what a claim writes for a session
+ * new to the fleet, so that another bridge taking it over at once (before the first save) sees
+ * its identity and expiry.
+ */
+export type FreshSession = Pick<SessionState, 'identity' | 'assignedId' | 'expiryInterval'>;
+
+/**
  * Where sessions are kept beyond the broker's memory: the seam between the broker and a store
  * outside the process (sessions.store kafka). The broker calls it at session granularity
  * (connect, subscribe, disconnect, end) and, for sessions whose messages the store keeps, per
@@ -64,7 +71,7 @@ export interface SessionStore {
    * broker has none of its own (a session that moved here), and rejects with an Error when the
    * claim failed.
    */
-  claim(clientId: string): Promise<SessionState | undefined> | undefined;
+  claim(clientId: string, fresh: FreshSession): Promise<SessionState | undefined> | undefined;
 
   /**
    * The session changed (subscriptions, expiry, will, QoS 2 packet ids, connected or not). Kept

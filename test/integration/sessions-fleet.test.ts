@@ -139,6 +139,17 @@ describe('a fleet of bridges', () => {
     await publisher.endAsync();
   });
 
+  it('keeps a session that moves right after it was created (before its first save)', async () => {
+    for (let index = 0; index < 20; index++) {
+      const clientId = `quick-mover-${index}-${uniqueId()}`;
+      const onA = await RawClient.connect(a.mqttPort);
+      await onA.handshake({ clientId, protocolVersion: 5, ...persistent });
+      const onB = await RawClient.connect(b.mqttPort);
+      const connack = await onB.handshake({ clientId, protocolVersion: 5, ...persistent });
+      expect(connack.sessionPresent).toBe(true);
+    }
+  });
+
   it('spreads a shared subscription over members on both bridges, each message to one', async () => {
     const group = `g${uniqueId()}`;
     const topic = `jobs/${uniqueId()}`;

@@ -153,7 +153,15 @@ function accept(connection: Connection, principal: Principal, accepted: Accepted
   connection.identity = principal.identity;
   connection.username = principal.identity.username;
   // the session's store makes this bridge its owner first (sessions.store kafka)
-  const claimed = connection.broker.claim(connection.clientId);
+  const version = connection.protocolVersion;
+  const expiryInterval = connection.limitSessionExpiry(
+    sessionExpiryOf(packet, version, packet.clean ?? true),
+  );
+  const claimed = connection.broker.claim(connection.clientId, {
+    identity: principal.identity,
+    assignedId: accepted.assigned !== undefined,
+    expiryInterval,
+  });
   if (claimed === undefined) {
     connectAccepted(connection, principal, accepted);
     return;
