@@ -1,7 +1,7 @@
 /**
  * Every configuration option: its doc, default, format and environment
  * variable. This table is the single source for `--help`-style docs and the
- * README's configuration table.
+ * configuration table in docs/configuration.md.
  */
 export const configSchema = {
   mqtt: {
