@@ -41,7 +41,9 @@ describe('configuration schema', () => {
   });
 
   it('is documented in the README table: option, environment variable and default', () => {
-    const table = rows(readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8'));
+    const table = rows(
+      readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8'),
+    );
     for (const option of options(configSchema)) {
       const shown = Array.isArray(option.default)
         ? option.default.join(',')
