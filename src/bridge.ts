@@ -285,6 +285,7 @@ export class Bridge {
         connectTimeoutMs: config.mqtt.connectTimeoutMs,
         topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
         receiveMaximum: config.mqtt.receiveMaximum,
+        maxInflight: config.mqtt.maxInflight,
         maxWriteBuffer: config.mqtt.maxWriteBuffer,
         ...(sessionStore && { store: sessionStore }),
         retainedLimits: {

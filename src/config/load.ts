@@ -15,6 +15,7 @@ export interface BridgeConfig {
     maxDelayedMessages: number;
     maxKeepAlive: number;
     receiveMaximum: number;
+    maxInflight: number;
     maxSessionExpiry: number;
     responseTopicPrefix: string;
     serverReference: string;

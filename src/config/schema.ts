@@ -53,6 +53,12 @@ export const configSchema = {
       default: 1024,
       env: 'BRIDGE_MQTT_RECEIVE_MAXIMUM',
     },
+    maxInflight: {
+      doc: "QoS 1/2 messages sent to a client and not yet acknowledged, at most (the smaller of it and an MQTT 5 client's Receive Maximum); further ones wait in its session. Bounds what a client that never acknowledges holds.",
+      format: 'uint16-positive',
+      default: 32,
+      env: 'BRIDGE_MQTT_MAX_INFLIGHT',
+    },
     maxSessionExpiry: {
       doc: 'Longest time in seconds a session outlives its connection (MQTT 5 Session Expiry Interval; 3.1.1 persistent sessions otherwise never expire). 0: no limit.',
       format: 'uint32',

@@ -41,6 +41,11 @@ export interface ConnectionOptions {
    * clients; at this many the socket stops being read.
    */
   receiveMaximum: number;
+  /**
+   * QoS 1/2 messages sent to a client and not yet acknowledged, at most (`mqtt.maxInflight`):
+   * the smaller of it and the client's Receive Maximum; the rest wait in its session.
+   */
+  maxInflight: number;
   /** Longest keep alive in seconds (0: no limit), imposed on MQTT 5 clients via Server Keep Alive. */
   maxKeepAlive: number;
   /** Longest Session Expiry Interval in seconds granted to a client; 0: no limit. */

@@ -9,7 +9,10 @@ import { RawClient } from '../support/raw-client.js';
 let running: RunningBridge;
 
 beforeAll(async () => {
-  running = await startBridge('uplink: []\n', { retained: { maxMessages: 3, maxBytes: 1_000 } });
+  running = await startBridge('uplink: []\n', {
+    retained: { maxMessages: 3, maxBytes: 1_000 },
+    mqtt: { maxInflight: 5 },
+  });
 });
 
 afterAll(async () => {
@@ -49,5 +52,33 @@ describe('retained.maxMessages and retained.maxBytes', () => {
     ]);
     expect(await running.metric('bridge_mqtt_retained_refused_total')).toBe(2);
     expect(await running.metric('bridge_mqtt_retained_messages')).toBe(3);
+  });
+});
+
+describe('mqtt.maxInflight', () => {
+  it('holds at most that many unacknowledged messages for a 3.1.1 client that never PUBACKs', async () => {
+    const subscriber = await RawClient.connect(running.mqttPort);
+    await subscriber.handshake({ clientId: 'never-acks', protocolVersion: 4 });
+    expect((await subscriber.subscribe('inflight/#', 1)).granted).toEqual([1]);
+    const publisher = await RawClient.connect(running.mqttPort);
+    await publisher.handshake({ clientId: 'inflight-pub', protocolVersion: 4 });
+    for (let index = 1; index <= 20; index++) {
+      publisher.send(publish('inflight/x', `m${index}`, index, false), 4);
+      await publisher.next('puback');
+    }
+    const first: number[] = [];
+    for (let index = 0; index < 5; index++)
+      first.push((await subscriber.next('publish')).messageId ?? 0);
+    // a marker through another subscriber shows the bridge has handled all 20
+    const watcher = await RawClient.connect(running.mqttPort);
+    await watcher.handshake({ clientId: 'inflight-watch', protocolVersion: 4 });
+    await watcher.subscribe('inflight/#', 0);
+    publisher.send(publish('inflight/x', 'marker', 21, false), 4);
+    await publisher.next('puback');
+    expect((await watcher.next('publish')).payload.toString()).toBe('marker');
+    expect(subscriber.packets.filter((packet) => packet.cmd === 'publish')).toHaveLength(0);
+    // each PUBACK lets one more through
+    subscriber.send({ cmd: 'puback', messageId: first[0] }, 4);
+    expect((await subscriber.next('publish')).payload.toString()).toBe('m6');
   });
 });

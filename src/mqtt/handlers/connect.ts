@@ -30,7 +30,12 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
     refuse(connection, refusal);
     return;
   }
-  connection.receiveMaximum = properties.receiveMaximum ?? 65_535;
+  // [MQTT-3.3.4-7] never more than the client's Receive Maximum; and the server's own cap, so a
+  // client that never acknowledges holds few messages (3.1.1 clients have no Receive Maximum)
+  connection.receiveMaximum = Math.min(
+    properties.receiveMaximum ?? 65_535,
+    connection.options.maxInflight,
+  );
   connection.maximumPacketSize = properties.maximumPacketSize ?? Number.POSITIVE_INFINITY;
   connection.topicAliasMaximum = properties.topicAliasMaximum ?? 0;
   connection.problemInformation = properties.requestProblemInformation ?? true;
