@@ -91,14 +91,17 @@ export class KafkaUplink implements UplinkSink {
       this.#failed(publish, error, onSettled);
       return;
     }
+    const missing = topicsToLookUp(routing, this.#partitions);
+    if (missing.length === 0 && this.#tails.size === 0) {
+      // the usual case: nothing waits, nothing to look up
+      this.#settleSafely(router, publish, routing, onSettled);
+      return;
+    }
     const topics = topicsOf(routing);
-    const waits: Array<Promise<void>> = [];
+    const waits: Array<Promise<void>> = missing.map((topic) => this.#partitions.fetch(topic));
     for (const topic of topics) {
       const tail = this.#tails.get(topic);
       if (tail) waits.push(tail);
-    }
-    for (const topic of topicsToLookUp(routing, this.#partitions)) {
-      waits.push(this.#partitions.fetch(topic));
     }
     if (waits.length === 0) {
       this.#settleSafely(router, publish, routing, onSettled);
