@@ -8,6 +8,7 @@ import type { UplinkPublish } from '../rules/types.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { expiryFrom, pickMessageProperties, type BrokerMessage } from './message.js';
 import { DelayedPublishes, parseDelayedTopic } from './delayed.js';
+import { LimitRefusals } from './limit-refusals.js';
 import { LongTimer } from './long-timer.js';
 import { ReasonCode } from './reason-codes.js';
 import { RetainedStore, type RetainedLimits } from './retained.js';
@@ -69,6 +70,8 @@ interface PendingEnd {
 export class Broker implements FleetEvents {
   readonly log: Logger;
   readonly metrics: BridgeMetrics;
+  /** Refusals by the limits that bound what clients make the bridge hold: counted and logged. */
+  readonly refusals: LimitRefusals;
   readonly #sink: UplinkSink;
   readonly #options: BrokerOptions;
   readonly #connections = new Set<Connection>();
@@ -96,6 +99,7 @@ export class Broker implements FleetEvents {
     this.#retained = new RetainedStore(options.retainedLimits);
     this.log = log;
     this.metrics = metrics;
+    this.refusals = new LimitRefusals(log, metrics);
     this.#delayed = new DelayedPublishes(options.maxDelayedMessages, (message) => {
       this.metrics.mqttDelayedMessages.set(this.#delayed.size);
       this.publish(message, undefined);
@@ -368,9 +372,15 @@ export class Broker implements FleetEvents {
       onSettled?.(this.#delay(message, delay));
       return;
     }
-    if (message.retain && !this.#retained.fits(message)) {
+    const overLimit = message.retain ? this.#retained.overLimit(message) : undefined;
+    if (overLimit !== undefined) {
       // retained.maxMessages / maxBytes: refused whole, not half taken (MQTT 5: 0x97)
       this.metrics.mqttRetainedRefused.inc();
+      this.refusals.refuse(
+        overLimit,
+        { clientId: message.origin.clientId, topic: message.topic },
+        'retained publish refused',
+      );
       onSettled?.({
         kind: 'failed',
         reasonCode: ReasonCode.QuotaExceeded,
@@ -565,6 +575,11 @@ export class Broker implements FleetEvents {
     }
     if (!this.#delayed.schedule({ ...message, topic: delay.topic }, delay.seconds)) {
       this.metrics.mqttDelayedRefused.inc();
+      this.refusals.refuse(
+        'mqtt.maxDelayedMessages',
+        { clientId: message.origin.clientId, topic: message.topic },
+        'delayed publish refused',
+      );
       return {
         kind: 'failed',
         reasonCode: ReasonCode.QuotaExceeded,

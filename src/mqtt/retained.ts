@@ -60,11 +60,18 @@ export class RetainedStore {
    * message it replaces).
    */
   fits(message: BrokerMessage): boolean {
-    if (message.payload.length === 0) return true;
+    return this.overLimit(message) === undefined;
+  }
+
+  /** The limit storing the message would break, if any (see {@link fits}). */
+  overLimit(message: BrokerMessage): 'retained.maxMessages' | 'retained.maxBytes' | undefined {
+    if (message.payload.length === 0) return undefined;
     const existing = this.#find(message.topic.split('/'))?.message;
-    if (existing === undefined && this.#size >= this.#limits.maxMessages) return false;
+    if (existing === undefined && this.#size >= this.#limits.maxMessages) {
+      return 'retained.maxMessages';
+    }
     const added = bytesOf(message) - (existing ? bytesOf(existing) : 0);
-    return this.#bytes + added <= this.#limits.maxBytes;
+    return this.#bytes + added <= this.#limits.maxBytes ? undefined : 'retained.maxBytes';
   }
 
   /**

@@ -104,6 +104,13 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly mqttLimitRefusals = new Counter({
+    name: 'bridge_mqtt_limit_refusals_total',
+    help: 'What clients asked for and a limit refused, by the option that set it (label limit, e.g. mqtt.maxConnections): connections, subscriptions, topics, delayed and retained messages, publish rate.',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+
   readonly mqttRetainedRefused = new Counter({
     name: 'bridge_mqtt_retained_refused_total',
     help: 'Retained messages not kept: beyond retained.maxMessages or retained.maxBytes (a publish is refused, MQTT 5: 0x97).',
