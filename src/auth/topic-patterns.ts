@@ -47,7 +47,7 @@ export class TopicPatternSet {
   /** Whether some pattern matches the topic name. */
   matches(topic: string): boolean {
     const levels = topic.split('/');
-    return matchFrom(this.root, levels, 0, levels[0]?.startsWith('$') === true);
+    return matchFrom(this.root, levels, levels[0]?.startsWith('$') === true);
   }
 
   /**
@@ -56,22 +56,38 @@ export class TopicPatternSet {
    */
   covers(filter: string): boolean {
     const levels = filter.split('/');
-    return coveredFrom([this.root], levels, 0, levels[0]?.startsWith('$') === true);
+    return coveredFrom(this.root, levels, levels[0]?.startsWith('$') === true);
   }
 }
 
-/** Whether a topic whose first `index` levels led to `node` is matched. */
-function matchFrom(node: PatternNode, levels: string[], index: number, dollar: boolean): boolean {
-  // A leading `#` or `+` (at the root) does not match a `$` topic.
-  const wildcardsApply = index > 0 || !dollar;
-  if (node.hash && wildcardsApply) return true;
-  const level = levels[index];
-  if (level === undefined) return node.end;
-  const child = node.children.get(level);
-  if (child !== undefined && matchFrom(child, levels, index + 1, dollar)) return true;
-  return (
-    wildcardsApply && node.plus !== undefined && matchFrom(node.plus, levels, index + 1, dollar)
-  );
+/**
+ * Whether some pattern matches the topic's levels. Loops over an explicit stack, not recursion:
+ * a topic may have tens of thousands of levels.
+ */
+function matchFrom(root: PatternNode, levels: string[], dollar: boolean): boolean {
+  const nodes: PatternNode[] = [root];
+  const depths: number[] = [0];
+  for (let node = nodes.pop(); node !== undefined; node = nodes.pop()) {
+    const index = depths.pop() ?? 0;
+    // A leading `#` or `+` (at the root) does not match a `$` topic.
+    const wildcardsApply = index > 0 || !dollar;
+    if (node.hash && wildcardsApply) return true;
+    const level = levels[index];
+    if (level === undefined) {
+      if (node.end) return true;
+      continue;
+    }
+    if (wildcardsApply && node.plus !== undefined) {
+      nodes.push(node.plus);
+      depths.push(index + 1);
+    }
+    const child = node.children.get(level);
+    if (child !== undefined) {
+      nodes.push(child);
+      depths.push(index + 1);
+    }
+  }
+  return false;
 }
 
 /*
@@ -80,35 +96,38 @@ function matchFrom(node: PatternNode, levels: string[], index: number, dollar: b
  * names (a literal only ever adds nodes), so a wildcard level follows only `+` branches.
  */
 
-/** Whether every topic matching `levels[index..]`, having led to `nodes`, is matched. */
-function coveredFrom(
-  nodes: PatternNode[],
-  levels: string[],
-  index: number,
-  dollar: boolean,
-): boolean {
-  const wildcardsApply = index > 0 || !dollar;
-  if (wildcardsApply && nodes.some((node) => node.hash)) return true;
-  const level = levels[index];
-  if (level === undefined) return nodes.some((node) => node.end);
-  if (level === '+') return coveredFrom(plusChildren(nodes), levels, index + 1, dollar);
-  if (level === '#') {
-    // `#` matches its parent too (`a/#` matches `a`), except at the start of a filter.
-    if (index > 0 && !nodes.some((node) => node.end)) return false;
-    // One more level, then another …: each depth must be matched, until a `#` pattern is met.
-    for (let next = plusChildren(nodes); next.length > 0; next = plusChildren(next)) {
-      if (next.some((node) => node.hash)) return true;
-      if (!next.some((node) => node.end)) return false;
+/** Whether every topic matching the filter's levels is matched; one step per level, no recursion. */
+function coveredFrom(root: PatternNode, levels: string[], dollar: boolean): boolean {
+  let nodes = [root];
+  for (let index = 0; ; index++) {
+    const wildcardsApply = index > 0 || !dollar;
+    if (wildcardsApply && nodes.some((node) => node.hash)) return true;
+    const level = levels[index];
+    if (level === undefined) return nodes.some((node) => node.end);
+    // no pattern reaches this deep: nothing below is matched
+    if (nodes.length === 0) return false;
+    if (level === '#') {
+      // `#` matches its parent too (`a/#` matches `a`), except at the start of a filter.
+      if (index > 0 && !nodes.some((node) => node.end)) return false;
+      // One more level, then another …: each depth must be matched, until a `#` pattern is met.
+      for (let next = plusChildren(nodes); next.length > 0; next = plusChildren(next)) {
+        if (next.some((node) => node.hash)) return true;
+        if (!next.some((node) => node.end)) return false;
+      }
+      return false;
     }
-    return false;
+    if (level === '+') {
+      nodes = plusChildren(nodes);
+      continue;
+    }
+    const next: PatternNode[] = [];
+    for (const node of nodes) {
+      const child = node.children.get(level);
+      if (child !== undefined) next.push(child);
+      if (wildcardsApply && node.plus !== undefined) next.push(node.plus);
+    }
+    nodes = next;
   }
-  const next: PatternNode[] = [];
-  for (const node of nodes) {
-    const child = node.children.get(level);
-    if (child !== undefined) next.push(child);
-    if (wildcardsApply && node.plus !== undefined) next.push(node.plus);
-  }
-  return coveredFrom(next, levels, index + 1, dollar);
 }
 
 function plusChildren(nodes: PatternNode[]): PatternNode[] {

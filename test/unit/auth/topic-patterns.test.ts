@@ -157,3 +157,19 @@ describe('TopicPatternSet against a brute-force reference', () => {
     expect(disagreements).toEqual([]);
   });
 });
+
+describe('TopicPatternSet on topics of many levels', () => {
+  // 32,767 levels: the most a 65,535-byte topic can have. Recursion per level overflowed the stack.
+  const deep = (level: string) => Array.from({ length: 32_767 }, () => level).join('/');
+
+  it('judges a filter and a topic of 32,767 levels without overflowing the stack', () => {
+    const set = patterns('a/b', 'x/+/y', deep('+'));
+    expect(set.covers(deep('+'))).toBe(true);
+    expect(set.covers(`${deep('+')}/#`)).toBe(false);
+    expect(set.covers(deep('q'))).toBe(true);
+    expect(set.matches(deep('q'))).toBe(true);
+    expect(set.matches(`${deep('q')}/r`)).toBe(false);
+    expect(patterns('a/b').covers(deep('+'))).toBe(false);
+    expect(patterns('a/b').matches(deep('a'))).toBe(false);
+  });
+});
