@@ -107,7 +107,8 @@ export async function startBridge(
     overrides: {
       ...overrides,
       kafka: { ...overrides.kafka, brokers: bench.brokers.split(',') },
-      mqtt: { host: '127.0.0.1', port: 0 },
+      // the whole load comes from one address
+      mqtt: { host: '127.0.0.1', port: 0, maxConnectionsPerAddress: 0, maxConnectRate: 0 },
       websocket: { enabled: false },
       http: { host: '127.0.0.1', port: 0 },
       mappings: folder,

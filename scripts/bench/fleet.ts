@@ -62,6 +62,9 @@ async function startBridge(
         BRIDGE_SESSIONS_MESSAGES_TOPIC: `bench-messages-${id}`,
         BRIDGE_INSTANCE_ID: instance,
         BRIDGE_LOG_LEVEL: 'info',
+        // the whole load comes from one address
+        BRIDGE_MQTT_MAX_CONNECTIONS_PER_ADDRESS: '0',
+        BRIDGE_MQTT_MAX_CONNECT_RATE: '0',
       },
     },
   );

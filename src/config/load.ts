@@ -13,6 +13,11 @@ export interface BridgeConfig {
     maxWriteBuffer: number;
     maxQueuedMessages: number;
     maxDelayedMessages: number;
+    maxDelayedPerClient: number;
+    maxSubscriptionsPerClient: number;
+    maxTopicLevels: number;
+    maxTopicLength: number;
+    maxPublishRate: number;
     maxKeepAlive: number;
     receiveMaximum: number;
     maxInflight: number;
@@ -21,6 +26,9 @@ export interface BridgeConfig {
     serverReference: string;
     redirect: 'none' | 'use-another-server' | 'server-moved';
     connectTimeoutMs: number;
+    maxConnections: number;
+    maxConnectionsPerAddress: number;
+    maxConnectRate: number;
   };
   websocket: { enabled: boolean; host: string; port: number; path: string };
   mqtts: { enabled: boolean; host: string; port: number };

@@ -41,6 +41,36 @@ export const configSchema = {
       default: 10_000,
       env: 'BRIDGE_MQTT_MAX_DELAYED_MESSAGES',
     },
+    maxDelayedPerClient: {
+      doc: 'Messages one client may have waiting in $delay/ at once (a share of mqtt.maxDelayedMessages, so one client cannot take all of it); further ones are refused (MQTT 5: 0x97).',
+      format: 'positive-int',
+      default: 1000,
+      env: 'BRIDGE_MQTT_MAX_DELAYED_PER_CLIENT',
+    },
+    maxSubscriptionsPerClient: {
+      doc: 'Topic filters one session may hold; a SUBSCRIBE adding more is refused for those filters (SUBACK 0x97 quota exceeded; 3.1.1: 0x80). Replacing an existing one always works.',
+      format: 'positive-int',
+      default: 1000,
+      env: 'BRIDGE_MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT',
+    },
+    maxTopicLevels: {
+      doc: 'Most levels (parts between "/") a topic name or filter may have: a PUBLISH beyond it is refused (MQTT 5: PUBACK 0x90; 3.1.1: acknowledged and dropped), a filter too (SUBACK 0x8F / 0x80), a will refuses the CONNECT.',
+      format: 'uint16-positive',
+      default: 128,
+      env: 'BRIDGE_MQTT_MAX_TOPIC_LEVELS',
+    },
+    maxTopicLength: {
+      doc: 'Longest topic name or filter in bytes (UTF-8), refused beyond it as mqtt.maxTopicLevels says.',
+      format: 'uint16-positive',
+      default: 4096,
+      env: 'BRIDGE_MQTT_MAX_TOPIC_LENGTH',
+    },
+    maxPublishRate: {
+      doc: 'PUBLISH packets per second one connection may send (a bucket holding one second of them): beyond it an MQTT 5 client gets DISCONNECT 0x96 (message rate too high) and an MQTT 3.1/3.1.1 connection is no longer read until the rate allows (TCP slows the client, nothing is lost). 0: no limit.',
+      format: 'nat',
+      default: 10_000,
+      env: 'BRIDGE_MQTT_MAX_PUBLISH_RATE',
+    },
     maxKeepAlive: {
       doc: 'Longest keep alive in seconds; an MQTT 5 client asking for more, or for none, is told this one (Server Keep Alive). 0: accept what clients ask.',
       format: 'uint16',
@@ -60,9 +90,9 @@ export const configSchema = {
       env: 'BRIDGE_MQTT_MAX_INFLIGHT',
     },
     maxSessionExpiry: {
-      doc: 'Longest time in seconds a session outlives its connection (MQTT 5 Session Expiry Interval; 3.1.1 persistent sessions otherwise never expire). 0: no limit.',
+      doc: 'Longest time in seconds a session outlives its connection: an MQTT 5 Session Expiry Interval beyond it is lowered (and CONNACK says so); a 3.1.1 persistent session (clean session 0, which MQTT lets live for ever) ends this long after its client left. Default 2 hours, as EMQX. 0: no limit.',
       format: 'uint32',
-      default: 0,
+      default: 7200,
       env: 'BRIDGE_MQTT_MAX_SESSION_EXPIRY',
     },
     responseTopicPrefix: {
@@ -88,6 +118,24 @@ export const configSchema = {
       format: 'positive-int',
       default: 10_000,
       env: 'BRIDGE_MQTT_CONNECT_TIMEOUT_MS',
+    },
+    maxConnections: {
+      doc: "MQTT connections open at once over all listeners, from the socket's accept (awaiting CONNECT included; about 10 KB of memory each); beyond it CONNACK 0x89 Server busy (3.1.1: 0x03). Per process: each worker of start --workers N counts its own.",
+      format: 'positive-int',
+      default: 100_000,
+      env: 'BRIDGE_MQTT_MAX_CONNECTIONS',
+    },
+    maxConnectionsPerAddress: {
+      doc: 'MQTT connections open at once from one address (IPv4, or IPv6 /64); beyond it CONNACK 0x97 Quota exceeded (3.1.1: 0x03). 0: no limit, needed behind a load balancer without PROXY protocol (every client then has its address).',
+      format: 'nat',
+      default: 1000,
+      env: 'BRIDGE_MQTT_MAX_CONNECTIONS_PER_ADDRESS',
+    },
+    maxConnectRate: {
+      doc: "New MQTT connections a second from one address (IPv4, or IPv6 /64), in bursts of one second's worth; beyond it CONNACK 0x9F Connection rate exceeded (3.1.1: 0x03). 0: no limit, needed behind a load balancer without PROXY protocol.",
+      format: 'nat',
+      default: 200,
+      env: 'BRIDGE_MQTT_MAX_CONNECT_RATE',
     },
   },
   mqtts: {

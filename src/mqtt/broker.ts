@@ -5,10 +5,13 @@ import type { Logger } from '../observability/logger.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import type { ReplyCheck } from '../rules/downlink-types.js';
 import type { UplinkPublish } from '../rules/types.js';
+import { addressKey } from '../auth/auth-throttle.js';
 import { Connection, type ConnectionOptions } from './connection.js';
+import { ConnectionAdmission, type ConnectionLimits } from './connection-admission.js';
 import { expiryFrom, pickMessageProperties, type BrokerMessage } from './message.js';
 import { DelayedPublishes, parseDelayedTopic } from './delayed.js';
 import { LimitRefusals } from './limit-refusals.js';
+import { RateLimitedLog } from '../observability/rate-limited-log.js';
 import { LongTimer } from './long-timer.js';
 import { ReasonCode } from './reason-codes.js';
 import { RetainedStore, type RetainedLimits } from './retained.js';
@@ -39,11 +42,19 @@ const IGNORE = (): void => undefined;
 /** How often expired retained messages are purged. */
 const RETAINED_SWEEP_MS = 60_000;
 
+/**
+ * Refused sockets held at once (waiting for the CONNECT their refusal answers, or closing):
+ * beyond it a refused socket is destroyed at once, so a flood costs bounded memory too.
+ */
+const MAX_REFUSED_SOCKETS = 1_000;
+
 export interface BrokerOptions extends ConnectionOptions {
   /** Messages a session keeps while its client is offline or beyond its Receive Maximum. */
   maxQueuedMessages: number;
   /** `$delay/` messages waiting at once. */
   maxDelayedMessages: number;
+  /** `$delay/` messages of one client waiting at once. */
+  maxDelayedPerClient: number;
   /**
    * Keeps a change of a retained message (empty payload: cleared) outside the process;
    * `done` once it is kept (or failed). Absent: retained messages live in memory only.
@@ -53,6 +64,8 @@ export interface BrokerOptions extends ConnectionOptions {
   store?: SessionStore;
   /** retained.maxMessages and retained.maxBytes; absent: no limits. */
   retainedLimits?: RetainedLimits;
+  /** mqtt.maxConnections, mqtt.maxConnectionsPerAddress and mqtt.maxConnectRate. */
+  connectionLimits: ConnectionLimits;
 }
 
 /** Timers of a session whose client is gone: the session's end, and a delayed will. */
@@ -72,9 +85,15 @@ export class Broker implements FleetEvents {
   readonly metrics: BridgeMetrics;
   /** Refusals by the limits that bound what clients make the bridge hold: counted and logged. */
   readonly refusals: LimitRefusals;
+  /** Connections closed for protocol errors, logged at most once a minute per reason code. */
+  readonly protocolErrors: RateLimitedLog;
   readonly #sink: UplinkSink;
   readonly #options: BrokerOptions;
   readonly #connections = new Set<Connection>();
+  /** Counts sockets from their accept to their close, and refuses floods of them. */
+  readonly #admission: ConnectionAdmission;
+  /** Refused connections whose sockets are not closed yet. */
+  #refusedSockets = 0;
   /** The current connection of each client id [MQTT-3.1.4-2]. */
   readonly #clients = new Map<string, Connection>();
   readonly #sessions = new Map<string, Session>();
@@ -97,10 +116,13 @@ export class Broker implements FleetEvents {
     this.#options = options;
     this.#store = options.store ?? new MemorySessionStore();
     this.#retained = new RetainedStore(options.retainedLimits);
+    this.#admission = new ConnectionAdmission(options.connectionLimits);
     this.log = log;
     this.metrics = metrics;
     this.refusals = new LimitRefusals(log, metrics);
-    this.#delayed = new DelayedPublishes(options.maxDelayedMessages, (message) => {
+    this.protocolErrors = new RateLimitedLog(log);
+    const { maxDelayedMessages, maxDelayedPerClient } = options;
+    this.#delayed = new DelayedPublishes(maxDelayedMessages, maxDelayedPerClient, (message) => {
       this.metrics.mqttDelayedMessages.set(this.#delayed.size);
       this.publish(message, undefined);
     });
@@ -131,11 +153,38 @@ export class Broker implements FleetEvents {
     return this.#uplinkCongested;
   }
 
-  /** `certificateName`: the user name a verified client certificate gives (`tls.identity`). */
-  accept(socket: Duplex, remoteAddress: string, certificateName?: string): Connection {
-    const connection = new Connection(socket, remoteAddress, this, this.#options, certificateName);
+  /**
+   * A socket was accepted (after its TLS handshake or WebSocket upgrade); `certificateName`: the
+   * user name a verified client certificate gives (`tls.identity`). The connection limits are
+   * checked now; a refused connection is told at its CONNECT, before any authentication.
+   */
+  accept(socket: Duplex, remoteAddress: string, certificateName?: string): void {
+    const address = addressKey(remoteAddress);
+    const refusedBy = this.#admission.admit(address);
+    if (refusedBy !== undefined) {
+      this.refusals.refuse(refusedBy, { address }, 'connection refused');
+      if (this.#refusedSockets >= MAX_REFUSED_SOCKETS) {
+        socket.destroy();
+        return;
+      }
+      this.#refusedSockets++;
+    }
+    const admission = {
+      refusedBy,
+      socketClosed: () => {
+        if (refusedBy === undefined) this.#admission.release(address);
+        else this.#refusedSockets--;
+      },
+    };
+    const connection = new Connection(
+      socket,
+      remoteAddress,
+      this,
+      this.#options,
+      admission,
+      certificateName,
+    );
     this.#connections.add(connection);
-    return connection;
   }
 
   /**
@@ -573,18 +622,19 @@ export class Broker implements FleetEvents {
         final: true,
       };
     }
-    if (!this.#delayed.schedule({ ...message, topic: delay.topic }, delay.seconds)) {
+    const scheduled = this.#delayed.schedule({ ...message, topic: delay.topic }, delay.seconds);
+    if (scheduled !== 'scheduled') {
       this.metrics.mqttDelayedRefused.inc();
       this.refusals.refuse(
-        'mqtt.maxDelayedMessages',
+        scheduled,
         { clientId: message.origin.clientId, topic: message.topic },
         'delayed publish refused',
       );
-      return {
-        kind: 'failed',
-        reasonCode: ReasonCode.QuotaExceeded,
-        reason: `${this.#options.maxDelayedMessages} delayed messages are waiting already`,
-      };
+      const waiting =
+        scheduled === 'mqtt.maxDelayedMessages'
+          ? `${this.#options.maxDelayedMessages} delayed messages are waiting already`
+          : `${this.#options.maxDelayedPerClient} delayed messages of this client are waiting already`;
+      return { kind: 'failed', reasonCode: ReasonCode.QuotaExceeded, reason: waiting };
     }
     this.metrics.mqttDelayedMessages.set(this.#delayed.size);
     return { kind: 'stored' };

@@ -9,12 +9,14 @@ import { ALLOW_ALL, type Permissions } from '../auth/permissions.js';
 import type { Logger } from '../observability/logger.js';
 import { FrameScanner, type FrameProblem } from './frame-scanner.js';
 import { OrderedAcks } from './ordered-acks.js';
+import { PublishRate } from './publish-rate.js';
 import { strictUtf8Parser } from './strict-utf8-parser.js';
 import { ReasonCode } from './reason-codes.js';
 import { dispatch } from './handlers/dispatch.js';
 import type { Broker } from './broker.js';
 import type { AuthExchange } from './handlers/auth.js';
 import type { Session, SessionLink } from './session.js';
+import type { AdmissionLimit } from './connection-admission.js';
 
 /** The life of a connection, one field with explicit transitions. */
 export type ConnectionStatus =
@@ -46,6 +48,14 @@ export interface ConnectionOptions {
    * the smaller of it and the client's Receive Maximum; the rest wait in its session.
    */
   maxInflight: number;
+  /** Topic filters one session may hold (`mqtt.maxSubscriptionsPerClient`). */
+  maxSubscriptionsPerClient: number;
+  /** Most levels of a topic name or filter (`mqtt.maxTopicLevels`). */
+  maxTopicLevels: number;
+  /** Longest topic name or filter in bytes (`mqtt.maxTopicLength`). */
+  maxTopicLength: number;
+  /** PUBLISH packets per second per connection (`mqtt.maxPublishRate`); 0: no limit. */
+  maxPublishRate: number;
   /** Longest keep alive in seconds (0: no limit), imposed on MQTT 5 clients via Server Keep Alive. */
   maxKeepAlive: number;
   /** Longest Session Expiry Interval in seconds granted to a client; 0: no limit. */
@@ -84,6 +94,21 @@ function throttleOf(options: ConnectionOptions): AuthThrottle {
 
 type Will = NonNullable<IConnectPacket['will']>;
 
+/** What the broker decided when the socket was accepted (mqtt.maxConnections and the like). */
+export interface Admission {
+  /** The limit that refused the connection, if any: the client is told at its CONNECT. */
+  refusedBy: AdmissionLimit | undefined;
+  /** Frees what the socket held in the counts; called once, when the socket closes. */
+  socketClosed: () => void;
+}
+
+/**
+ * Time a refused connection has to send its CONNECT (at most; mqtt.connectTimeoutMs when
+ * shorter): enough for a client to read its refusal, short enough that a flood of refused
+ * sockets does not pile up.
+ */
+const REFUSED_CONNECT_TIMEOUT_MS = 2_000;
+
 const UNACCEPTABLE_PROTOCOL_VERSION = Buffer.from([0x20, 0x02, 0x00, 0x01]);
 
 /** Bytes gathered from writes of one tick beyond which they leave at once (a socket's high-water mark). */
@@ -104,6 +129,8 @@ export class Connection implements SessionLink {
   readonly remoteAddress: string;
   /** The user name the client's verified certificate gives (`tls.identity`), if any. */
   readonly certificateName: string | undefined;
+  /** The connection limit that refused this connection when its socket was accepted, if any. */
+  readonly refusedBy: AdmissionLimit | undefined;
   /** Replies to QoS 1/2 publishes, run in arrival order [MQTT-4.6.0-2]. */
   readonly acks: OrderedAcks<() => void>;
   /** Client → server topic aliases (MQTT 5). */
@@ -144,6 +171,8 @@ export class Connection implements SessionLink {
   #readStopped = false;
   /** Whether writes of this tick are being gathered into one (socket corked until next tick). */
   #corked = false;
+  /** A write that congests the socket was given a callback resuming delivery once it left. */
+  #awaitingFlush = false;
   /** Bytes gathered beyond which they leave at once: below the write buffer limit, else a
    * burst of one tick would look like a slow client. */
   readonly #corkLimit: number;
@@ -152,9 +181,14 @@ export class Connection implements SessionLink {
   /** Packets held while the uplink is congested (and all that follow them), in order. */
   #heldForUplink: Packet[] = [];
   #congestionPaused = false;
+  /** `mqtt.maxPublishRate`; undefined without a limit. */
+  readonly #publishRate: PublishRate | undefined;
+  /** Not read while the publish rate is beyond the limit (MQTT 3.1/3.1.1). */
+  #ratePaused = false;
   #sendWill = true;
   #accepted = false;
   #released = false;
+  readonly #socketClosed: () => void;
   #session: Session | undefined;
 
   constructor(
@@ -162,16 +196,21 @@ export class Connection implements SessionLink {
     remoteAddress: string,
     broker: Broker,
     options: ConnectionOptions,
+    admission: Admission,
     certificateName?: string,
   ) {
     this.#socket = socket;
     this.certificateName = certificateName;
+    this.refusedBy = admission.refusedBy;
+    this.#socketClosed = admission.socketClosed;
     this.remoteAddress = remoteAddress;
     this.broker = broker;
     this.options = options;
     this.#corkLimit = Math.min(CORK_BYTES, options.maxWriteBuffer / 2);
     this.log = broker.log.child({ remote: remoteAddress });
     this.#scanner = new FrameScanner(options.maxPacketSize);
+    this.#publishRate =
+      options.maxPublishRate > 0 ? new PublishRate(options.maxPublishRate) : undefined;
     this.acks = new OrderedAcks((reply) => {
       reply();
       this.#resumeIfDrained();
@@ -179,6 +218,9 @@ export class Connection implements SessionLink {
 
     this.#parser.on('packet', (packet: Packet) => {
       if (this.#status === 'closing' || this.#status === 'closed') return;
+      if (packet.cmd === 'publish' && this.#publishRate !== undefined && !this.#withinRate()) {
+        return;
+      }
       if (this.#held) {
         this.#held.push(packet);
         return;
@@ -208,15 +250,20 @@ export class Connection implements SessionLink {
     socket.on('error', (error) => {
       this.log.debug({ err: error }, 'socket error');
     });
-    socket.on('close', () => {
+    // once: the socket's slot in the connection counts is freed exactly once
+    socket.once('close', () => {
       this.#onClose();
     });
     // The whole way to CONNACK, an AUTH exchange or a password check included, must fit in the
     // CONNECT timeout: a client silent in the middle of an exchange is closed too.
+    const connectTimeoutMs =
+      this.refusedBy === undefined
+        ? options.connectTimeoutMs
+        : Math.min(options.connectTimeoutMs, REFUSED_CONNECT_TIMEOUT_MS);
     this.#timer = setTimeout(() => {
       if (this.#status === 'awaiting-connect') this.close('no CONNECT in time');
       else if (this.#status === 'authenticating') this.close('authentication not finished in time');
-    }, options.connectTimeoutMs);
+    }, connectTimeoutMs);
   }
 
   get status(): ConnectionStatus {
@@ -355,9 +402,7 @@ export class Connection implements SessionLink {
     if (this.#congestionPaused) {
       this.#congestionPaused = false;
       this.#lastReceivedAt = Date.now();
-      if (!this.#readPaused && !this.#readStopped && this.#status === 'connected') {
-        this.#socket.resume();
-      }
+      this.#resumeReading();
     }
   }
 
@@ -370,9 +415,7 @@ export class Connection implements SessionLink {
       if (this.#status !== 'connected') return;
       this.#handle(packet);
     }
-    if (!this.#readPaused && !this.#readStopped && this.#status === 'connected') {
-      this.#socket.resume();
-    }
+    this.#resumeReading();
   }
 
   /** Writes one packet; silently dropped once the socket is gone. */
@@ -399,7 +442,19 @@ export class Connection implements SessionLink {
         this.#uncork();
       });
     }
-    this.#socket.write(bytes);
+    const congests = this.#socket.writableLength + bytes.length >= this.options.maxWriteBuffer;
+    if (congests && !this.#awaitingFlush) {
+      // The socket's 'drain' comes only beyond its own high-water mark (16 KiB); with a smaller
+      // mqtt.maxWriteBuffer, what waits for room (queue, retained replay) would wait for good.
+      // Once this write has left, the client has taken bytes: delivery resumes.
+      this.#awaitingFlush = true;
+      this.#socket.write(bytes, () => {
+        this.#awaitingFlush = false;
+        this.#session?.resumeDelivery();
+      });
+    } else {
+      this.#socket.write(bytes);
+    }
     if (this.#socket.writableLength >= this.#corkLimit) this.#uncork();
   }
 
@@ -476,8 +531,12 @@ export class Connection implements SessionLink {
    * [MQTT-4.13.1-1], then the connection is closed.
    */
   protocolViolation(reasonCode: number, reason: string): void {
-    this.broker.metrics.mqttProtocolErrors.inc({ reason: reasonCode.toString(16) });
-    this.log.info({ clientId: this.clientId, reasonCode, reason }, 'closing connection');
+    const code = reasonCode.toString(16);
+    this.broker.metrics.mqttProtocolErrors.inc({ reason: code });
+    // a flood of bad packets must not flood the log: one line a minute per reason code
+    const fields = { clientId: this.clientId, remote: this.remoteAddress, reasonCode, reason };
+    this.broker.protocolErrors.log('info', code, fields, 'closing connection: protocol error');
+    this.log.debug({ clientId: this.clientId, reasonCode, reason }, 'closing connection');
     this.close(reason, reasonCode);
   }
 
@@ -513,6 +572,55 @@ export class Connection implements SessionLink {
     this.#timer = setTimeout(() => this.#socket.destroy(), 5_000).unref();
   }
 
+  /**
+   * A PUBLISH beyond `mqtt.maxPublishRate`. MQTT 5 has a reason code for it: DISCONNECT 0x96,
+   * and the publish is not taken (QoS 1/2 come again on the next connection). MQTT 3.1/3.1.1
+   * have none: the publish is taken and the socket not read until the rate allows (TCP slows
+   * the client down). Returns whether the publish is to be handled.
+   */
+  #withinRate(): boolean {
+    const waitMs = (this.#publishRate as PublishRate).take();
+    if (waitMs === 0) return true;
+    const fields = { clientId: this.clientId, address: this.remoteAddress };
+    if (this.protocolVersion === 5) {
+      this.broker.refusals.refuse('mqtt.maxPublishRate', fields, 'connection closed');
+      this.close('message rate too high', ReasonCode.MessageRateTooHigh);
+      return false;
+    }
+    if (!this.#ratePaused) {
+      this.broker.refusals.refuse('mqtt.maxPublishRate', fields, 'connection not read for a while');
+      this.#ratePaused = true;
+      this.#socket.pause();
+      this.#resumeWithinRate(waitMs);
+    }
+    return true;
+  }
+
+  /** Reading resumes once the publishes taken are within the rate (those of a whole chunk too). */
+  #resumeWithinRate(waitMs: number): void {
+    setTimeout(() => {
+      const debtMs = (this.#publishRate as PublishRate).debtMs();
+      if (debtMs > 0) {
+        this.#resumeWithinRate(debtMs);
+        return;
+      }
+      this.#ratePaused = false;
+      this.#lastReceivedAt = Date.now();
+      this.#resumeReading();
+    }, waitMs).unref();
+  }
+
+  /** Reading goes on, unless something else still holds it (Kafka, acknowledgements, shutdown). */
+  #resumeReading(): void {
+    const held =
+      this.#readPaused ||
+      this.#readStopped ||
+      this.#congestionPaused ||
+      this.#ratePaused ||
+      this.#held !== undefined;
+    if (!held && this.#status === 'connected') this.#socket.resume();
+  }
+
   /** Stops reading while too many acknowledgements wait for Kafka. */
   throttleIfBusy(): void {
     if (!this.#readPaused && this.acks.pending >= this.options.receiveMaximum) {
@@ -531,9 +639,7 @@ export class Connection implements SessionLink {
     if (this.#readPaused && this.acks.pending <= this.options.receiveMaximum / 2) {
       this.#readPaused = false;
       this.#lastReceivedAt = Date.now();
-      if (!this.#readStopped && !this.#congestionPaused && this.#status !== 'closed') {
-        this.#socket.resume();
-      }
+      this.#resumeReading();
     }
   }
 
@@ -559,7 +665,7 @@ export class Connection implements SessionLink {
     this.#timer = setTimeout(() => {
       const limit = this.#keepAliveMs * 1.5;
       // While the bridge itself does not read, the client's silence is not its fault.
-      if (this.#readPaused || this.#readStopped || this.#congestionPaused) {
+      if (this.#readPaused || this.#readStopped || this.#congestionPaused || this.#ratePaused) {
         this.#lastReceivedAt = Date.now();
       }
       const silentFor = Date.now() - this.#lastReceivedAt;
@@ -578,6 +684,7 @@ export class Connection implements SessionLink {
     this.#timer = undefined;
     this.#identityExpiry?.cancel();
     this.#parser.removeAllListeners();
+    this.#socketClosed();
     this.#release();
   }
 

@@ -24,16 +24,21 @@ export function parseDelayedTopic(
 }
 
 /**
- * Messages waiting for their delay, in memory and bounded: once `max` are
- * waiting, more are refused. They are lost if the bridge stops before their time.
+ * Messages waiting for their delay, in memory and bounded: once `max` are waiting, or
+ * `maxPerClient` of one publisher, more are refused. They are lost if the bridge stops before
+ * their time.
  */
 export class DelayedPublishes {
   readonly #timers = new Set<LongTimer>();
+  /** Messages waiting per publishing client id. */
+  readonly #perClient = new Map<string, number>();
   readonly #max: number;
+  readonly #maxPerClient: number;
   readonly #publish: (message: BrokerMessage) => void;
 
-  constructor(max: number, publish: (message: BrokerMessage) => void) {
+  constructor(max: number, maxPerClient: number, publish: (message: BrokerMessage) => void) {
     this.#max = max;
+    this.#maxPerClient = maxPerClient;
     this.#publish = publish;
   }
 
@@ -41,19 +46,34 @@ export class DelayedPublishes {
     return this.#timers.size;
   }
 
-  /** Returns false when the limit is reached and the message was not taken. */
-  schedule(message: BrokerMessage, seconds: number): boolean {
-    if (this.#timers.size >= this.#max) return false;
+  /** Takes the message, or says which limit refuses it. */
+  schedule(
+    message: BrokerMessage,
+    seconds: number,
+  ): 'scheduled' | 'mqtt.maxDelayedMessages' | 'mqtt.maxDelayedPerClient' {
+    if (this.#timers.size >= this.#max) return 'mqtt.maxDelayedMessages';
+    const { clientId } = message.origin;
+    const own = this.#perClient.get(clientId) ?? 0;
+    if (own >= this.#maxPerClient) return 'mqtt.maxDelayedPerClient';
+    this.#perClient.set(clientId, own + 1);
     const timer = new LongTimer(seconds * 1000, () => {
       this.#timers.delete(timer);
+      this.#release(clientId);
       this.#publish(message);
     });
     this.#timers.add(timer);
-    return true;
+    return 'scheduled';
   }
 
   clear(): void {
     for (const timer of this.#timers) timer.cancel();
     this.#timers.clear();
+    this.#perClient.clear();
+  }
+
+  #release(clientId: string): void {
+    const own = this.#perClient.get(clientId) ?? 1;
+    if (own <= 1) this.#perClient.delete(clientId);
+    else this.#perClient.set(clientId, own - 1);
   }
 }

@@ -16,6 +16,7 @@ export const ReasonCode = {
   BadUserNameOrPassword: 0x86,
   NotAuthorized: 0x87,
   ServerUnavailable: 0x88,
+  ServerBusy: 0x89,
   BadAuthenticationMethod: 0x8c,
   ServerShuttingDown: 0x8b,
   KeepAliveTimeout: 0x8d,
@@ -25,11 +26,13 @@ export const ReasonCode = {
   PacketIdentifierNotFound: 0x92,
   ReceiveMaximumExceeded: 0x93,
   PacketTooLarge: 0x95,
+  MessageRateTooHigh: 0x96,
   QuotaExceeded: 0x97,
   TopicAliasInvalid: 0x94,
   PayloadFormatInvalid: 0x99,
   UseAnotherServer: 0x9c,
   ServerMoved: 0x9d,
+  ConnectionRateExceeded: 0x9f,
   SubscriptionIdentifiersNotSupported: 0xa1,
 } as const;
 

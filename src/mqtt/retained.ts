@@ -54,6 +54,16 @@ export class RetainedStore {
     return this.#bytes;
   }
 
+  /** The most messages it holds (`retained.maxMessages`): also what one subscriber may wait for. */
+  get maxMessages(): number {
+    return this.#limits.maxMessages;
+  }
+
+  /** The message retained at exactly this topic (expired or not), if any: one walk down. */
+  get(topic: string): BrokerMessage | undefined {
+    return this.#find(topic.split('/'))?.message;
+  }
+
   /**
    * Whether storing the message stays within the limits: a clearing always does, a new topic
    * needs room for one more message, and every message room for its bytes (beyond those of the

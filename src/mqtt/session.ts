@@ -2,6 +2,8 @@ import type { IConnectPacket, IPublishPacket, Packet, QoS } from 'mqtt-packet';
 import { unproved, type Identity } from '../auth/identity.js';
 import { ALLOW_ALL, type Permissions } from '../auth/permissions.js';
 import { isExpired, secondsToLive, type BrokerMessage } from './message.js';
+import { RetainedReplay } from './retained-replay.js';
+import type { RetainedStore } from './retained.js';
 import type { UplinkOutcome } from './uplink-sink.js';
 
 type Will = NonNullable<IConnectPacket['will']>;
@@ -63,7 +65,11 @@ export interface SessionLink {
   readonly protocolVersion: 3 | 4 | 5;
   /** The client's Receive Maximum: QoS 1/2 publishes it accepts unacknowledged. */
   readonly receiveMaximum: number;
-  /** True while the client reads slower than it is written to: hold QoS 1/2, drop QoS 0. */
+  /**
+   * True while the client reads slower than it is written to: hold QoS 1/2, drop QoS 0 (but
+   * hold retained messages a subscription asked for). Once it reads again, the connection calls
+   * {@link Session.resumeDelivery}.
+   */
   readonly writeCongested: boolean;
   /** Writes a PUBLISH; false when it was dropped as larger than the client allows. */
   sendPublish(packet: IPublishPacket): boolean;
@@ -80,6 +86,7 @@ interface Inflight {
 /**
  * A client's session: subscriptions, QoS 1/2 messages in flight to it, the
  * queue of messages waiting for it (offline, or beyond its Receive Maximum),
+ * the retained messages its new subscriptions matched that are not sent yet,
  * and the QoS 2 packet ids it sent that are not released yet. Outlives its
  * connection when the session is persistent.
  */
@@ -126,6 +133,8 @@ export class Session {
   /** In-flight entries not sent on the current connection. */
   #unsent = 0;
   #queue: Delivery[] = [];
+  /** Retained messages for new subscriptions, sent before anything queued after them. */
+  readonly #retained = new RetainedReplay();
   #nextPacketId = 1;
   readonly #maxQueued: number;
   readonly #onDrop: (reason: DropReason) => void;
@@ -180,11 +189,34 @@ export class Session {
     this.#drain();
   }
 
-  detach(): void {
-    this.#link = undefined;
+  /**
+   * Retained messages a new subscription matched [MQTT-3.3.1-9], at the subscription's QoS and
+   * with its identifier: sent as fast as the client reads them (its socket and its Receive
+   * Maximum), never dropped for a slow reader while it is connected; later QoS 1/2 messages wait
+   * behind them. Each is checked when its turn comes: still retained, not expired, and allowed
+   * by the client's read rights. Beyond `store.maxMessages` waiting they are dropped.
+   */
+  replayRetained(
+    store: RetainedStore,
+    messages: BrokerMessage[],
+    subscription: Pick<Subscription, 'qos' | 'identifier'>,
+  ): void {
+    const refused = this.#retained.add(store, messages, subscription);
+    for (let i = 0; i < refused; i++) this.#onDrop('queue-full');
+    // the client may have gone while the subscription was being kept
+    if (this.#link) this.#drain();
+    else this.#queueRetained();
   }
 
-  /** Messages waiting to be sent (offline, or beyond the Receive Maximum). */
+  detach(): void {
+    this.#link = undefined;
+    this.#queueRetained();
+  }
+
+  /**
+   * Messages waiting to be sent (offline, beyond the Receive Maximum, or behind retained
+   * messages); retained messages waiting are not counted.
+   */
   get queued(): number {
     return this.#queue.length;
   }
@@ -236,6 +268,7 @@ export class Session {
 
   /** The session ends: nothing more is delivered; what was waiting is dropped. */
   clear(): void {
+    this.#retained.clear();
     const waiting = [...this.#inflight.values()].map(({ delivery }) => delivery);
     this.#inflight.clear();
     this.#unsent = 0;
@@ -302,6 +335,7 @@ export class Session {
       this.#link !== undefined &&
       !this.#link.writeCongested &&
       this.#unsent === 0 &&
+      this.#retained.size === 0 &&
       this.#queue.length === 0 &&
       this.#unacknowledged < this.#link.receiveMaximum
     );
@@ -328,6 +362,8 @@ export class Session {
         else this.#write(inflight.delivery, packetId, true);
       }
     }
+    this.#sendRetained(link);
+    if (this.#retained.size > 0) return;
     const hadQueue = this.#queue.length > 0;
     while (
       this.#queue.length > 0 &&
@@ -340,6 +376,49 @@ export class Session {
     }
     if (hadQueue && this.#queue.length === 0) this.onQueueDrained?.();
   }
+
+  /** Retained messages waiting, in order, while the client takes them. */
+  #sendRetained(link: SessionLink): void {
+    while (!link.writeCongested) {
+      const delivery = this.#retained.peek(this.#stillWanted);
+      if (delivery === undefined) return;
+      if (delivery.qos > 0 && this.#unacknowledged >= link.receiveMaximum) return;
+      this.#retained.take();
+      if (delivery.qos === 0) this.#write(delivery, undefined, false);
+      else this.#send(delivery);
+    }
+  }
+
+  /**
+   * The client is gone: its retained messages not sent yet are treated as any message for an
+   * absent client — QoS 0 is not kept, QoS 1/2 waits in the queue (ahead of what was queued
+   * behind it) while there is room.
+   */
+  #queueRetained(): void {
+    const kept: Delivery[] = [];
+    for (
+      let delivery = this.#retained.peek(this.#stillWanted);
+      delivery !== undefined;
+      delivery = this.#retained.peek(this.#stillWanted)
+    ) {
+      this.#retained.take();
+      if (delivery.qos === 0) this.#onDrop('offline-qos0');
+      else if (this.#queue.length + kept.length >= this.#maxQueued) this.#onDrop('queue-full');
+      else kept.push(delivery);
+    }
+    if (kept.length > 0) this.#queue = kept.concat(this.#queue);
+  }
+
+  /**
+   * Whether a retained message whose turn has come still goes: the client may read its topic
+   * (read rights change), and it has not expired while it waited.
+   */
+  readonly #stillWanted = (message: BrokerMessage): boolean => {
+    if (!this.permissions.canReceive(message.topic)) return false;
+    if (!isExpired(message, Date.now())) return true;
+    this.#onDrop('expired'); // [MQTT-3.3.2-5]
+    return false;
+  };
 
   #send(delivery: Delivery): void {
     const wanted = delivery.packetId;

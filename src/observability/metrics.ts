@@ -81,7 +81,7 @@ export class BridgeMetrics {
 
   readonly mqttDelayedRefused = new Counter({
     name: 'bridge_mqtt_delayed_refused_total',
-    help: 'Publishes to $delay/{seconds}/{topic} refused because mqtt.maxDelayedMessages were waiting already.',
+    help: 'Publishes to $delay/{seconds}/{topic} refused because mqtt.maxDelayedMessages (or mqtt.maxDelayedPerClient of that client) were waiting already.',
     registers: [this.registry],
   });
 

@@ -99,6 +99,9 @@ async function startFleet(env: Record<string, string> = {}): Promise<Fleet> {
         BRIDGE_AUTH_ALLOW_ANONYMOUS: 'true',
         BRIDGE_INSTANCE_TIMEOUT_MS: '3000',
         BRIDGE_SESSIONS_RESTART_GRACE_MS: '20000',
+        // behind HAProxy every client has HAProxy's address: no limits per address
+        BRIDGE_MQTT_MAX_CONNECTIONS_PER_ADDRESS: '0',
+        BRIDGE_MQTT_MAX_CONNECT_RATE: '0',
         ...env,
       },
     });

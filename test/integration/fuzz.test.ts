@@ -63,6 +63,8 @@ describe('fuzz: the MQTT parser and connection state machine', () => {
         BRIDGE_MQTT_MAX_PACKET_SIZE: String(MAX_PACKET_SIZE),
         // persistent sessions the fuzzing opens end soon, so the heap can be compared
         BRIDGE_MQTT_MAX_SESSION_EXPIRY: '1',
+        // the fuzzer opens connections from one address faster than the default allows
+        BRIDGE_MQTT_MAX_CONNECT_RATE: '0',
         // the test triggers full garbage collections through the inspector
         NODE_OPTIONS: '--inspect=127.0.0.1:0',
       },
@@ -290,7 +292,12 @@ describe('fuzz findings: memory', () => {
     const bridge = await BridgeProcess.start({
       brokers: kafkaBrokers().join(','),
       mappings: `uplink:\n  - name: t\n    from: findings/{device}\n    to: { topic: unused-${uniqueId()} }\n`,
-      env: { BRIDGE_AUTH_ALLOW_ANONYMOUS: 'true', NODE_OPTIONS: '--inspect=127.0.0.1:0' },
+      env: {
+        BRIDGE_AUTH_ALLOW_ANONYMOUS: 'true',
+        // 300 connections from one address, as fast as they go
+        BRIDGE_MQTT_MAX_CONNECT_RATE: '0',
+        NODE_OPTIONS: '--inspect=127.0.0.1:0',
+      },
     });
     const inspector = await waitFor(() => inspectorUrl(bridge.stderr), { what: 'the inspector' });
     const memoryInUse = async (): Promise<number> => {

@@ -23,8 +23,9 @@ export class RawClient {
     socket.on('error', () => undefined);
   }
 
-  static async connect(port: number): Promise<RawClient> {
-    const socket = connect({ host: '127.0.0.1', port });
+  /** `localAddress`: the source address, e.g. 127.0.0.2 (on Linux any 127.x.y.z is local). */
+  static async connect(port: number, localAddress?: string): Promise<RawClient> {
+    const socket = connect({ host: '127.0.0.1', port, ...(localAddress && { localAddress }) });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);

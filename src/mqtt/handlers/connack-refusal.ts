@@ -8,6 +8,11 @@ export interface Refusal {
   reason: string;
   /** MQTT 5 Server Reference for 0x9C / 0x9D. */
   serverReference?: string;
+  /**
+   * Already counted and logged (at most once a minute, see LimitRefusals): no line per
+   * connection, which a flood of them would turn into a flood of lines.
+   */
+  reported?: boolean;
 }
 
 /** CONNACK for failed authentication: 0x86 / 0x04 for bad credentials, 0x87 / 0x05 otherwise. */
@@ -50,6 +55,11 @@ export function refuse(connection: Connection, refusal: Refusal): void {
         }
       : { returnCode: refusal.v3 }),
   });
-  connection.log.info({ clientId: connection.clientId, reason: refusal.reason }, 'CONNECT refused');
+  if (refusal.reported !== true) {
+    connection.log.info(
+      { clientId: connection.clientId, reason: refusal.reason },
+      'CONNECT refused',
+    );
+  }
   connection.close(refusal.reason);
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import type { Connection, ProtocolVersion } from '../connection.js';
+import type { AdmissionLimit } from '../connection-admission.js';
 import { anonymousAllowed } from '../../auth/anonymous-access.js';
 import type { Principal } from '../../auth/authenticator.js';
 import { unproved, type Identity } from '../../auth/identity.js';
@@ -8,6 +9,7 @@ import { ALLOW_ALL } from '../../auth/permissions.js';
 import { ConnackReturnCode, ReasonCode } from '../reason-codes.js';
 import { NEVER_EXPIRES } from '../session.js';
 import { topicNameProblem } from '../topic-name.js';
+import { topicOverLimit } from '../topic-limits.js';
 import { startEnhancedAuthentication } from './auth.js';
 import { authenticationRefusal, refuse, type Refusal } from './connack-refusal.js';
 
@@ -21,8 +23,9 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
 
   const properties = packet.properties ?? {};
   const refusal =
+    checkAdmission(connection) ??
     checkProtocolName(packet, version) ??
-    checkWill(packet) ??
+    checkWill(connection, packet) ??
     checkClientId(packet, version) ??
     checkLimits(properties) ??
     checkRedirect(connection);
@@ -290,6 +293,30 @@ function sessionExpiryOf(packet: IConnectPacket, version: ProtocolVersion, clean
   return clean ? 0 : NEVER_EXPIRES;
 }
 
+/** What a client refused by a connection limit is told (3.1/3.1.1: 0x03 Server unavailable). */
+const ADMISSION_REFUSALS: Record<AdmissionLimit, { v5: number; reason: string }> = {
+  'mqtt.maxConnections': { v5: ReasonCode.ServerBusy, reason: 'too many connections' },
+  'mqtt.maxConnectionsPerAddress': {
+    v5: ReasonCode.QuotaExceeded,
+    reason: 'too many connections from this address',
+  },
+  'mqtt.maxConnectRate': {
+    v5: ReasonCode.ConnectionRateExceeded,
+    reason: 'too many new connections from this address',
+  },
+};
+
+/**
+ * A connection limit refused the connection when its socket was accepted: it is told now,
+ * before any authentication (a refused flood costs no password checks). Counted and logged
+ * when it was refused.
+ */
+function checkAdmission(connection: Connection): Refusal | undefined {
+  if (connection.refusedBy === undefined) return undefined;
+  const { v5, reason } = ADMISSION_REFUSALS[connection.refusedBy];
+  return { v3: ConnackReturnCode.ServerUnavailable, v5, reason, reported: true };
+}
+
 /**
  * MQTT 3.1 is "MQIsdp" level 3; 3.1.1 and 5.0 are "MQTT" levels 4 and 5. A
  * mismatch is refused as an unsupported version, as Mosquitto does [MQTT-3.1.2-1, 3.1.2-2].
@@ -321,9 +348,19 @@ function checkRedirect(connection: Connection): Refusal | undefined {
   };
 }
 
-function checkWill(packet: IConnectPacket): Refusal | undefined {
+function checkWill(connection: Connection, packet: IConnectPacket): Refusal | undefined {
   if (!packet.will) return undefined;
-  const problem = topicNameProblem(packet.will.topic);
+  const { topic } = packet.will;
+  let problem = topicNameProblem(topic);
+  const overLimit = problem === undefined ? topicOverLimit(topic, connection.options) : undefined;
+  if (overLimit !== undefined) {
+    connection.broker.refusals.refuse(
+      overLimit,
+      { clientId: packet.clientId, topic: topic.slice(0, 200) },
+      'will refused',
+    );
+    problem = `topic beyond ${overLimit}`;
+  }
   if (problem === undefined) return undefined;
   // 3.1.1 has no return code for a bad will topic: the connection is closed [MQTT-4.8.0-1]
   return { v3: undefined, v5: ReasonCode.TopicNameInvalid, reason: `will: ${problem}` };

@@ -4,6 +4,7 @@ import { expiryFrom, pickMessageProperties, type BrokerMessage } from '../messag
 import { parseDelayedTopic } from '../delayed.js';
 import { ReasonCode, publishAckReasonCode } from '../reason-codes.js';
 import { topicNameProblem } from '../topic-name.js';
+import { topicOverLimit } from '../topic-limits.js';
 import type { UplinkOutcome } from '../uplink-sink.js';
 
 /**
@@ -17,6 +18,16 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
 
   const id = packet.messageId ?? 0;
   const session = connection.session;
+  const overLimit = topicOverLimit(topic, connection.options);
+  if (overLimit !== undefined && !session.qos2Received.has(id)) {
+    connection.broker.refusals.refuse(
+      overLimit,
+      { clientId: connection.clientId, topic: topic.slice(0, 200) },
+      'publish refused',
+    );
+    refusePublish(connection, packet.qos, id, ReasonCode.TopicNameInvalid);
+    return;
+  }
   if (
     packet.qos > 0 &&
     connection.protocolVersion === 5 &&
@@ -105,12 +116,21 @@ function aclTopic(topic: string): string {
 function refuseUnauthorized(connection: Connection, qos: QoS, id: number, topic: string): void {
   connection.broker.metrics.mqttPublishesDenied.inc();
   connection.log.debug({ clientId: connection.clientId, topic }, 'publish not authorized');
+  refusePublish(connection, qos, id, ReasonCode.NotAuthorized);
+}
+
+/**
+ * A publish refused before it goes anywhere: MQTT 5 hears the reason code on PUBACK/PUBREC;
+ * MQTT 3.1.1 has no way to be told, so it is acknowledged as usual and dropped (a retransmission
+ * would meet the same refusal) [MQTT-3.3.5-2]. QoS 0 is dropped.
+ */
+function refusePublish(connection: Connection, qos: QoS, id: number, reasonCode: number): void {
   if (qos === 0) return;
   const v5 = connection.protocolVersion === 5;
   // On 3.1.1 the QoS 2 exchange goes on to PUBREL/PUBCOMP like any other.
   if (qos === 2 && !v5) connection.session.qos2Received.set(id, 'stored');
   connection.acks.reserve()(() => {
-    connection.send(ack(qos, id, v5 ? { reasonCode: ReasonCode.NotAuthorized } : {}));
+    connection.send(ack(qos, id, v5 ? { reasonCode } : {}));
   });
 }
 

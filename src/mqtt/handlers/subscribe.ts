@@ -1,8 +1,9 @@
-import type { ISubscribePacket, IUnsubscribePacket, QoS } from 'mqtt-packet';
+import type { ISubscribePacket, IUnsubscribePacket } from 'mqtt-packet';
 import type { Broker } from '../broker.js';
 import type { Connection } from '../connection.js';
 import { ReasonCode } from '../reason-codes.js';
-import type { Delivery, Subscription } from '../session.js';
+import type { Subscription } from '../session.js';
+import { topicOverLimit } from '../topic-limits.js';
 import { parseTopicFilter } from '../topic-tree.js';
 
 /** SUBACK failure code: 0x80 on 3.1.1 [MQTT-3.9.3-2], Topic Filter invalid (0x8F) on MQTT 5. */
@@ -43,6 +44,22 @@ export function handleSubscribe(connection: Connection, packet: ISubscribePacket
       granted.push(v5 ? INVALID_FILTER.v5 : INVALID_FILTER.v3);
       continue;
     }
+    const overLimit =
+      topicOverLimit(request.topic, connection.options, parsed.filter) ??
+      (session.subscriptions.size >= connection.options.maxSubscriptionsPerClient &&
+      !session.subscriptions.has(request.topic)
+        ? 'mqtt.maxSubscriptionsPerClient'
+        : undefined);
+    if (overLimit !== undefined) {
+      broker.refusals.refuse(
+        overLimit,
+        { clientId: connection.clientId, filter: request.topic.slice(0, 200) },
+        'subscription refused',
+      );
+      const quota = overLimit === 'mqtt.maxSubscriptionsPerClient';
+      granted.push(v5 ? (quota ? ReasonCode.QuotaExceeded : INVALID_FILTER.v5) : INVALID_FILTER.v3);
+      continue;
+    }
     if (!connection.permissions.canSubscribe(request.topic)) {
       broker.metrics.mqttSubscriptionsDenied.inc();
       granted.push(v5 ? ReasonCode.NotAuthorized : INVALID_FILTER.v3);
@@ -77,25 +94,19 @@ export function handleSubscribe(connection: Connection, packet: ISubscribePacket
   });
 }
 
+/**
+ * The session sends the matched messages as the client reads them, checking each against the
+ * client's read rights when it goes: a `#` subscription over a large retained set is delivered
+ * whole, not cut at the write buffer and the queue.
+ */
 function sendRetained(
   connection: Connection,
   broker: Broker,
   filter: string,
   subscription: Subscription,
 ): void {
-  const { permissions } = connection.session;
-  for (const message of broker.retained.match(filter, Date.now())) {
-    // every message delivered is checked against the client's read rights, retained ones too
-    if (!permissions.canReceive(message.topic)) continue;
-    const delivery: Delivery = {
-      message,
-      qos: Math.min(message.qos, subscription.qos) as QoS,
-      // [MQTT-3.3.1-8] sent because of a new subscription: RETAIN is 1
-      retain: true,
-      subscriptionIds: subscription.identifier !== undefined ? [subscription.identifier] : [],
-    };
-    connection.session.deliver(delivery);
-  }
+  const { retained } = broker;
+  connection.session.replayRetained(retained, retained.match(filter, Date.now()), subscription);
 }
 
 /** UNSUBSCRIBE: one reason code per filter on MQTT 5 [MQTT-3.11.3-1]. */

@@ -56,4 +56,16 @@ describe('configuration schema', () => {
       ]);
     }
   });
+
+  it('has every option the README names as a bound of memory', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(
+      readme.indexOf('## Bounded memory'),
+      readme.indexOf('## Operations'),
+    );
+    const named = [...section.matchAll(/`([a-z]+\.[A-Za-z.]+)`/g)].map((match) => match[1]);
+    expect(named.length).toBeGreaterThan(20);
+    const known = new Set(options(configSchema).map((option) => option.name));
+    for (const name of named) expect(known, name).toContain(name);
+  });
 });
