@@ -1,5 +1,6 @@
 import mqttPacket from 'mqtt-packet';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { TopicTree } from '../../src/mqtt/topic-tree.js';
 import { connectClient, startBridge, type RunningBridge } from '../support/bridge.js';
 import { createTopic, readRecords } from '../support/kafka-helpers.js';
 import { RawClient } from '../support/raw-client.js';
@@ -521,6 +522,43 @@ describe('input that once could crash the process', () => {
     await raw.waitClosed();
     await healthy.publishAsync('status/healthy', 'alive', { qos: 1 });
     expect(healthy.connected).toBe(true);
+  });
+
+  it('closes only the connection whose handler throws (a bug), with 0x83, and keeps serving others', async () => {
+    // a bug injected where a SUBSCRIBE is handled: only the filter boom/# meets it
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called with its `this` below
+    const subscribe = TopicTree.prototype.subscribe;
+    const spy = vi.spyOn(TopicTree.prototype, 'subscribe').mockImplementation(function (
+      this: TopicTree<unknown>,
+      clientId,
+      filter,
+      value,
+    ) {
+      if (filter === 'boom/#') throw new Error('injected bug');
+      return subscribe.call(this, clientId, filter, value);
+    });
+    onTestFinished(() => {
+      spy.mockRestore();
+    });
+    const healthy = await connectClient(running.mqttPort, {
+      clientId: 'healthy-bug',
+      protocolVersion: 5,
+    });
+    await healthy.subscribeAsync('healthy/#', { qos: 1 });
+    const before = await running.metric('bridge_mqtt_protocol_errors_total{reason="83"}');
+    const raw = await RawClient.connect(running.mqttPort);
+    await raw.handshake({ clientId: 'buggy', protocolVersion: 5 });
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'boom/#', qos: 1 }] }, 5);
+    expect((await raw.next('disconnect')).reasonCode).toBe(0x83);
+    await raw.waitClosed();
+    const received = new Promise<string>((resolve) => {
+      healthy.once('message', (_topic, payload) => {
+        resolve(payload.toString());
+      });
+    });
+    await healthy.publishAsync('healthy/x', 'still here', { qos: 1 });
+    expect(await received).toBe('still here');
+    expect(await running.metric('bridge_mqtt_protocol_errors_total{reason="83"}')).toBe(before + 1);
   });
 
   it('does not send the will after a normal DISCONNECT even if the client reconnects at once', async () => {
