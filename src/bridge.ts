@@ -1,5 +1,7 @@
+// first: KafkaJS internals are replaced before KafkaJS loads them (see the module)
+import './kafka/kafkajs-patches.js';
 import type { AddressInfo } from 'node:net';
-import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import type { BridgeConfig } from './config/load.js';
 import { BridgeError } from './errors.js';
 import { createKafka } from './kafka/client.js';
@@ -9,6 +11,7 @@ import { loadKafkaSecurity, type KafkaSecurity } from './kafka/security.js';
 import { createMissingTopics } from './kafka/topic-creation.js';
 import { PartitionCounts } from './kafka/partition-counts.js';
 import { ProducerPipeline } from './kafka/producer-pipeline.js';
+import { chosenPartitioner } from './kafka/partition-choice.js';
 import { KafkaUplink } from './kafka-uplink.js';
 import { DownlinkConsumer } from './downlink/downlink-consumer.js';
 import { BrokerProbe } from './kafka/broker-probe.js';
@@ -168,8 +171,9 @@ export class Bridge {
           metadataMaxAge: 30_000,
           // a device's publish never creates a topic: a missing one takes the dead-letter path
           allowAutoTopicCreation: false,
-          // murmur2 of the key, as Kafka's Java producer does, so other producers agree on partitions
-          createPartitioner: Partitioners.DefaultPartitioner,
+          // the pipeline names every record's partition (murmur2 of the key, as Kafka's Java
+          // producer does, so other producers agree on partitions)
+          createPartitioner: chosenPartitioner,
         });
         connection.follow(created);
         return created;

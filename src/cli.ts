@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// first: KafkaJS internals are replaced before KafkaJS loads them (see the module)
+import './kafka/kafkajs-patches.js';
 import { readFileSync } from 'node:fs';
 import { Argument, Command, InvalidArgumentError } from 'commander';
 import {

@@ -12,6 +12,8 @@ type OnSettled = ((outcome: UplinkOutcome) => void) | undefined;
 
 /** Topics whose next round-robin partition is remembered (templated topics are unbounded). */
 const MAX_ROUND_ROBIN_TOPICS = 10_000;
+/** The outcome of every stored publish (never changed). */
+const STORED: UplinkOutcome = Object.freeze({ kind: 'stored' });
 /** Publishes waiting for partition counts beyond which the uplink reports congestion. */
 const MAX_WAITING = 10_000;
 
@@ -255,7 +257,7 @@ export class KafkaUplink implements UplinkSink {
       records.map((entry) => entry.record),
       (failure) => {
         if (!failure) {
-          onSettled?.({ kind: 'stored' });
+          onSettled?.(STORED);
           return;
         }
         const refused: UplinkOutcome = {
@@ -320,13 +322,17 @@ function topicsOf(routing: Routing): string[] {
   return [...new Set(routing.records.map(({ record }) => record.topic))];
 }
 
-function topicsToLookUp(routing: Routing, partitions: PartitionCounts): string[] {
-  if (routing.kind !== 'mapped') return [];
-  const topics = new Set<string>();
+function topicsToLookUp(routing: Routing, partitions: PartitionCounts): readonly string[] {
+  if (routing.kind !== 'mapped') return NONE;
+  let topics: Set<string> | undefined;
   for (const { partitioner, record } of routing.records) {
     if (partitioner !== 'hash' && partitions.cached(record.topic) === undefined) {
+      topics ??= new Set<string>();
       topics.add(record.topic);
     }
   }
-  return [...topics];
+  return topics === undefined ? NONE : [...topics];
 }
+
+/** No topics (shared: nothing is allocated per publish in the usual case). */
+const NONE: readonly string[] = Object.freeze([]);

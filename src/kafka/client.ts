@@ -2,6 +2,7 @@ import { Kafka, logLevel, type LogEntry } from 'kafkajs';
 import type { Logger } from '../observability/logger.js';
 import { RateLimitedLog } from '../observability/rate-limited-log.js';
 import { registerCompressionCodecs } from './compression.js';
+import { installKafkajsPatches } from './kafkajs-patches.js';
 import type { KafkaSecurity } from './security.js';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -31,6 +32,8 @@ export function createKafka(
 ): Kafka {
   // consumers (downlink, retained topic) read batches of any codec other producers chose
   registerCompressionCodecs();
+  // in case no entry point installed them first (see kafkajs-patches.ts)
+  installKafkajsPatches();
   const kafkaLog = log.child({ component: 'kafkajs' });
   // While Kafka is down KafkaJS repeats the same errors many times a second: once a minute each.
   const repeated = new RateLimitedLog(kafkaLog);

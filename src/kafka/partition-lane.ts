@@ -1,4 +1,5 @@
 import type { Message } from 'kafkajs';
+import type { HeaderValue } from '../rules/types.js';
 import type { OutgoingRecord } from './outgoing-record.js';
 import type { Entry } from './pending-entries.js';
 
@@ -76,9 +77,12 @@ export function takeBatch(lane: Lane, limits: BatchLimits): Item[] {
 /** Bytes a record takes in a record batch, about: what Kafka's message.max.bytes counts. */
 function recordSize(record: OutgoingRecord): number {
   let size = 24 + (record.value?.length ?? 0) + (record.key?.length ?? 0);
-  for (const [name, value] of Object.entries(record.headers)) {
-    for (const part of Array.isArray(value) ? value : [value])
-      size += 8 + name.length + part.length;
+  const { headers } = record;
+  // for…in, not Object.entries: no arrays per record on the hot path
+  for (const name in headers) {
+    const value = headers[name] as HeaderValue;
+    if (Array.isArray(value)) for (const part of value) size += 8 + name.length + part.length;
+    else size += 8 + name.length + value.length;
   }
   return size;
 }

@@ -45,6 +45,7 @@ export class PendingEntries {
     this.#limits = limits;
     this.#log = log;
     this.#metrics = metrics;
+    metrics.pendingSource = () => ({ records: this.#records, bytes: this.#bytes });
   }
 
   add(records: OutgoingRecord[], settle: Settle | undefined): Entry {
@@ -130,8 +131,6 @@ export class PendingEntries {
   #track(records: number, bytes: number): void {
     this.#records += records;
     this.#bytes += bytes;
-    this.#metrics.kafkaPendingRecords.set(this.#records);
-    this.#metrics.kafkaPendingBytes.set(this.#bytes);
     const { maxPendingRecords, maxPendingBytes } = this.#limits;
     const congested = this.#congested
       ? this.#records >= maxPendingRecords / 2 || this.#bytes >= maxPendingBytes / 2

@@ -80,7 +80,8 @@ export class ProducerPipeline {
   readonly #options: PipelineOptions;
   readonly #log: Logger;
   readonly #metrics: BridgeMetrics;
-  readonly #lanes = new Map<string, Lane>();
+  /** Lanes by topic, then by partition (no key string built per record). */
+  readonly #lanes = new Map<string, Map<number, Lane>>();
   /** Records, in order, of topics whose partition count is being looked up. */
   readonly #waiting = new Map<string, Item[]>();
   readonly #pending: PendingEntries;
@@ -247,11 +248,15 @@ export class ProducerPipeline {
     }
     // the same partition for every attempt, also when the count changes meanwhile
     record.partition = partition;
-    const key = `${record.topic}\u0000${partition}`;
-    let lane = this.#lanes.get(key);
+    let lanes = this.#lanes.get(record.topic);
+    if (!lanes) {
+      lanes = new Map();
+      this.#lanes.set(record.topic, lanes);
+    }
+    let lane = lanes.get(partition);
     if (!lane) {
       lane = newLane(record.topic, partition);
-      this.#lanes.set(key, lane);
+      lanes.set(partition, lane);
     }
     lane.queue.push(item);
     this.#schedule(lane);
@@ -403,7 +408,7 @@ export class ProducerPipeline {
     await this.#connectProducer().catch((error: unknown) => {
       this.#log.warn({ err: error }, 'new producer not connected yet; trying with the next send');
     });
-    for (const lane of this.#lanes.values()) {
+    for (const lane of this.#allLanes()) {
       if (lane.queue.length > 0 || lane.retry) this.#schedule(lane);
       else this.#dropIfEmpty(lane);
     }
@@ -429,7 +434,17 @@ export class ProducerPipeline {
 
   #dropIfEmpty(lane: Lane): void {
     if (lane.queue.length > 0 || lane.retry || lane.inFlight || lane.scheduled) return;
-    this.#lanes.delete(`${lane.topic}\u0000${lane.partition}`);
+    const lanes = this.#lanes.get(lane.topic);
+    if (lanes?.get(lane.partition) !== lane) return;
+    lanes.delete(lane.partition);
+    if (lanes.size === 0) this.#lanes.delete(lane.topic);
+  }
+
+  /** Every lane (a copy: lanes may be dropped meanwhile). */
+  #allLanes(): Lane[] {
+    const all: Lane[] = [];
+    for (const lanes of this.#lanes.values()) all.push(...lanes.values());
+    return all;
   }
 
   // --- settling ---------------------------------------------------------------------------
@@ -461,7 +476,7 @@ export class ProducerPipeline {
       });
     }
     // their queued records leave the lanes now (a retry batch goes as it is: sequence numbers)
-    for (const lane of this.#lanes.values()) {
+    for (const lane of this.#allLanes()) {
       lane.queue = lane.queue.filter((item) => !item.entry.settled);
       this.#dropIfEmpty(lane);
     }

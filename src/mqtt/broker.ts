@@ -530,6 +530,11 @@ export class Broker implements FleetEvents {
    * the number of sessions it went to; `settle` runs once all are done with it.
    */
   #deliverLocally(message: BrokerMessage, settle?: () => void): number {
+    if (this.#subscriptions.size === 0) {
+      // nobody subscribes to anything (a pure uplink): no topic to split and match
+      settle?.();
+      return 0;
+    }
     const { subscribers, shared } = this.#subscriptions.match(message.topic);
     if (subscribers.length === 0 && shared.length === 0) {
       settle?.();
@@ -901,9 +906,13 @@ function toUplink(message: BrokerMessage): UplinkPublish {
   };
 }
 
+const NO_USER_PROPERTIES: ReadonlyArray<readonly [string, string]> = Object.freeze([]);
+
 /** mqtt-packet groups repeated user properties by name; flatten to (name, value) pairs. */
-function userPropertyList(properties: UserProperties | undefined): Array<[string, string]> {
-  if (!properties) return [];
+function userPropertyList(
+  properties: UserProperties | undefined,
+): ReadonlyArray<readonly [string, string]> {
+  if (!properties) return NO_USER_PROPERTIES;
   const list: Array<[string, string]> = [];
   for (const [name, value] of Object.entries(properties)) {
     if (Array.isArray(value)) for (const item of value) list.push([name, item]);

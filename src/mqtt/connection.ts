@@ -8,6 +8,7 @@ import { LongTimer } from './long-timer.js';
 import { ALLOW_ALL, type Permissions } from '../auth/permissions.js';
 import type { Logger } from '../observability/logger.js';
 import { FrameScanner, type FrameProblem } from './frame-scanner.js';
+import { decodePlainPublish, frameEnd, frameSize } from './publish-fast-path.js';
 import { OrderedAcks } from './ordered-acks.js';
 import { PublishRate } from './publish-rate.js';
 import { strictUtf8Parser } from './strict-utf8-parser.js';
@@ -117,6 +118,24 @@ const CORK_BYTES = 16 * 1024;
 /** Packets a connection holds while the uplink is congested before it stops reading. */
 const MAX_HELD_FOR_UPLINK = 64;
 
+/** First byte of each acknowledgement that can be written as four fixed bytes. */
+const ACK_TYPES = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 } as const;
+export type AckType = keyof typeof ACK_TYPES;
+
+/** Bytes of acknowledgements gathered at most before they leave as one write. */
+const ACK_CHUNK = 1024;
+
+/**
+ * What waits in `Connection.acks`: an acknowledgement of success as a number (see `ackCode`), or
+ * a function that answers otherwise.
+ */
+export type AckReply = number | (() => void);
+
+/** An acknowledgement of success (no reason code, no properties) in `Connection.acks`. */
+export function ackCode(type: AckType, messageId: number): number {
+  return ACK_TYPES[type] * 65_536 + messageId;
+}
+
 /**
  * One client: bytes in → packets → handlers; packets out → bytes. Owns the
  * keep-alive timer and the per-connection protocol state. Knows nothing of
@@ -132,12 +151,13 @@ export class Connection implements SessionLink {
   /** The connection limit that refused this connection when its socket was accepted, if any. */
   readonly refusedBy: AdmissionLimit | undefined;
   /** Replies to QoS 1/2 publishes, run in arrival order [MQTT-4.6.0-2]. */
-  readonly acks: OrderedAcks<() => void>;
+  readonly acks: OrderedAcks<AckReply>;
   /** Client → server topic aliases (MQTT 5). */
   readonly topicAliases = new Map<number, string>();
   clientId = '';
   /** The user name CONNECT sent; once accepted, the identity's. */
   username: string | undefined;
+  #origin: { readonly clientId: string; readonly username: string | undefined } | undefined;
   /** Who the client proved to be; set when CONNECT is accepted. */
   identity: Identity = unproved(undefined);
   protocolVersion: ProtocolVersion = 4;
@@ -176,11 +196,20 @@ export class Connection implements SessionLink {
   /** Bytes gathered beyond which they leave at once: below the write buffer limit, else a
    * burst of one tick would look like a slow client. */
   readonly #corkLimit: number;
+  /** Acknowledgements of this tick not written yet: `#ackChunk[#ackStart, #ackEnd)`. */
+  #ackChunk: Buffer | undefined;
+  #ackStart = 0;
+  #ackEnd = 0;
   /** Packets that arrived while a password was being checked; handled once CONNECT is accepted. */
   #held: Packet[] | undefined;
   /** Packets held while the uplink is congested (and all that follow them), in order. */
   #heldForUplink: Packet[] = [];
   #congestionPaused = false;
+  /**
+   * The start of a packet whose end has not arrived yet, while this connection frames packets
+   * itself (see #frame); undefined when none.
+   */
+  #carry: Buffer[] | undefined;
   /** `mqtt.maxPublishRate`; undefined without a limit. */
   readonly #publishRate: PublishRate | undefined;
   /** Not read while the publish rate is beyond the limit (MQTT 3.1/3.1.1). */
@@ -211,28 +240,14 @@ export class Connection implements SessionLink {
     this.#scanner = new FrameScanner(options.maxPacketSize);
     this.#publishRate =
       options.maxPublishRate > 0 ? new PublishRate(options.maxPublishRate) : undefined;
-    this.acks = new OrderedAcks((reply) => {
-      reply();
+    this.acks = new OrderedAcks<AckReply>((reply) => {
+      if (typeof reply === 'number') this.#sendAckCode(reply);
+      else reply();
       this.#resumeIfDrained();
     });
 
     this.#parser.on('packet', (packet: Packet) => {
-      if (this.#status === 'closing' || this.#status === 'closed') return;
-      if (packet.cmd === 'publish' && this.#publishRate !== undefined && !this.#withinRate()) {
-        return;
-      }
-      if (this.#held) {
-        this.#held.push(packet);
-        return;
-      }
-      if (
-        this.#heldForUplink.length > 0 ||
-        (packet.cmd === 'publish' && this.broker.uplinkCongested)
-      ) {
-        this.#holdForUplink(packet);
-        return;
-      }
-      this.#handle(packet);
+      this.#onPacket(packet);
     });
     this.#parser.on('error', (error: Error) => {
       if (this.#status === 'awaiting-connect' && error.message === 'Invalid protocol version') {
@@ -268,6 +283,34 @@ export class Connection implements SessionLink {
 
   get status(): ConnectionStatus {
     return this.#status;
+  }
+
+  /** The origin of this client's messages (client id, user name): one object while they last. */
+  get origin(): { readonly clientId: string; readonly username: string | undefined } {
+    const origin = this.#origin;
+    if (origin?.clientId === this.clientId && origin.username === this.username) return origin;
+    this.#origin = Object.freeze({ clientId: this.clientId, username: this.username });
+    return this.#origin;
+  }
+
+  /** A packet from the client, decoded by mqtt-packet or by the PUBLISH fast path. */
+  #onPacket(packet: Packet): void {
+    if (this.#status === 'closing' || this.#status === 'closed') return;
+    if (packet.cmd === 'publish' && this.#publishRate !== undefined && !this.#withinRate()) {
+      return;
+    }
+    if (this.#held) {
+      this.#held.push(packet);
+      return;
+    }
+    if (
+      this.#heldForUplink.length > 0 ||
+      (packet.cmd === 'publish' && this.broker.uplinkCongested)
+    ) {
+      this.#holdForUplink(packet);
+      return;
+    }
+    this.#handle(packet);
   }
 
   get writeCongested(): boolean {
@@ -421,6 +464,10 @@ export class Connection implements SessionLink {
   /** Writes one packet; silently dropped once the socket is gone. */
   send(packet: Packet): void {
     if (this.#status === 'closed' || this.#socket.writableEnded) return;
+    if (packet.cmd in ACK_TYPES && this.#isPlainAck(packet)) {
+      this.sendAck(packet.cmd as AckType, (packet as { messageId: number }).messageId);
+      return;
+    }
     let bytes = this.#encode(packet);
     if (bytes && bytes.length > this.maximumPacketSize && 'properties' in packet) {
       // [MQTT-3.1.2-24] too large for the client: reason string and user properties go first
@@ -430,18 +477,84 @@ export class Connection implements SessionLink {
   }
 
   /**
+   * An acknowledgement of success without reason code or properties: four fixed bytes, with no
+   * packet object and no encoder. MQTT 5 omits reason code 0 and the property length when there
+   * are no properties [MQTT-3.4.2-1]. Those of one tick are gathered into one write.
+   */
+  sendAck(type: AckType, messageId: number): void {
+    if (this.#status === 'closed' || this.#socket.writableEnded) return;
+    if (this.maximumPacketSize < 4) return;
+    this.#cork();
+    let chunk = this.#ackChunk;
+    if (chunk === undefined || chunk.length - this.#ackEnd < 4) {
+      this.#flushAcks();
+      chunk = Buffer.allocUnsafe(ACK_CHUNK);
+      this.#ackChunk = chunk;
+      this.#ackStart = 0;
+      this.#ackEnd = 0;
+    }
+    const at = this.#ackEnd;
+    chunk[at] = ACK_TYPES[type];
+    chunk[at + 1] = 2;
+    chunk[at + 2] = messageId >>> 8;
+    chunk[at + 3] = messageId & 0xff;
+    this.#ackEnd = at + 4;
+  }
+
+  #sendAckCode(code: number): void {
+    const messageId = code % 65_536;
+    const type = (code - messageId) / 65_536;
+    if (type === ACK_TYPES.puback) this.sendAck('puback', messageId);
+    else if (type === ACK_TYPES.pubrec) this.sendAck('pubrec', messageId);
+    else if (type === ACK_TYPES.pubrel) this.sendAck('pubrel', messageId);
+    else this.sendAck('pubcomp', messageId);
+  }
+
+  /** An acknowledgement mqtt-packet would encode as four bytes, or MQTT 5's success, alike. */
+  #isPlainAck(packet: Packet): boolean {
+    const ack = packet as {
+      messageId?: number;
+      dup?: boolean;
+      reasonCode?: number;
+      properties?: object;
+    };
+    if (typeof ack.messageId !== 'number' || ack.dup === true) return false;
+    if (this.protocolVersion !== 5) return true;
+    return (ack.reasonCode ?? 0) === 0 && ack.properties === undefined;
+  }
+
+  /** The acknowledgements gathered leave now (before any other packet: order is kept). */
+  #flushAcks(): void {
+    const chunk = this.#ackChunk;
+    if (chunk === undefined || this.#ackEnd === this.#ackStart) return;
+    const bytes = chunk.subarray(this.#ackStart, this.#ackEnd);
+    this.#ackStart = this.#ackEnd;
+    if (this.#status === 'closed' || this.#socket.writableEnded) return;
+    this.#writeNow(bytes);
+  }
+
+  /** Writes of this tick are gathered until the next tick (or #corkLimit). */
+  #cork(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.#socket.cork();
+    process.nextTick(() => {
+      this.#uncork();
+    });
+  }
+
+  /**
    * Writes of one tick leave together: the acknowledgements a Kafka batch settles, or a burst
    * of deliveries, cost one system call. Beyond #corkLimit gathered they go at once, so that
    * `writeCongested` sees only bytes the client has not taken.
    */
   #write(bytes: Buffer): void {
-    if (!this.#corked) {
-      this.#corked = true;
-      this.#socket.cork();
-      process.nextTick(() => {
-        this.#uncork();
-      });
-    }
+    this.#flushAcks();
+    this.#writeNow(bytes);
+  }
+
+  #writeNow(bytes: Buffer): void {
+    this.#cork();
     const congests = this.#socket.writableLength + bytes.length >= this.options.maxWriteBuffer;
     if (congests && !this.#awaitingFlush) {
       // The socket's 'drain' comes only beyond its own high-water mark (16 KiB); with a smaller
@@ -459,6 +572,7 @@ export class Connection implements SessionLink {
   }
 
   #uncork(): void {
+    this.#flushAcks();
     if (!this.#corked) return;
     this.#corked = false;
     this.#socket.uncork();
@@ -559,6 +673,7 @@ export class Connection implements SessionLink {
         },
       });
     }
+    this.#flushAcks();
     this.#socket.end();
     // Read on (and discard: the status is closing) so the client's FIN arrives even if it
     // was sending when reading stopped; otherwise the socket lingers until destroyed.
@@ -646,6 +761,7 @@ export class Connection implements SessionLink {
   #onData(chunk: Buffer): void {
     if (this.#status === 'closing' || this.#status === 'closed') return;
     this.#lastReceivedAt = Date.now();
+    const atBoundary = this.#scanner.atBoundary;
     const problem: FrameProblem | undefined = this.#scanner.scan(chunk);
     if (problem === 'packet-too-large') {
       this.protocolViolation(
@@ -658,7 +774,73 @@ export class Connection implements SessionLink {
       this.protocolViolation(ReasonCode.MalformedPacket, 'malformed remaining length');
       return;
     }
-    this.#parser.parse(chunk);
+    // Framed here once connected with MQTT 3.1/3.1.1, starting where mqtt-packet holds nothing.
+    if (this.#carry !== undefined || (atBoundary && this.#fastPathOpen())) this.#frame(chunk);
+    else this.#parser.parse(chunk);
+  }
+
+  /** Whether a PUBLISH may be decoded by the fast path (MQTT 3.1/3.1.1, connected). */
+  #fastPathOpen(): boolean {
+    return this.#status === 'connected' && this.protocolVersion !== 5;
+  }
+
+  /**
+   * Splits the bytes into packets here (the frame scanner has checked their lengths): a plain
+   * PUBLISH is decoded without mqtt-packet (see publish-fast-path.ts); runs of other packets go
+   * to mqtt-packet whole, so it never holds part of one. The start of a packet cut by the end of
+   * the chunk waits for the next chunk.
+   */
+  #frame(chunk: Buffer): void {
+    const bytes = chunk;
+    let offset = 0;
+    const carry = this.#carry;
+    if (carry !== undefined) {
+      const carried = carry.reduce((sum, part) => sum + part.length, 0);
+      // the fixed header (at most 5 bytes) is in the first part, or in the first few bytes
+      const start = carry[0] as Buffer;
+      const head = start.length >= 5 ? start : Buffer.concat([...carry, chunk.subarray(0, 4)]);
+      const size = frameSize(head, 0);
+      if (size < 0 || size - carried > chunk.length) {
+        carry.push(chunk);
+        return;
+      }
+      this.#carry = undefined;
+      const packet = Buffer.concat([...carry, chunk.subarray(0, size - carried)]);
+      this.#frames(packet, 0);
+      offset = size - carried;
+      if (offset === chunk.length || this.#status === 'closing' || this.#status === 'closed') {
+        return;
+      }
+    }
+    const rest = this.#frames(bytes, offset);
+    if (rest < bytes.length && this.#status !== 'closing' && this.#status !== 'closed') {
+      this.#carry = [bytes.subarray(rest)];
+    }
+  }
+
+  /** Handles the whole packets of `bytes` from `start`; returns where the first cut one starts. */
+  #frames(bytes: Buffer, start: number): number {
+    let offset = start;
+    /** Start of a run of packets for mqtt-packet; -1: none. */
+    let runStart = -1;
+    while (offset < bytes.length) {
+      const end = frameEnd(bytes, offset);
+      if (end < 0) break;
+      const packet = this.#fastPathOpen() ? decodePlainPublish(bytes, offset, end) : undefined;
+      if (packet === undefined) {
+        if (runStart < 0) runStart = offset;
+      } else {
+        if (runStart >= 0) {
+          this.#parser.parse(bytes.subarray(runStart, offset));
+          runStart = -1;
+        }
+        this.#onPacket(packet);
+      }
+      offset = end;
+      if (this.#status === 'closing' || this.#status === 'closed') return bytes.length;
+    }
+    if (runStart >= 0) this.#parser.parse(bytes.subarray(runStart, offset));
+    return offset;
   }
 
   #armKeepAlive(delayMs: number): void {

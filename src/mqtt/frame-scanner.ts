@@ -19,6 +19,11 @@ export class FrameScanner {
     this.#maxPacketSize = maxPacketSize;
   }
 
+  /** Whether the bytes scanned so far end with a whole packet (or are none). */
+  get atBoundary(): boolean {
+    return this.#bodyLeft === 0 || (this.#bodyLeft === -1 && this.#headerBytes === 0);
+  }
+
   /** Scans one chunk; returns a problem as soon as one is known. */
   scan(chunk: Buffer): FrameProblem | undefined {
     let offset = 0;

@@ -210,16 +210,28 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
-  readonly kafkaPendingRecords = new Gauge({
+  /**
+   * What the two pending gauges read when scraped (the producer pipeline's counts): set once per
+   * scrape rather than twice per record.
+   */
+  pendingSource: (() => { records: number; bytes: number }) | undefined;
+
+  readonly kafkaPendingRecords: Gauge = new Gauge({
     name: 'bridge_kafka_pending_records',
     help: 'Records accepted from MQTT and not yet acknowledged by Kafka.',
     registers: [this.registry],
+    collect: () => {
+      if (this.pendingSource) this.kafkaPendingRecords.set(this.pendingSource().records);
+    },
   });
 
-  readonly kafkaPendingBytes = new Gauge({
+  readonly kafkaPendingBytes: Gauge = new Gauge({
     name: 'bridge_kafka_pending_bytes',
     help: 'Bytes of record values accepted from MQTT and not yet acknowledged by Kafka.',
     registers: [this.registry],
+    collect: () => {
+      if (this.pendingSource) this.kafkaPendingBytes.set(this.pendingSource().bytes);
+    },
   });
 
   readonly kafkaCongested = new Gauge({

@@ -7,7 +7,7 @@ import { PayloadJson } from './payload-json.js';
 import type { MappingSettings, UplinkRule } from './rule.js';
 import type { TemplateScope } from './templates.js';
 import { timestampOf } from './timestamp.js';
-import { TopicTrie } from './topic-trie.js';
+import { TopicTrie, type TopicMatch } from './topic-trie.js';
 import type { RoutedRecord, UplinkPublish } from './types.js';
 import { kafkaTopicProblem } from './kafka-topic-name.js';
 
@@ -46,6 +46,12 @@ const DEAD_LETTER_SPEC: HeaderSpec = {
   headers: [],
 };
 
+/**
+ * Topics whose matching rules (and captures) are remembered: devices publish to the same few
+ * topics again and again. Beyond it the oldest remembered topic is forgotten.
+ */
+const MAX_CACHED_TOPICS = 10_000;
+
 /** Turns publishes into Kafka records according to the loaded rules. */
 export class Router {
   readonly ruleCount: number;
@@ -53,6 +59,8 @@ export class Router {
   /** In declaration order. */
   readonly rules: readonly UplinkRule[];
   private readonly trie = new TopicTrie<UplinkRule>();
+  /** Matches by topic (read only: the captures are shared by the publishes of a topic). */
+  readonly #matches = new Map<string, ReadonlyArray<TopicMatch<UplinkRule>>>();
 
   /** `rules` in declaration order, which is the order of fan-out records. */
   constructor(rules: readonly UplinkRule[], settings: MappingSettings = DEFAULT_SETTINGS) {
@@ -71,7 +79,7 @@ export class Router {
     const now = Date.now();
     let previous: UplinkRule | undefined;
     // Matches come in insertion order: a rule's filters are adjacent, the first one wins.
-    for (const { value: rule, captures } of this.trie.match(publish.topic)) {
+    for (const { value: rule, captures } of this.#match(publish.topic)) {
       if (rule === previous) continue;
       previous = rule;
       const scope: TemplateScope = { publish, captures, json };
@@ -87,6 +95,20 @@ export class Router {
     if (failures.length > 0) return this.deadLetter(publish, failures);
     if (records.length > 0) return { kind: 'mapped', records };
     return this.#unmatched(publish, json, now);
+  }
+
+  /** The rules matching a topic, in insertion order, with their captures. */
+  #match(topic: string): ReadonlyArray<TopicMatch<UplinkRule>> {
+    let matches = this.#matches.get(topic);
+    if (matches === undefined) {
+      matches = this.trie.match(topic);
+      if (this.#matches.size >= MAX_CACHED_TOPICS) {
+        const oldest = this.#matches.keys().next().value;
+        if (oldest !== undefined) this.#matches.delete(oldest);
+      }
+      this.#matches.set(topic, matches);
+    }
+    return matches;
   }
 
   /** The routing of a publish that `failures` make undeliverable: a dead letter if configured. */

@@ -1,6 +1,11 @@
 import type { IPublishPacket, Packet, QoS } from 'mqtt-packet';
-import type { Connection } from '../connection.js';
-import { expiryFrom, pickMessageProperties, type BrokerMessage } from '../message.js';
+import { ackCode, type AckReply, type Connection } from '../connection.js';
+import {
+  expiryFrom,
+  pickMessageProperties,
+  type BrokerMessage,
+  type MessageProperties,
+} from '../message.js';
 import { parseDelayedTopic } from '../delayed.js';
 import { ReasonCode, publishAckReasonCode } from '../reason-codes.js';
 import { topicNameProblem } from '../topic-name.js';
@@ -78,12 +83,10 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
     return;
   }
   const qos = packet.qos;
-  const reply = connection.acks.reserve();
+  const ticket = connection.acks.take();
   connection.broker.publish(message, (outcome) => {
     const answer = (): void => {
-      reply(() => {
-        acknowledge(connection, qos, id, outcome);
-      });
+      connection.acks.settle(ticket, reply(connection, qos, id, outcome));
       if (qos === 2) {
         const waiting = session.qos2Waiting.get(id) ?? [];
         session.qos2Waiting.delete(id);
@@ -145,16 +148,22 @@ function refuseInUse(connection: Connection, id: number): void {
   });
 }
 
+/** The properties of a message without any (MQTT 3.1.1): one object, never changed. */
+const NO_PROPERTIES: MessageProperties = Object.freeze({});
+
 function toMessage(connection: Connection, packet: IPublishPacket, topic: string): BrokerMessage {
-  const properties = packet.properties ?? {};
+  const { properties } = packet;
   return {
     topic,
     payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
     qos: packet.qos,
     retain: packet.retain,
-    properties: pickMessageProperties(properties),
-    expiresAt: expiryFrom(properties.messageExpiryInterval, Date.now()),
-    origin: { clientId: connection.clientId, username: connection.username },
+    properties: properties === undefined ? NO_PROPERTIES : pickMessageProperties(properties),
+    expiresAt:
+      properties?.messageExpiryInterval === undefined
+        ? undefined
+        : expiryFrom(properties.messageExpiryInterval, Date.now()),
+    origin: connection.origin,
   };
 }
 
@@ -187,6 +196,27 @@ function resolveTopic(connection: Connection, packet: IPublishPacket): string | 
     return undefined;
   }
   return topic;
+}
+
+/**
+ * What answers a settled publish in its place in line: a plain acknowledgement as its code (no
+ * closure, no packet), else a function that answers as `acknowledge` says.
+ */
+function reply(
+  connection: Connection,
+  qos: Exclude<QoS, 0>,
+  id: number,
+  outcome: UplinkOutcome,
+): AckReply {
+  if (
+    outcome.kind === 'stored' ||
+    (outcome.kind === 'unmatched' && connection.protocolVersion !== 5)
+  ) {
+    if (qos === 1) return ackCode('puback', id);
+  }
+  return () => {
+    acknowledge(connection, qos, id, outcome);
+  };
 }
 
 function acknowledge(

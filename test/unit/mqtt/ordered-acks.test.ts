@@ -30,3 +30,21 @@ describe('OrderedAcks', () => {
     expect(written).toEqual(Array.from({ length: 5000 }, (_, index) => index));
   });
 });
+
+describe('OrderedAcks tickets', () => {
+  it('writes in ticket order, each ticket once, across compaction', () => {
+    const written: number[] = [];
+    const acks = new OrderedAcks<number>((value) => written.push(value));
+    const tickets = Array.from({ length: 5000 }, () => acks.take());
+    for (const ticket of [...tickets].reverse()) if (ticket % 3 !== 0) acks.settle(ticket, ticket);
+    expect(written).toEqual([]);
+    for (const ticket of tickets) if (ticket % 3 === 0) acks.settle(ticket, ticket);
+    // settled again: ignored
+    acks.settle(tickets[0] as number, -1);
+    expect(written).toEqual(tickets);
+    expect(acks.pending).toBe(0);
+    const later = acks.take();
+    acks.settle(later, later);
+    expect(written.at(-1)).toBe(5000);
+  });
+});
