@@ -1,0 +1,106 @@
+/**
+ * Idle connections: how fast a server accepts them (CONNECT → CONNACK, many pending at once) and
+ * what each costs in resident memory once open (keep alive 300 s: no traffic meanwhile).
+ */
+import { Generators, type Load } from '../load.js';
+import { CpuMeter, openFilesLimit, rssBytes } from '../os-stats.js';
+import { ratiosToPeers, round, type Row } from '../report.js';
+import {
+  bridgeEnv,
+  startAedesGlue,
+  startBridgeServer,
+  startMosquitto,
+  type Server,
+} from '../servers.js';
+import { onServer, sleep, uplinkRule, type Context, type Scenario } from './context.js';
+
+/** File descriptors a generator keeps for itself besides its connections. */
+const SPARE_FILES = 100;
+const CONCURRENCY = 200;
+
+export const idle: Scenario = {
+  name: 'idle',
+  async run(context) {
+    const { kafka } = context;
+    const connections = context.options.idleConnections;
+    // each generator process holds up to its open-files limit of connections
+    const perProcess = openFilesLimit() - SPARE_FILES;
+    const procs = Math.max(context.options.procs, Math.ceil(connections / perProcess));
+    const rows: Row[] = [
+      await onServer(
+        'bridge',
+        () =>
+          startBridgeServer({
+            brokers: kafka.brokers,
+            mappings: uplinkRule(kafka.topic),
+            env: bridgeEnv(connections),
+          }),
+        (server) => measure(context, server, connections, procs),
+        context,
+      ),
+      await onServer(
+        'mosquitto',
+        startMosquitto,
+        (server) => measure(context, server, connections, procs),
+        context,
+      ),
+      await onServer(
+        'aedes-glue',
+        async () => startAedesGlue(kafka.brokers, await kafka.newTopic()),
+        (server) => measure(context, server, connections, procs),
+        context,
+      ),
+    ];
+    return {
+      name: this.name,
+      title: 'Idle connections',
+      parameters:
+        `${connections.toLocaleString('en-US')} MQTT 3.1.1 connections (clean session, keep alive 300 s) from ${procs} ` +
+        `generator processes (at most ${perProcess.toLocaleString('en-US')} each: their open-files limit), ` +
+        `${CONCURRENCY} CONNECTs pending at once per process. Per second: connections accepted (CONNACK) ` +
+        'per second; CPU: µs per connect; KB/conn: growth of RSS once all are open, per connection.',
+      rows,
+      ratios: ratiosToPeers(rows),
+    };
+  },
+};
+
+async function measure(
+  context: Context,
+  server: Server,
+  connections: number,
+  procs: number,
+): Promise<Row> {
+  await sleep(1_000);
+  const before = rssBytes(server.pids());
+  const load: Load = {
+    mode: 'idle',
+    port: server.port,
+    procs,
+    connections,
+    prefix: 'idle',
+    keepalive: 300,
+  };
+  const generators = new Generators(load);
+  try {
+    let cpu: CpuMeter | undefined;
+    const outcome = await generators.run(() => (cpu = new CpuMeter(server.pids())));
+    const connected = outcome.total('connected');
+    const cpuSeconds = cpu?.seconds() ?? 0;
+    // what the server allocated lazily (buffers, timers) is in by then
+    await sleep(2_000);
+    const after = rssBytes(server.pids());
+    return {
+      peer: server.name,
+      count: connected,
+      rate: Math.round(connected / outcome.seconds),
+      cpuUs: round((cpuSeconds * 1e6) / connected, 1),
+      loadCpuUs: round((outcome.cpuSeconds * 1e6) / connected, 1),
+      rssMb: Math.round(after / 2 ** 20),
+      extra: { 'KB/conn': round((after - before) / 1024 / connected, 2) },
+    };
+  } finally {
+    await generators.close();
+    generators.kill();
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * PUBACK latency at a fixed rate of half the bridge's measured QoS 1 maximum (latency at the
+ * maximum is queueing, not the bridge), every server at the same rate.
+ */
+import { runLoad } from '../load.js';
+import { rssBytes } from '../os-stats.js';
+import { ratiosToPeers, type Row } from '../report.js';
+import { startAedesGlue, startBridgeServer, startMosquitto, type Server } from '../servers.js';
+import {
+  cpuFigures,
+  durableLoad,
+  Meters,
+  measureQos1,
+  onServer,
+  uplinkRule,
+  type Context,
+  type Scenario,
+} from './context.js';
+
+export const latency: Scenario = {
+  name: 'latency',
+  async run(context) {
+    const { kafka } = context;
+    const rate = Math.round((await bridgeMaximum(context)) / 2);
+    const seconds = context.options.latencySeconds;
+    const rows: Row[] = [
+      await onServer(
+        'bridge',
+        () => startBridgeServer({ brokers: kafka.brokers, mappings: uplinkRule(kafka.topic) }),
+        (server) => atRate(context, server, rate, true),
+        context,
+      ),
+      await onServer(
+        'mosquitto',
+        startMosquitto,
+        (server) => atRate(context, server, rate, false),
+        context,
+      ),
+      await onServer(
+        'aedes-glue',
+        async () => startAedesGlue(kafka.brokers, await kafka.newTopic()),
+        (server) => atRate(context, server, rate, true),
+        context,
+      ),
+    ];
+    return {
+      name: this.name,
+      title: 'PUBACK latency at half the maximum rate',
+      parameters:
+        `QoS 1 at ${rate.toLocaleString('en-US')} publishes/s in all (half the bridge's QoS 1 maximum) for ${seconds} s, ` +
+        `spread over 50 connections from ${context.options.procs} generator processes, 256-byte payloads, the same rule; ` +
+        'latency from the write of a PUBLISH to the read of its PUBACK. Per second: PUBACKs.',
+      rows,
+      ratios: ratiosToPeers(rows),
+    };
+  },
+};
+
+/** The bridge's QoS 1 maximum of this run, or measured now (a shorter run) when not known. */
+export async function bridgeMaximum(context: Context): Promise<number> {
+  const known = context.done.get('uplink-qos1')?.rows.find((row) => row.peer === 'bridge')?.rate;
+  if (known !== undefined) return known;
+  context.log('bridge: measuring the QoS 1 maximum first');
+  const messages = Math.max(50_000, Math.round(context.options.messages / 4));
+  const row = await onServer(
+    'bridge',
+    () =>
+      startBridgeServer({
+        brokers: context.kafka.brokers,
+        mappings: uplinkRule(context.kafka.topic),
+      }),
+    (server) => measureQos1(context, server, durableLoad(context, server.port, messages), true),
+    context,
+  );
+  return row.rate ?? 1_000;
+}
+
+async function atRate(
+  context: Context,
+  server: Server,
+  rate: number,
+  usesKafka: boolean,
+): Promise<Row> {
+  const load = {
+    ...durableLoad(context, server.port, 0),
+    mode: 'fixed-rate' as const,
+    rate,
+    seconds: context.options.latencySeconds,
+  };
+  await runLoad({ ...load, prefix: 'warm', seconds: 2 });
+  const meters = new Meters(server, context, usesKafka);
+  const outcome = await runLoad(load);
+  const acked = outcome.total('acked');
+  const skipped = outcome.total('skipped');
+  return {
+    peer: server.name,
+    count: acked,
+    rate: Math.round(acked / context.options.latencySeconds),
+    p50Ms: outcome.latency.percentile(50),
+    p99Ms: outcome.latency.percentile(99),
+    maxMs: outcome.latency.maxMs,
+    ...cpuFigures(meters, outcome, acked, usesKafka),
+    rssMb: Math.round(rssBytes(server.pids()) / 2 ** 20),
+    ...(skipped > 0
+      ? { note: `${skipped} publishes not sent: 1,024 in flight on their connection` }
+      : {}),
+  };
+}
