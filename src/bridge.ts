@@ -277,6 +277,7 @@ export class Bridge {
       {
         maxPacketSize: config.mqtt.maxPacketSize,
         maxQueuedMessages: config.mqtt.maxQueuedMessages,
+        slowSubscriberWaitMs: config.downlink.slowSubscriberWaitMs,
         maxDelayedMessages: config.mqtt.maxDelayedMessages,
         maxDelayedPerClient: config.mqtt.maxDelayedPerClient,
         maxSubscriptionsPerClient: config.mqtt.maxSubscriptionsPerClient,

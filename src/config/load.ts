@@ -63,6 +63,7 @@ export interface BridgeConfig {
     startDelayMs: number;
     sessionTimeoutMs: number;
     maxUnsettled: number;
+    slowSubscriberWaitMs: number;
     commitIntervalMs: number;
   };
   instance: { id: string; timeoutMs: number };

@@ -416,6 +416,12 @@ export const configSchema = {
       default: 100_000,
       env: 'BRIDGE_DOWNLINK_MAX_UNSETTLED',
     },
+    slowSubscriberWaitMs: {
+      doc: 'How long downlink consumption waits for a connected subscriber whose session queue (mqtt.maxQueuedMessages) is full to take a message, instead of dropping what overflows it. A subscriber that takes none for this long is stalled: consumption goes on without it and its messages beyond the queue are dropped and counted (queue-full). 0: never wait.',
+      format: 'nat',
+      default: 10_000,
+      env: 'BRIDGE_DOWNLINK_SLOW_SUBSCRIBER_WAIT_MS',
+    },
     commitIntervalMs: {
       doc: 'How often the offsets of settled downlink records are committed.',
       format: 'positive-int',

@@ -28,6 +28,11 @@ export interface DownlinkTarget {
    * knows no clients: every reply is then refused as for an unknown client.
    */
   checkReply?(clientId: string | undefined, topic: string): ReplyCheck;
+  /**
+   * Undefined when a message for `topic` may be delivered now; otherwise a connected
+   * subscriber's queue is full: resolves when there may be room, or after `ms` (ask again).
+   */
+  downlinkRoom?(topic: string, ms: number): Promise<void> | undefined;
 }
 
 /** Produces a dead letter; `done` once Kafka has it (or gave up). */
@@ -261,9 +266,15 @@ export class DownlinkConsumer {
         await payload.heartbeat();
       }
     }
+    const results = router.route(record);
+    for (const result of results) {
+      // not handed over while it waits, so not committed if the downlink stops meanwhile
+      if (result.kind !== 'invalid' && !(await this.#roomFor(result.message.topic, payload))) {
+        return;
+      }
+    }
     this.#metrics.downlinkRecords.inc();
     const settleRecord = this.#countUnsettled(offsets.track(message.offset));
-    const results = router.route(record);
     if (results.length === 0) {
       this.#metrics.downlinkRecordsUnmatched.inc();
       this.#sendToDeadLetter(record, undefined, 'no downlink rule matches', settleRecord);
@@ -293,6 +304,22 @@ export class DownlinkConsumer {
       if (sessions === 0) this.#metrics.downlinkMessagesWithoutSession.inc();
       else this.#metrics.downlinkMessagesDelivered.inc(sessions);
     }
+  }
+
+  /**
+   * Waits while a connected subscriber of `topic` has a full queue and is still taking messages,
+   * heartbeating meanwhile; false when the downlink stopped while waiting.
+   */
+  async #roomFor(topic: string, payload: EachMessagePayload): Promise<boolean> {
+    const ms = this.#heartbeatIntervalMs;
+    for (let wait = this.#target.downlinkRoom?.(topic, ms); wait;) {
+      this.#metrics.downlinkQueueWaits.inc();
+      await wait;
+      if (this.#isStopped()) return false;
+      await payload.heartbeat();
+      wait = this.#target.downlinkRoom?.(topic, ms);
+    }
+    return true;
   }
 
   /**

@@ -13,6 +13,7 @@ import { DelayedPublishes, parseDelayedTopic } from './delayed.js';
 import { LimitRefusals } from './limit-refusals.js';
 import { RateLimitedLog } from '../observability/rate-limited-log.js';
 import { LongTimer } from './long-timer.js';
+import { QueueRoom } from './queue-room.js';
 import { ReasonCode } from './reason-codes.js';
 import { RetainedStore, type RetainedLimits } from './retained.js';
 import { NEVER_EXPIRES, Session, type Delivery, type Subscription } from './session.js';
@@ -66,6 +67,11 @@ export interface BrokerOptions extends ConnectionOptions {
   retainedLimits?: RetainedLimits;
   /** mqtt.maxConnections, mqtt.maxConnectionsPerAddress and mqtt.maxConnectRate. */
   connectionLimits: ConnectionLimits;
+  /**
+   * downlink.slowSubscriberWaitMs: how long the downlink waits for a connected subscriber
+   * whose queue is full to take a message; 0 or absent: it never waits.
+   */
+  slowSubscriberWaitMs?: number;
 }
 
 /** Timers of a session whose client is gone: the session's end, and a delayed will. */
@@ -97,6 +103,8 @@ export class Broker implements FleetEvents {
   /** The current connection of each client id [MQTT-3.1.4-2]. */
   readonly #clients = new Map<string, Connection>();
   readonly #sessions = new Map<string, Session>();
+  /** Connected sessions with full queues, which the downlink waits for. */
+  readonly #queueRoom: QueueRoom;
   readonly #pendingEnds = new Map<string, PendingEnd>();
   readonly #subscriptions = new TopicTree<Subscription>();
   readonly #retained: RetainedStore;
@@ -114,6 +122,7 @@ export class Broker implements FleetEvents {
   constructor(sink: UplinkSink, options: BrokerOptions, log: Logger, metrics: BridgeMetrics) {
     this.#sink = sink;
     this.#options = options;
+    this.#queueRoom = new QueueRoom(options.slowSubscriberWaitMs ?? 0);
     this.#store = options.store ?? new MemorySessionStore();
     this.#retained = new RetainedStore(options.retainedLimits);
     this.#admission = new ConnectionAdmission(options.connectionLimits);
@@ -370,9 +379,14 @@ export class Broker implements FleetEvents {
   }
 
   #newSession(clientId: string, assignedId: boolean): Session {
-    const session = new Session(clientId, this.#options.maxQueuedMessages, (reason) => {
-      this.metrics.mqttMessagesDropped.inc({ reason });
-    });
+    const session = new Session(
+      clientId,
+      this.#options.maxQueuedMessages,
+      (reason) => {
+        this.metrics.mqttMessagesDropped.inc({ reason });
+      },
+      this.#queueRoom,
+    );
     session.assignedId = assignedId;
     this.#sessions.set(clientId, session);
     return session;
@@ -481,6 +495,28 @@ export class Broker implements FleetEvents {
     const delivered = this.#accept(message, settleBoth);
     this.#whenPersisted(message, settleBoth);
     return delivered;
+  }
+
+  /**
+   * Undefined when a downlink message for `topic` may be delivered now. Otherwise a connected
+   * subscriber's queue is full and it is still taking messages (not stalled): the promise
+   * resolves when a full queue has room again or after `ms`, and the caller asks again. So a
+   * burst from Kafka waits for slow devices instead of overflowing their queues.
+   */
+  downlinkRoom(topic: string, ms: number): Promise<void> | undefined {
+    if (this.#queueRoom.empty) return undefined;
+    const { subscribers, shared } = this.#subscriptions.match(topic);
+    const holdsUp = (clientId: string): boolean => {
+      const session = this.#sessions.get(clientId);
+      return session !== undefined && this.#queueRoom.holdsUp(session);
+    };
+    const waits =
+      subscribers.some(({ clientId }) => holdsUp(clientId)) ||
+      // a shared group's message goes to one member: wait only when none has room
+      shared.some(
+        ({ members }) => members.length > 0 && members.every(({ clientId }) => holdsUp(clientId)),
+      );
+    return waits ? this.#queueRoom.whenFreed(ms) : undefined;
   }
 
   /**
@@ -762,7 +798,11 @@ export class Broker implements FleetEvents {
       this.#sessions.get(member.clientId)?.permissions.canReceive(topic, group.group),
     );
     const online = allowed.filter((member) => this.#sessions.get(member.clientId)?.online);
-    const candidates = online.length > 0 ? online : allowed;
+    // a member whose full queue the downlink waits for gets nothing more while others have room
+    const withRoom = online.filter(
+      (member) => !this.#queueRoom.holdsUp(this.#sessions.get(member.clientId) as Session),
+    );
+    const candidates = withRoom.length > 0 ? withRoom : online.length > 0 ? online : allowed;
     if (candidates.length === 0) return undefined;
     return candidates[group.cursor.turn++ % candidates.length];
   }

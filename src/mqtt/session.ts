@@ -2,6 +2,7 @@ import type { IConnectPacket, IPublishPacket, Packet, QoS } from 'mqtt-packet';
 import { unproved, type Identity } from '../auth/identity.js';
 import { ALLOW_ALL, type Permissions } from '../auth/permissions.js';
 import { isExpired, secondsToLive, type BrokerMessage } from './message.js';
+import type { QueueRoom } from './queue-room.js';
 import { RetainedReplay } from './retained-replay.js';
 import type { RetainedStore } from './retained.js';
 import type { UplinkOutcome } from './uplink-sink.js';
@@ -138,13 +139,21 @@ export class Session {
   #nextPacketId = 1;
   readonly #maxQueued: number;
   readonly #onDrop: (reason: DropReason) => void;
+  /** Where a connected session tells the downlink its queue is full, and has room again. */
+  readonly #room: QueueRoom | undefined;
   /** Called when the queue has emptied (a store feeding the session feeds more). */
   onQueueDrained: (() => void) | undefined;
 
-  constructor(clientId: string, maxQueued: number, onDrop: (reason: DropReason) => void) {
+  constructor(
+    clientId: string,
+    maxQueued: number,
+    onDrop: (reason: DropReason) => void,
+    room?: QueueRoom,
+  ) {
     this.clientId = clientId;
     this.#maxQueued = maxQueued;
     this.#onDrop = onDrop;
+    this.#room = room;
   }
 
   get online(): boolean {
@@ -210,6 +219,8 @@ export class Session {
 
   detach(): void {
     this.#link = undefined;
+    // offline, its queue is the only bound: nothing waits for the client to come back
+    this.#room?.freed(this);
     this.#queueRetained();
   }
 
@@ -274,6 +285,7 @@ export class Session {
     this.#unsent = 0;
     waiting.push(...this.#queue);
     this.#queue = [];
+    this.#room?.freed(this);
     for (const delivery of waiting) delivery.settle?.();
     this.qos2Received.clear();
     this.qos2Waiting.clear();
@@ -303,6 +315,7 @@ export class Session {
       }
     }
     this.#queue = kept;
+    this.#queueShrank();
     return dropped;
   }
 
@@ -322,6 +335,7 @@ export class Session {
     }
     undelivered.push(...this.#queue.filter((delivery) => delivery.shared));
     this.#queue = this.#queue.filter((delivery) => !delivery.shared);
+    this.#queueShrank();
     return undelivered;
   }
 
@@ -347,6 +361,12 @@ export class Session {
       return;
     }
     this.#queue.push(delivery);
+    if (this.#link && this.#queue.length >= this.#maxQueued) this.#room?.filled(this);
+  }
+
+  /** Half the queue is free again: the downlink no longer waits for this session. */
+  #queueShrank(): void {
+    if (this.#queue.length <= this.#maxQueued >> 1) this.#room?.freed(this);
   }
 
   #drain(): void {
@@ -373,7 +393,9 @@ export class Session {
       const delivery = this.#queue.shift() as Delivery;
       if (isExpired(delivery.message, Date.now())) this.#drop(delivery, 'expired');
       else this.#send(delivery);
+      this.#room?.took(this);
     }
+    if (hadQueue) this.#queueShrank();
     if (hadQueue && this.#queue.length === 0) this.onQueueDrained?.();
   }
 

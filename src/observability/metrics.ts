@@ -171,6 +171,12 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
+  readonly downlinkQueueWaits = new Counter({
+    name: 'bridge_downlink_queue_waits_total',
+    help: 'Times downlink consumption waited for a connected subscriber whose session queue was full (downlink.slowSubscriberWaitMs).',
+    registers: [this.registry],
+  });
+
   readonly downlinkUnsettled = new Gauge({
     name: 'bridge_downlink_unsettled_records',
     help: 'Downlink records handed to sessions and not yet acknowledged or dropped (their offsets are not committed).',

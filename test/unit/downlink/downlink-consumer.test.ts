@@ -83,7 +83,12 @@ class FakeConsumer {
 }
 
 function setUp(
-  options: { instanceId?: string; startDelayMs?: number; maxUnsettled?: number } = {},
+  options: {
+    instanceId?: string;
+    startDelayMs?: number;
+    maxUnsettled?: number;
+    downlinkRoom?: (topic: string, ms: number) => Promise<void> | undefined;
+  } = {},
 ) {
   const consumer = new FakeConsumer();
   const groupIds: string[] = [];
@@ -107,6 +112,7 @@ function setUp(
       settles.push(settle);
       return 1;
     },
+    downlinkRoom: options.downlinkRoom,
   };
   const subject = new DownlinkConsumer(
     kafka,
@@ -121,6 +127,7 @@ function setUp(
       startDelayMs: options.startDelayMs ?? 0,
       sessionTimeoutMs: 30_000,
       maxUnsettled: options.maxUnsettled ?? 100,
+      slowSubscriberWaitMs: 0,
       commitIntervalMs: 10,
     },
     pino({ level: 'silent' }),
@@ -229,6 +236,30 @@ describe('DownlinkConsumer', () => {
     await vi.advanceTimersByTimeAsync(3_000);
     await outcome;
     expect(delivered).toEqual(['o0', 'o1', 'o2']);
+    await subject.stop();
+  });
+
+  it('holds a record back while a subscriber of its topic has a full queue, heartbeating, and hands it over once there is room', async () => {
+    let room: (() => void) | undefined;
+    const asked: string[] = [];
+    const { consumer, subject, delivered } = setUp({
+      downlinkRoom: (topic) => {
+        asked.push(topic);
+        if (asked.length > 1) return undefined;
+        return new Promise<void>((resolve) => {
+          room = resolve;
+        });
+      },
+    });
+    await subject.start();
+    const waiting = consumer.deliver(0, 0);
+    await waitFor(() => room !== undefined);
+    expect(delivered).toEqual([]);
+    room?.();
+    await waiting;
+    expect(asked).toEqual(['devices/d1/c', 'devices/d1/c']);
+    expect(consumer.heartbeats).toBe(1);
+    expect(delivered).toEqual(['o0']);
     await subject.stop();
   });
 });

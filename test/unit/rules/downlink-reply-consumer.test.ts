@@ -90,6 +90,7 @@ async function consumeReply(
       startDelayMs: 0,
       sessionTimeoutMs: 30_000,
       maxUnsettled: 10,
+      slowSubscriberWaitMs: 0,
       commitIntervalMs: 10_000,
     },
     pino({ level: 'silent' }),
