@@ -11,8 +11,8 @@ import { FrameScanner, type FrameProblem } from './frame-scanner.js';
 import { decodePlainPublish, frameEnd, frameSize } from './publish-fast-path.js';
 import { OrderedAcks } from './ordered-acks.js';
 import { PublishRate } from './publish-rate.js';
-import { strictUtf8Parser } from './strict-utf8-parser.js';
 import { ReasonCode } from './reason-codes.js';
+import { parseWholePackets } from './whole-packet-parser.js';
 import { dispatch } from './handlers/dispatch.js';
 import type { Broker } from './broker.js';
 import type { AuthExchange } from './handlers/auth.js';
@@ -136,15 +136,19 @@ export function ackCode(type: AckType, messageId: number): number {
   return ACK_TYPES[type] * 65_536 + messageId;
 }
 
+/** Where a socket's shared listeners find their connection. */
+const OWNER = Symbol('connection');
+type OwnedSocket = Duplex & { [OWNER]: Connection };
+
 /**
  * One client: bytes in → packets → handlers; packets out → bytes. Owns the
  * keep-alive timer and the per-connection protocol state. Knows nothing of
  * Kafka: publishes go to the broker.
  */
+
 export class Connection implements SessionLink {
   readonly broker: Broker;
   readonly options: ConnectionOptions;
-  readonly log: Logger;
   readonly remoteAddress: string;
   /** The user name the client's verified certificate gives (`tls.identity`), if any. */
   readonly certificateName: string | undefined;
@@ -152,8 +156,6 @@ export class Connection implements SessionLink {
   readonly refusedBy: AdmissionLimit | undefined;
   /** Replies to QoS 1/2 publishes, run in arrival order [MQTT-4.6.0-2]. */
   readonly acks: OrderedAcks<AckReply>;
-  /** Client → server topic aliases (MQTT 5). */
-  readonly topicAliases = new Map<number, string>();
   clientId = '';
   /** The user name CONNECT sent; once accepted, the identity's. */
   username: string | undefined;
@@ -176,11 +178,15 @@ export class Connection implements SessionLink {
   authMethod: string | undefined;
   /** An AUTH exchange in progress (at CONNECT or re-authentication). */
   authExchange: AuthExchange | undefined;
-  readonly #outboundAliases = new Map<string, number>();
+  /** Client → server topic aliases (MQTT 5); made when first used, as the server → client ones. */
+  #inboundAliases: Map<number, string> | undefined;
+  #outboundAliases: Map<string, number> | undefined;
 
   #status: ConnectionStatus = 'awaiting-connect';
+  #log: Logger | undefined;
+  /** The protocol version of the CONNECT parsed (known before CONNECT is handled). */
+  #wireVersion: ProtocolVersion = 4;
   readonly #socket: Duplex;
-  readonly #parser = strictUtf8Parser();
   readonly #scanner: FrameScanner;
   #keepAliveMs = 0;
   #lastReceivedAt = Date.now();
@@ -236,7 +242,6 @@ export class Connection implements SessionLink {
     this.broker = broker;
     this.options = options;
     this.#corkLimit = Math.min(CORK_BYTES, options.maxWriteBuffer / 2);
-    this.log = broker.log.child({ remote: remoteAddress });
     this.#scanner = new FrameScanner(options.maxPacketSize);
     this.#publishRate =
       options.maxPublishRate > 0 ? new PublishRate(options.maxPublishRate) : undefined;
@@ -246,29 +251,13 @@ export class Connection implements SessionLink {
       this.#resumeIfDrained();
     });
 
-    this.#parser.on('packet', (packet: Packet) => {
-      this.#onPacket(packet);
-    });
-    this.#parser.on('error', (error: Error) => {
-      if (this.#status === 'awaiting-connect' && error.message === 'Invalid protocol version') {
-        // [MQTT-3.1.2-2] CONNACK 0x01 in the 3.1.1 format every client version can read
-        this.#socket.write(UNACCEPTABLE_PROTOCOL_VERSION);
-      }
-      this.protocolViolation(ReasonCode.MalformedPacket, `malformed packet: ${error.message}`);
-    });
-    socket.on('data', (chunk: Buffer) => {
-      this.#onData(chunk);
-    });
-    socket.on('drain', () => {
-      this.#session?.resumeDelivery();
-    });
-    socket.on('error', (error) => {
-      this.log.debug({ err: error }, 'socket error');
-    });
+    // the socket's listeners are shared by all connections (no closures per connection)
+    (socket as OwnedSocket)[OWNER] = this;
+    socket.on('data', Connection.#socketData);
+    socket.on('drain', Connection.#socketDrain);
+    socket.on('error', Connection.#socketError);
     // once: the socket's slot in the connection counts is freed exactly once
-    socket.once('close', () => {
-      this.#onClose();
-    });
+    socket.once('close', Connection.#socketClose);
     // The whole way to CONNACK, an AUTH exchange or a password check included, must fit in the
     // CONNECT timeout: a client silent in the middle of an exchange is closed too.
     const connectTimeoutMs =
@@ -279,6 +268,34 @@ export class Connection implements SessionLink {
       if (this.#status === 'awaiting-connect') this.close('no CONNECT in time');
       else if (this.#status === 'authenticating') this.close('authentication not finished in time');
     }, connectTimeoutMs);
+  }
+
+  static #socketData(this: Duplex, chunk: Buffer): void {
+    (this as OwnedSocket)[OWNER].#onData(chunk);
+  }
+
+  static #socketDrain(this: Duplex): void {
+    (this as OwnedSocket)[OWNER].#session?.resumeDelivery();
+  }
+
+  static #socketError(this: Duplex, error: Error): void {
+    (this as OwnedSocket)[OWNER].log.debug({ err: error }, 'socket error');
+  }
+
+  static #socketClose(this: Duplex): void {
+    (this as OwnedSocket)[OWNER].#onClose();
+  }
+
+  /** The connection's logger, made when first used: most connections never log a line. */
+  get log(): Logger {
+    this.#log ??= this.broker.log.child({ remote: this.remoteAddress });
+    return this.#log;
+  }
+
+  /** Client → server topic aliases (MQTT 5). */
+  get topicAliases(): Map<number, string> {
+    this.#inboundAliases ??= new Map();
+    return this.#inboundAliases;
   }
 
   get status(): ConnectionStatus {
@@ -602,20 +619,21 @@ export class Connection implements SessionLink {
     const bytes = this.#encode(outgoing);
     if (!bytes || bytes.length > this.maximumPacketSize) return false;
     // the alias exists for the client only once a packet carrying it was sent
-    if (newAlias !== undefined) this.#outboundAliases.set(packet.topic, newAlias);
+    if (newAlias !== undefined) (this.#outboundAliases ??= new Map()).set(packet.topic, newAlias);
     this.#write(bytes);
     return true;
   }
 
   #withTopicAlias(packet: IPublishPacket): { outgoing: IPublishPacket; newAlias?: number } {
     if (this.topicAliasMaximum === 0) return { outgoing: packet };
-    const known = this.#outboundAliases.get(packet.topic);
+    const known = this.#outboundAliases?.get(packet.topic);
     if (known !== undefined) {
       const properties = { ...packet.properties, topicAlias: known };
       return { outgoing: { ...packet, topic: '', properties } };
     }
-    if (this.#outboundAliases.size >= this.topicAliasMaximum) return { outgoing: packet };
-    const newAlias = this.#outboundAliases.size + 1;
+    const used = this.#outboundAliases?.size ?? 0;
+    if (used >= this.topicAliasMaximum) return { outgoing: packet };
+    const newAlias = used + 1;
     const properties = { ...packet.properties, topicAlias: newAlias };
     return { outgoing: { ...packet, properties }, newAlias };
   }
@@ -761,7 +779,6 @@ export class Connection implements SessionLink {
   #onData(chunk: Buffer): void {
     if (this.#status === 'closing' || this.#status === 'closed') return;
     this.#lastReceivedAt = Date.now();
-    const atBoundary = this.#scanner.atBoundary;
     const problem: FrameProblem | undefined = this.#scanner.scan(chunk);
     if (problem === 'packet-too-large') {
       this.protocolViolation(
@@ -774,9 +791,7 @@ export class Connection implements SessionLink {
       this.protocolViolation(ReasonCode.MalformedPacket, 'malformed remaining length');
       return;
     }
-    // Framed here once connected with MQTT 3.1/3.1.1, starting where mqtt-packet holds nothing.
-    if (this.#carry !== undefined || (atBoundary && this.#fastPathOpen())) this.#frame(chunk);
-    else this.#parser.parse(chunk);
+    this.#frame(chunk);
   }
 
   /** Whether a PUBLISH may be decoded by the fast path (MQTT 3.1/3.1.1, connected). */
@@ -786,8 +801,8 @@ export class Connection implements SessionLink {
 
   /**
    * Splits the bytes into packets here (the frame scanner has checked their lengths): a plain
-   * PUBLISH is decoded without mqtt-packet (see publish-fast-path.ts); runs of other packets go
-   * to mqtt-packet whole, so it never holds part of one. The start of a packet cut by the end of
+   * 3.1.1 PUBLISH is decoded without mqtt-packet (see publish-fast-path.ts); runs of other
+   * packets go to mqtt-packet whole, so a parser never holds part of one and can be shared. The start of a packet cut by the end of
    * the chunk waits for the next chunk.
    */
   #frame(chunk: Buffer): void {
@@ -831,7 +846,7 @@ export class Connection implements SessionLink {
         if (runStart < 0) runStart = offset;
       } else {
         if (runStart >= 0) {
-          this.#parser.parse(bytes.subarray(runStart, offset));
+          this.#parse(bytes.subarray(runStart, offset));
           runStart = -1;
         }
         this.#onPacket(packet);
@@ -839,8 +854,26 @@ export class Connection implements SessionLink {
       offset = end;
       if (this.#status === 'closing' || this.#status === 'closed') return bytes.length;
     }
-    if (runStart >= 0) this.#parser.parse(bytes.subarray(runStart, offset));
+    if (runStart >= 0) this.#parse(bytes.subarray(runStart, offset));
     return offset;
+  }
+
+  /** Whole packets for mqtt-packet (parsers shared by all connections). */
+  #parse(packets: Buffer): void {
+    parseWholePackets(packets, this.#wireVersion, {
+      packet: (packet) => {
+        // the packets after CONNECT are read in its version, even before CONNECT is handled
+        if (packet.cmd === 'connect') this.#wireVersion = packet.protocolVersion ?? 4;
+        this.#onPacket(packet);
+      },
+      error: (error) => {
+        if (this.#status === 'awaiting-connect' && error.message === 'Invalid protocol version') {
+          // [MQTT-3.1.2-2] CONNACK 0x01 in the 3.1.1 format every client version can read
+          this.#socket.write(UNACCEPTABLE_PROTOCOL_VERSION);
+        }
+        this.protocolViolation(ReasonCode.MalformedPacket, `malformed packet: ${error.message}`);
+      },
+    });
   }
 
   #armKeepAlive(delayMs: number): void {
@@ -865,7 +898,6 @@ export class Connection implements SessionLink {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#identityExpiry?.cancel();
-    this.#parser.removeAllListeners();
     this.#socketClosed();
     this.#release();
   }

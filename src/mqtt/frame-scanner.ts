@@ -2,7 +2,7 @@
  * Watches the byte stream of one client for packet boundaries so that an
  * oversize packet is refused as soon as its fixed header arrives, before its
  * body is buffered, and so that a broken Remaining Length is caught early.
- * The bytes themselves still go to mqtt-packet's parser untouched.
+ * The connection then cuts the bytes into whole packets itself.
  */
 export type FrameProblem = 'packet-too-large' | 'malformed-remaining-length';
 
@@ -17,11 +17,6 @@ export class FrameScanner {
 
   constructor(maxPacketSize: number) {
     this.#maxPacketSize = maxPacketSize;
-  }
-
-  /** Whether the bytes scanned so far end with a whole packet (or are none). */
-  get atBoundary(): boolean {
-    return this.#bodyLeft === 0 || (this.#bodyLeft === -1 && this.#headerBytes === 0);
   }
 
   /** Scans one chunk; returns a problem as soon as one is known. */

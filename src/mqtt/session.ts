@@ -95,13 +95,8 @@ export class Session {
   readonly clientId: string;
   /** By topic filter as the client sent it. */
   readonly subscriptions = new Map<string, Subscription>();
-  /** QoS 2 packet ids received and not yet released by PUBREL [MQTT-4.3.3-9]. */
-  readonly qos2Received = new Map<number, 'producing' | 'stored'>();
-  /**
-   * Retransmissions of a QoS 2 publish that arrived while it was still being
-   * produced (possibly on a newer connection): each is answered when Kafka settles.
-   */
-  readonly qos2Waiting = new Map<number, Array<(outcome: UplinkOutcome) => void>>();
+  #qos2Received: Map<number, 'producing' | 'stored'> | undefined;
+  #qos2Waiting: Map<number, Array<(outcome: UplinkOutcome) => void>> | undefined;
   /** Seconds the session outlives its connection; NEVER_EXPIRES for ever. */
   expiryInterval = 0;
   /**
@@ -154,6 +149,22 @@ export class Session {
     this.#maxQueued = maxQueued;
     this.#onDrop = onDrop;
     this.#room = room;
+  }
+
+  /** QoS 2 packet ids received and not yet released by PUBREL [MQTT-4.3.3-9]. */
+  get qos2Received(): Map<number, 'producing' | 'stored'> {
+    // made when first used, as the other maps of a session: most sessions never see QoS 2
+    this.#qos2Received ??= new Map();
+    return this.#qos2Received;
+  }
+
+  /**
+   * Retransmissions of a QoS 2 publish that arrived while it was still being
+   * produced (possibly on a newer connection): each is answered when Kafka settles.
+   */
+  get qos2Waiting(): Map<number, Array<(outcome: UplinkOutcome) => void>> {
+    this.#qos2Waiting ??= new Map();
+    return this.#qos2Waiting;
   }
 
   get online(): boolean {
@@ -287,8 +298,8 @@ export class Session {
     this.#queue = [];
     this.#room?.freed(this);
     for (const delivery of waiting) delivery.settle?.();
-    this.qos2Received.clear();
-    this.qos2Waiting.clear();
+    this.#qos2Received = undefined;
+    this.#qos2Waiting = undefined;
     this.subscriptions.clear();
   }
 

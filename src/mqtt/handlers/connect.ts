@@ -235,10 +235,12 @@ function connectAccepted(connection: Connection, principal: Principal, accepted:
   // [MQTT-4.4.0-1] unacknowledged messages are sent again, then the queue
   connection.session.attach(connection);
   connection.broker.sessionAttached(connection.session);
-  connection.log.debug(
-    { clientId: connection.clientId, version, sessionPresent, username: connection.username },
-    'connected',
-  );
+  if (connection.broker.log.isLevelEnabled('debug')) {
+    connection.log.debug(
+      { clientId: connection.clientId, version, sessionPresent, username: connection.username },
+      'connected',
+    );
+  }
   connection.releaseHeld();
 }
 

@@ -9,7 +9,7 @@ import { BridgeMetrics } from '../../../src/observability/metrics.js';
 import type { UplinkPublish } from '../../../src/rules/types.js';
 
 /** A broker whose uplink stores every publish at once, and one client socket as a stream. */
-function setUp(): {
+function setUp(protocolVersion: 4 | 5 = 4): {
   uplinked: UplinkPublish[];
   client: Duplex;
   fromBroker: Packet[];
@@ -53,7 +53,7 @@ function setUp(): {
     new BridgeMetrics(),
   );
   const fromBroker: Packet[] = [];
-  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  const parser = mqttPacket.parser({ protocolVersion });
   parser.on('packet', (packet: Packet) => fromBroker.push(packet));
   const client = new Duplex({
     read() {
@@ -79,15 +79,22 @@ function random(seed: number): () => number {
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('Connection framing (PUBLISH fast path and mqtt-packet together)', () => {
-  for (const seed of [1, 2, 3, 4]) {
-    it(`takes a stream cut at random places as the packets it holds (seed ${seed})`, async () => {
+  for (const [seed, protocolVersion] of [
+    [1, 4],
+    [2, 4],
+    [3, 4],
+    [4, 4],
+    [5, 5],
+    [6, 5],
+  ] as const) {
+    it(`takes a stream cut at random places as the packets it holds (MQTT ${protocolVersion}, seed ${seed})`, async () => {
       const next = random(seed);
-      const { uplinked, client, fromBroker } = setUp();
+      const { uplinked, client, fromBroker } = setUp(protocolVersion);
       const packets: Buffer[] = [
         mqttPacket.generate({
           cmd: 'connect',
           protocolId: 'MQTT',
-          protocolVersion: 4,
+          protocolVersion,
           clientId: `framing-${seed}`,
           clean: true,
           keepalive: 0,
@@ -108,15 +115,18 @@ describe('Connection framing (PUBLISH fast path and mqtt-packet together)', () =
         const payload = Buffer.alloc(size, index % 256);
         id = (id % 65_535) + 1;
         packets.push(
-          mqttPacket.generate({
-            cmd: 'publish',
-            topic,
-            payload,
-            qos,
-            retain: false,
-            dup: false,
-            ...(qos > 0 && { messageId: id }),
-          }),
+          mqttPacket.generate(
+            {
+              cmd: 'publish',
+              topic,
+              payload,
+              qos,
+              retain: false,
+              dup: false,
+              ...(qos > 0 && { messageId: id }),
+            },
+            { protocolVersion },
+          ),
         );
         expected.push({ topic, size, qos });
       }
