@@ -4,7 +4,7 @@ import type { PartitionCounts } from './kafka/partition-counts.js';
 import type { ProducerPipeline } from './kafka/producer-pipeline.js';
 import { ReasonCode } from './mqtt/reason-codes.js';
 import type { UplinkOutcome, UplinkSink } from './mqtt/uplink-sink.js';
-import type { BridgeMetrics } from './observability/metrics.js';
+import type { BridgeMetrics, UplinkRuleOutcome } from './observability/metrics.js';
 import type { RuleFailure, Router, Routing } from './rules/router.js';
 import type { RoutedRecord, UplinkPublish } from './rules/types.js';
 
@@ -257,6 +257,7 @@ export class KafkaUplink implements UplinkSink {
       records.map((entry) => entry.record),
       (failure) => {
         if (!failure) {
+          for (const { rule } of records) this.#metrics.uplinkRules.add(rule, 'produced');
           onSettled?.(STORED);
           return;
         }
@@ -272,7 +273,9 @@ export class KafkaUplink implements UplinkSink {
               records.map(({ rule }) => ({ rule, error: failure.reason })),
             );
         const deadLetter = routing?.kind === 'invalid' ? routing.records : undefined;
+        const rules = records.map(({ rule }) => rule);
         if (!deadLetter?.length) {
+          this.#countRules(rules, 'refused');
           onSettled?.(refused);
           return;
         }
@@ -280,6 +283,7 @@ export class KafkaUplink implements UplinkSink {
         this.#pipeline.enqueue(
           deadLetter.map((entry) => entry.record),
           (deadLetterFailure) => {
+            this.#countRules(rules, deadLetterFailure ? 'refused' : 'dead_lettered');
             onSettled?.(deadLetterFailure ? refused : { ...refused, final: true });
           },
         );
@@ -297,17 +301,24 @@ export class KafkaUplink implements UplinkSink {
       reason,
       final: true,
     };
+    const rules = failures.map(({ rule }) => rule);
     if (deadLetters.length === 0) {
+      this.#countRules(rules, 'refused');
       onSettled?.(invalid);
       return;
     }
     this.#pipeline.enqueue(
       deadLetters.map((entry) => entry.record),
-      onSettled &&
-        ((failure) => {
-          onSettled(failure ? { kind: 'failed', ...failure } : invalid);
-        }),
+      (failure) => {
+        this.#countRules(rules, failure ? 'refused' : 'dead_lettered');
+        onSettled?.(failure ? { kind: 'failed', ...failure } : invalid);
+      },
     );
+  }
+
+  /** One more record of each rule (a rule named twice: two) ended with `outcome`. */
+  #countRules(rules: string[], outcome: UplinkRuleOutcome): void {
+    for (const rule of rules) this.#metrics.uplinkRules.add(rule, outcome);
   }
 }
 

@@ -291,6 +291,7 @@ export class DownlinkConsumer {
         const refusal = this.#replyRefusal(result.replyFor, result.message.topic);
         if (refusal === 'elsewhere') {
           this.#metrics.downlinkMessagesWithoutSession.inc();
+          this.#metrics.downlinkRules.add(result.rule, 'without_session');
           settleOne();
           continue;
         }
@@ -303,6 +304,10 @@ export class DownlinkConsumer {
       const sessions = this.#target.publishDownlink(toBrokerMessage(result.message), settleOne);
       if (sessions === 0) this.#metrics.downlinkMessagesWithoutSession.inc();
       else this.#metrics.downlinkMessagesDelivered.inc(sessions);
+      this.#metrics.downlinkRules.add(
+        result.rule,
+        sessions === 0 ? 'without_session' : 'delivered',
+      );
     }
   }
 
@@ -394,6 +399,9 @@ export class DownlinkConsumer {
     done: () => void,
   ): void {
     const topic = this.#router.deadLetterTopic;
+    if (rule !== undefined) {
+      this.#metrics.downlinkRules.add(rule, topic === undefined ? 'refused' : 'dead_lettered');
+    }
     this.#log.warn(
       { topic: record.topic, offset: record.offset, rule, error },
       'downlink record not deliverable',

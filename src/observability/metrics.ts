@@ -1,4 +1,10 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { RuleCounts } from './rule-counts.js';
+
+/** What became of an uplink rule's records. */
+export type UplinkRuleOutcome = 'produced' | 'dead_lettered' | 'refused';
+/** What became of a downlink rule's messages. */
+export type DownlinkRuleOutcome = 'delivered' | 'without_session' | 'dead_lettered' | 'refused';
 
 /** The bridge's Prometheus metrics, one registry per bridge instance. */
 export class BridgeMetrics {
@@ -244,6 +250,41 @@ export class BridgeMetrics {
     name: 'bridge_kafka_congested',
     help: '1 while records waiting for Kafka exceed kafka.maxPendingRecords or kafka.maxPendingBytes (publishing connections are held), else 0.',
     registers: [this.registry],
+  });
+
+  /** Counted on the message path; written to bridge_uplink_rule_records_total at scrape. */
+  readonly uplinkRules = new RuleCounts<UplinkRuleOutcome>([
+    'produced',
+    'dead_lettered',
+    'refused',
+  ]);
+
+  readonly uplinkRuleRecords: Counter<'rule' | 'outcome'> = new Counter({
+    name: 'bridge_uplink_rule_records_total',
+    help: 'Records of each uplink rule (label rule; the dead-letter and unmatched records under their own names), by outcome: produced (Kafka has it), dead_lettered (the publish went to the dead-letter topic because of this rule: payload invalid, partition out of range, Kafka refused), refused (the same without a dead-letter topic, or Kafka unreachable beyond kafka.ackTimeoutMs).',
+    labelNames: ['rule', 'outcome'],
+    registers: [this.registry],
+    collect: () => {
+      this.uplinkRules.writeTo(this.uplinkRuleRecords);
+    },
+  });
+
+  /** Counted on the message path; written to bridge_downlink_rule_messages_total at scrape. */
+  readonly downlinkRules = new RuleCounts<DownlinkRuleOutcome>([
+    'delivered',
+    'without_session',
+    'dead_lettered',
+    'refused',
+  ]);
+
+  readonly downlinkRuleMessages: Counter<'rule' | 'outcome'> = new Counter({
+    name: 'bridge_downlink_rule_messages_total',
+    help: 'Messages each downlink rule made of records (label rule), by outcome: delivered (handed to at least one session), without_session (no session subscribes to its topic), dead_lettered (the rule could not map the record, or a reply was not allowed, and it went to the dead-letter topic), refused (the same without a dead-letter topic).',
+    labelNames: ['rule', 'outcome'],
+    registers: [this.registry],
+    collect: () => {
+      this.downlinkRules.writeTo(this.downlinkRuleMessages);
+    },
   });
 
   readonly kafkaProduceRetries = new Counter({
