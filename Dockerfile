@@ -1,5 +1,5 @@
 # mqtt-kafka-bridge: build the TypeScript, then ship dist/ with production dependencies only.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
@@ -7,7 +7,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 # health and metrics for the orchestrator and Prometheus outside the container; MQTT stays closed
 # to anonymous clients from the network unless BRIDGE_AUTH_FILE or BRIDGE_AUTH_ALLOW_ANONYMOUS
