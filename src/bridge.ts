@@ -1,5 +1,6 @@
 // first: KafkaJS internals are replaced before KafkaJS loads them (see the module)
 import './kafka/kafkajs-patches.js';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Kafka, Producer } from 'kafkajs';
 import type { BridgeConfig } from './config/load.js';
@@ -16,6 +17,9 @@ import { KafkaUplink } from './kafka-uplink.js';
 import { DownlinkConsumer } from './downlink/downlink-consumer.js';
 import { BrokerProbe } from './kafka/broker-probe.js';
 import { MappingsReloader, type ReloadResult } from './mappings-reloader.js';
+import { AdminApi } from './admin/admin-api.js';
+import { loadAdminToken } from './admin/admin-token.js';
+import { isLoopbackAddress } from './auth/anonymous-access.js';
 import { AuthReloader, type AuthReloadResult } from './auth/auth-reloader.js';
 import { AuthThrottle } from './auth/auth-throttle.js';
 import { loadAuth } from './auth/authenticator.js';
@@ -24,6 +28,7 @@ import { KafkaSessionStore } from './cluster/kafka-session-store.js';
 import { Broker } from './mqtt/broker.js';
 import { ListenerSet, type ListenerAddresses } from './mqtt/listeners/listener-set.js';
 import { ReasonCode } from './mqtt/reason-codes.js';
+import { SysTopics } from './mqtt/sys-topics.js';
 import { HttpServer } from './observability/http-server.js';
 import type { Logger } from './observability/logger.js';
 import { BridgeMetrics } from './observability/metrics.js';
@@ -35,6 +40,11 @@ const STALLED_PRODUCE_MS = 10_000;
 
 /** Topic aliases an MQTT 5 client may define (CONNACK Topic Alias Maximum). */
 const TOPIC_ALIAS_MAXIMUM = 64;
+
+/** The bridge's version, for $SYS/broker/version. */
+const { version } = JSON.parse(
+  readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+) as { version: string };
 
 /** What the mapping files compile to. */
 type Mappings = Awaited<ReturnType<typeof loadMappings>>;
@@ -64,6 +74,7 @@ export class Bridge {
   readonly #http: HttpServer;
   readonly #registry: SchemaRegistry | undefined;
   readonly #authReloader: AuthReloader | undefined;
+  readonly #sysTopics: SysTopics;
   #stopping: Promise<void> | undefined;
 
   private constructor(parts: {
@@ -82,6 +93,7 @@ export class Bridge {
     http: HttpServer;
     registry: SchemaRegistry | undefined;
     authReloader: AuthReloader | undefined;
+    sysTopics: SysTopics;
     addresses: BridgeAddresses;
   }) {
     this.#config = parts.config;
@@ -99,15 +111,20 @@ export class Bridge {
     this.#http = parts.http;
     this.#registry = parts.registry;
     this.#authReloader = parts.authReloader;
+    this.#sysTopics = parts.sysTopics;
     this.addresses = parts.addresses;
   }
 
   static async start(config: BridgeConfig, log: Logger): Promise<Bridge> {
+    // first: a token file that cannot be read stops the start before anything connects
+    const adminToken = await loadAdminToken(config.admin);
     const mappings = await loadMappings(config.mappings);
     const registry = SchemaRegistry.fromConfig(config.schemaRegistry);
     try {
       await prepareRegistry(mappings, registry);
-      return await Bridge.#start(config, log, mappings, registry);
+      const bridge = await Bridge.#start(config, log, mappings, registry);
+      bridge.#serveAdminApi(adminToken, mappings);
+      return bridge;
     } catch (error) {
       registry?.close();
       throw error;
@@ -376,6 +393,12 @@ export class Bridge {
       );
       downlink.startAfter(config.downlink.startDelayMs);
       const reloader = watchMappings(config, kafka, uplink, downlink, log, metrics, registry);
+      // $SYS/ statistics once clients can connect (sys.interval 0: none)
+      const sysTopics = new SysTopics(broker, metrics, {
+        intervalSeconds: config.sys.interval,
+        version,
+      });
+      sysTopics.start();
       return new Bridge({
         config,
         log,
@@ -392,6 +415,7 @@ export class Bridge {
         http,
         registry,
         authReloader,
+        sysTopics,
         addresses: { ...mqttAddresses, http: httpAddress },
       });
     } catch (error) {
@@ -430,6 +454,36 @@ export class Bridge {
   }
 
   /**
+   * The admin API on the HTTP server (/api/); without a token it answers 404 saying how to turn
+   * it on. `mappings`: those in use now, followed through reloads for the rules and dry runs.
+   */
+  #serveAdminApi(token: string | undefined, mappings: Mappings): void {
+    let current = mappings;
+    this.#reloader.onReloaded((reloaded) => {
+      current = reloaded;
+    });
+    const api = new AdminApi({
+      token,
+      broker: this.#broker,
+      metrics: this.metrics,
+      config: this.#config,
+      mappings: () => current,
+      reloader: this.#reloader,
+      log: this.#log.child({ component: 'admin' }),
+    });
+    this.#http.serveApi(api.handle);
+    if (token === undefined) return;
+    this.#log.info('admin API on /api/ of the HTTP server');
+    const { host } = this.#config.http;
+    if (host !== 'localhost' && !isLoopbackAddress(host)) {
+      this.#log.warn(
+        { host },
+        'the admin API listens beyond this machine over plain HTTP: its token crosses the network in clear text unless a TLS proxy is in front',
+      );
+    }
+  }
+
+  /**
    * Graceful stop: accept no connections, read no more input, wait (up to
    * the grace period) until Kafka acknowledged what was accepted so those
    * acknowledgements reach the clients, then DISCONNECT 0x8B and close.
@@ -441,6 +495,7 @@ export class Bridge {
 
   async #stop(): Promise<void> {
     this.#log.info('stopping');
+    this.#sysTopics.stop();
     const listenerClosed = this.#listeners.close();
     this.#broker.stopReading();
     // Before sessions end (which drops what they hold): what is not settled stays uncommitted.

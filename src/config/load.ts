@@ -80,7 +80,9 @@ export interface BridgeConfig {
   mappings: string;
   mappingsWatch: boolean;
   auth: { file: string; allowAnonymous: boolean; failureDelayMaxMs: number };
+  sys: { interval: number };
   http: { host: string; port: number };
+  admin: { token: string; tokenFile: string };
   log: { level: string; pretty: boolean };
   shutdownGraceMs: number;
 }
@@ -266,6 +268,11 @@ export function loadConfig(options: LoadConfigOptions = {}): BridgeConfig {
     );
   }
   checkKafkaSecurity(loaded.kafka);
+  if (loaded.admin.token !== '' && loaded.admin.tokenFile !== '') {
+    throw new ConfigError(
+      'admin.token (env BRIDGE_ADMIN_TOKEN) and admin.tokenFile (env BRIDGE_ADMIN_TOKEN_FILE) are both set: set one of them',
+    );
+  }
   if (loaded.sessions.topic === loaded.sessions.messagesTopic) {
     throw new ConfigError(
       `sessions.topic (env BRIDGE_SESSIONS_TOPIC) and sessions.messagesTopic (env BRIDGE_SESSIONS_MESSAGES_TOPIC) are both "${loaded.sessions.topic}": they need two topics`,

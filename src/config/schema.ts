@@ -584,6 +584,14 @@ export const configSchema = {
       env: 'BRIDGE_AUTH_FAILURE_DELAY_MAX_MS',
     },
   },
+  sys: {
+    interval: {
+      doc: 'Seconds between updates of the broker statistics published as retained messages under $SYS/ (the topics Mosquitto publishes, and $SYS/bridge/ for Kafka and the downlink; see docs/operations.md); only clients the ACL lets read them get them. 0: none are published.',
+      format: 'nat',
+      default: 10,
+      env: 'BRIDGE_SYS_INTERVAL',
+    },
+  },
   http: {
     host: {
       doc: 'Address of the HTTP server for /health/live, /health/ready and /metrics (loopback by default; 0.0.0.0 to serve probes and scrapes from other hosts).',
@@ -596,6 +604,21 @@ export const configSchema = {
       format: 'port',
       default: 9080,
       env: 'BRIDGE_HTTP_PORT',
+    },
+  },
+  admin: {
+    token: {
+      doc: 'Bearer token of the admin HTTP API under /api/ on the HTTP server (docs/admin-api.md); never logged nor shown. Empty, with admin.tokenFile empty too: the API is off.',
+      format: String,
+      default: '',
+      sensitive: true,
+      env: 'BRIDGE_ADMIN_TOKEN',
+    },
+    tokenFile: {
+      doc: 'File whose content (trailing newline removed) is the admin API token, e.g. a mounted secret; read at start. Not together with admin.token.',
+      format: String,
+      default: '',
+      env: 'BRIDGE_ADMIN_TOKEN_FILE',
     },
   },
   log: {

@@ -25,6 +25,8 @@ import {
   type SessionStore,
 } from './session-store.js';
 import { TopicTree, type Match, type SharedMatch } from './topic-tree.js';
+import { Traffic } from './traffic.js';
+import { isSysTopic, type SysFigures } from './sys-topics.js';
 import type { UplinkOutcome, UplinkSink } from './uplink-sink.js';
 import { settleAfter } from '../settle-after.js';
 
@@ -36,6 +38,9 @@ const DENY_RECEIVING: Permissions = {
   canSubscribe: () => false,
   canReceive: () => false,
 };
+
+/** Who publishes `$SYS/` messages: no client (no client id is empty once connected). */
+const SYS_ORIGIN = Object.freeze({ clientId: '', username: undefined });
 
 /** Nothing waits for a QoS 0 retained message to be persisted. */
 const IGNORE = (): void => undefined;
@@ -93,6 +98,8 @@ export class Broker implements FleetEvents {
   readonly refusals: LimitRefusals;
   /** Connections closed for protocol errors, logged at most once a minute per reason code. */
   readonly protocolErrors: RateLimitedLog;
+  /** Bytes and packets through the sockets, counted by connections for `$SYS/broker/...`. */
+  readonly traffic = new Traffic();
   readonly #sink: UplinkSink;
   readonly #options: BrokerOptions;
   readonly #connections = new Set<Connection>();
@@ -108,6 +115,11 @@ export class Broker implements FleetEvents {
   readonly #pendingEnds = new Map<string, PendingEnd>();
   readonly #subscriptions = new TopicTree<Subscription>();
   readonly #retained: RetainedStore;
+  /**
+   * The `$SYS/` messages this bridge publishes, apart from the clients' retained messages: outside
+   * retained.maxMessages / maxBytes and their metrics, never persisted (see publishSys).
+   */
+  readonly #sysRetained = new RetainedStore();
   readonly #delayed: DelayedPublishes;
   #uplinkCongested = false;
   readonly #store: SessionStore;
@@ -157,6 +169,11 @@ export class Broker implements FleetEvents {
     return this.#retained;
   }
 
+  /** The `$SYS/` messages, retained for new subscribers (see publishSys). */
+  get sysRetained(): RetainedStore {
+    return this.#sysRetained;
+  }
+
   /** True while the uplink takes no more publishes (Kafka behind): connections hold them. */
   get uplinkCongested(): boolean {
     return this.#uplinkCongested;
@@ -168,6 +185,7 @@ export class Broker implements FleetEvents {
    * checked now; a refused connection is told at its CONNECT, before any authentication.
    */
   accept(socket: Duplex, remoteAddress: string, certificateName?: string): void {
+    this.traffic.socketsAccepted++;
     const address = addressKey(remoteAddress);
     const refusedBy = this.#admission.admit(address);
     if (refusedBy !== undefined) {
@@ -292,6 +310,8 @@ export class Broker implements FleetEvents {
     if (present) this.#rejudge(current, connection.permissions);
     else current.permissions = connection.permissions;
     connection.session = current;
+    connection.connectedAt = Date.now();
+    connection.cleanStart = cleanStart;
     this.#store.save(current);
     this.metrics.mqttConnections.set(this.#clients.size);
     this.metrics.mqttConnectionsTotal.inc();
@@ -427,13 +447,17 @@ export class Broker implements FleetEvents {
    * accepted — retained, delivered locally, acknowledged — only once Kafka
    * holds every record it maps to, so subscribers never see a message its
    * publisher was told failed, nor a retransmission of it twice. QoS 0 is
-   * delivered at once.
+   * delivered at once. `onSettled` and (for QoS 0) the return value tell how many sessions the
+   * message went to (the admin API reports it).
    */
-  publish(message: BrokerMessage, onSettled: ((outcome: UplinkOutcome) => void) | undefined): void {
+  publish(
+    message: BrokerMessage,
+    onSettled: ((outcome: UplinkOutcome, delivered: number) => void) | undefined,
+  ): number {
     const delay = parseDelayedTopic(message.topic);
     if (delay !== undefined) {
-      onSettled?.(this.#delay(message, delay));
-      return;
+      onSettled?.(this.#delay(message, delay), 0);
+      return 0;
     }
     const overLimit = message.retain ? this.#retained.overLimit(message) : undefined;
     if (overLimit !== undefined) {
@@ -444,24 +468,27 @@ export class Broker implements FleetEvents {
         { clientId: message.origin.clientId, topic: message.topic },
         'retained publish refused',
       );
-      onSettled?.({
-        kind: 'failed',
-        reasonCode: ReasonCode.QuotaExceeded,
-        reason: 'no room for another retained message (retained.maxMessages, retained.maxBytes)',
-        final: true,
-      });
-      return;
+      onSettled?.(
+        {
+          kind: 'failed',
+          reasonCode: ReasonCode.QuotaExceeded,
+          reason: 'no room for another retained message (retained.maxMessages, retained.maxBytes)',
+          final: true,
+        },
+        0,
+      );
+      return 0;
     }
     const uplink = toUplink(message);
     if (onSettled === undefined) {
-      this.#accept(message);
+      const delivered = this.#accept(message);
       this.#whenPersisted(message, IGNORE);
       this.#sink.send(uplink, undefined);
-      return;
+      return delivered;
     }
     this.#sink.send(uplink, (outcome) => {
       if (outcome.kind === 'failed') {
-        onSettled(outcome);
+        onSettled(outcome, 0);
         return;
       }
       const delivered = this.#accept(message);
@@ -470,15 +497,63 @@ export class Broker implements FleetEvents {
         outcome.kind === 'unmatched' && delivered > 0 ? { kind: 'stored' } : outcome;
       // a retained QoS 1/2 publish is acknowledged once its retained state is kept too
       this.#whenPersisted(message, () => {
-        onSettled(result);
+        onSettled(result, delivered);
       });
     });
+    return 0;
   }
 
   /** A retained message (or its clearing) from outside (persisted, another bridge): stored, not delivered. */
   restoreRetained(message: BrokerMessage): void {
+    // each bridge publishes its own $SYS figures: another's (or an old client's) are not taken in
+    if (isSysTopic(message.topic)) return;
     if (!this.#retained.store(message)) this.metrics.mqttRetainedRefused.inc();
     this.metrics.mqttRetainedMessages.set(this.#retained.size);
+  }
+
+  /**
+   * A `$SYS/` message of this bridge (see sys-topics.ts): retained here (in a store of its own,
+   * outside the clients' retained limits), so that new subscribers get the current value, and
+   * delivered at QoS 0 to the connected clients of this bridge whose
+   * subscriptions match and who may read it. Never to the uplink, the retained log (persistRetained)
+   * or the sessions of other bridges: each bridge publishes its own figures.
+   */
+  publishSys(topic: string, payload: Buffer): void {
+    const message: BrokerMessage = {
+      topic,
+      payload,
+      qos: 0,
+      retain: true,
+      properties: {},
+      expiresAt: undefined,
+      origin: SYS_ORIGIN,
+    };
+    this.#sysRetained.store(message);
+    this.#deliverLocally(message, undefined, true);
+  }
+
+  /**
+   * The figures of `$SYS/broker/clients/...`, subscriptions and stored messages, over this
+   * bridge's own sessions (not those it knows of other bridges). Walks the sessions: called once
+   * per `sys.interval`, never per message.
+   */
+  sysFigures(): SysFigures {
+    let sessions = 0;
+    let subscriptions = 0;
+    let queued = 0;
+    for (const session of this.#sessions.values()) {
+      if (session.remote !== undefined) continue;
+      sessions++;
+      subscriptions += session.subscriptions.size;
+      queued += session.queued;
+    }
+    return {
+      connected: this.#clients.size,
+      sessions,
+      subscriptions,
+      retained: this.#retained.size + this.#sysRetained.size,
+      queued,
+    };
   }
 
   /**
@@ -563,9 +638,10 @@ export class Broker implements FleetEvents {
    * Hands a message to every session with a matching subscription: once per
    * session at the highest granted QoS with every subscription identifier
    * [MQTT-3.3.4-2, 3.3.4-3], and to one member of each shared group. Returns
-   * the number of sessions it went to; `settle` runs once all are done with it.
+   * the number of sessions it went to; `settle` runs once all are done with it. `onlyHere`:
+   * only to connected sessions of this bridge (`$SYS/` messages: never through the store).
    */
-  #deliverLocally(message: BrokerMessage, settle?: () => void): number {
+  #deliverLocally(message: BrokerMessage, settle?: () => void, onlyHere = false): number {
     if (this.#subscriptions.size === 0) {
       // nobody subscribes to anything (a pure uplink): no topic to split and match
       settle?.();
@@ -596,14 +672,14 @@ export class Broker implements FleetEvents {
     const targets: Array<[Session, Delivery]> = [];
     for (const [clientId, delivery] of perSession) {
       const session = this.#sessions.get(clientId);
-      if (!session) continue;
+      if (!session || (onlyHere && !isHere(session))) continue;
       // As Mosquitto's read ACL: every message is checked against what the subscriber may receive.
       if (session.permissions.canReceive(message.topic)) targets.push([session, delivery]);
       else this.metrics.mqttMessagesDropped.inc({ reason: 'not-authorized' });
     }
     for (const group of shared) {
       const target = this.#sharedTarget(message, group);
-      if (target) targets.push(target);
+      if (target && (!onlyHere || isHere(target[0]))) targets.push(target);
     }
     if (settle) settleTogether(targets, settle);
     for (const [session, delivery] of targets) this.#deliverTo(session, delivery);
@@ -921,6 +997,102 @@ export class Broker implements FleetEvents {
       },
     );
   }
+
+  /**
+   * The admin API's view of the sessions this bridge owns (connected, or kept for their client),
+   * taken now. Sessions this bridge only knows of (another bridge of the fleet owns them) are
+   * left out: each bridge answers for its own.
+   */
+  clientsSnapshot(): ClientSnapshot[] {
+    const snapshots: ClientSnapshot[] = [];
+    for (const session of this.#sessions.values()) {
+      if (session.remote === undefined) snapshots.push(this.#snapshotOf(session));
+    }
+    return snapshots;
+  }
+
+  /** One client's snapshot (see clientsSnapshot); undefined when this bridge owns no such session. */
+  clientSnapshot(clientId: string): ClientSnapshot | undefined {
+    const session = this.#sessions.get(clientId);
+    if (session === undefined || session.remote !== undefined) return undefined;
+    return this.#snapshotOf(session);
+  }
+
+  /**
+   * The admin API's disconnect: the client's connection is closed (MQTT 5: DISCONNECT 0x98
+   * Administrative action) and its will goes out, as for any connection the server closes
+   * [MQTT-3.1.2-8]. `discardSession`: the session ends too, as a clean-start takeover ends it
+   * (waiting messages dropped, shared ones passed on, the store forgets it). Returns false when
+   * this bridge owns no session of that client id.
+   */
+  disconnectClient(clientId: string, discardSession: boolean): boolean {
+    const session = this.#sessions.get(clientId);
+    if (session === undefined || session.remote !== undefined) return false;
+    const connection = this.#clients.get(clientId);
+    if (connection) {
+      // expiry 0: connectionClosed (called by close) ends the session at once, will included
+      if (discardSession) session.expiryInterval = 0;
+      connection.close('disconnected by an administrator', ReasonCode.AdministrativeAction);
+    } else if (discardSession) {
+      this.#cancelPendingEnd(clientId, { sendWill: true });
+      this.#endSession(session);
+    }
+    return true;
+  }
+
+  #snapshotOf(session: Session): ClientSnapshot {
+    const connection = this.#clients.get(session.clientId);
+    return {
+      clientId: session.clientId,
+      username: connection ? connection.username : session.identity.username,
+      connection: connection && {
+        address: connection.remoteAddress,
+        protocolVersion: connection.protocolVersion,
+        keepAlive: connection.keepAlive,
+        cleanStart: connection.cleanStart,
+        connectedAt: connection.connectedAt,
+      },
+      sessionExpiry: session.expiryInterval,
+      disconnectedAt: session.disconnectedAt,
+      subscriptions: session.subscriptions,
+      inflight: session.inflight,
+      queued: session.queued,
+    };
+  }
+}
+
+/** One session of this bridge and its connection, as the admin API shows them. */
+export interface ClientSnapshot {
+  clientId: string;
+  username: string | undefined;
+  /** Undefined while the client is not connected. */
+  connection:
+    | {
+        address: string;
+        protocolVersion: Connection['protocolVersion'];
+        /** Seconds; 0: none. */
+        keepAlive: number;
+        cleanStart: boolean;
+        /** Ms since the epoch. */
+        connectedAt: number;
+      }
+    | undefined;
+  /** Session Expiry Interval in seconds; NEVER_EXPIRES for ever. */
+  sessionExpiry: number;
+  /** Ms since the epoch; undefined while connected. */
+  disconnectedAt: number | undefined;
+  /** The session's own map, by filter as the client sent it: read it at once, never change it. */
+  subscriptions: ReadonlyMap<string, Subscription>;
+  inflight: number;
+  queued: number;
+}
+
+/**
+ * A session of this bridge whose client is connected. (QoS 0 to an offline one would only be
+ * dropped, and counted in the very `$SYS/broker/publish/messages/dropped` it carries.)
+ */
+function isHere(session: Session): boolean {
+  return session.remote === undefined && session.online;
 }
 
 /** Gives each delivery a share of `settle`, which runs when the last of them settles. */

@@ -163,6 +163,9 @@ export class Connection implements SessionLink {
   /** Who the client proved to be; set when CONNECT is accepted. */
   identity: Identity = unproved(undefined);
   protocolVersion: ProtocolVersion = 4;
+  /** When the broker accepted CONNECT (ms since the epoch), and its Clean Start: for the admin API. */
+  connectedAt = 0;
+  cleanStart = true;
   will: Will | undefined;
   /** The client's Receive Maximum [MQTT-3.3.4-7]. */
   receiveMaximum = 65_535;
@@ -312,6 +315,10 @@ export class Connection implements SessionLink {
 
   /** A packet from the client, decoded by mqtt-packet or by the PUBLISH fast path. */
   #onPacket(packet: Packet): void {
+    const { traffic } = this.broker;
+    traffic.packetsReceived++;
+    if (packet.cmd === 'publish') traffic.publishesReceived++;
+    else if (packet.cmd === 'connect') traffic.connectsReceived++;
     if (this.#status === 'closing' || this.#status === 'closed') return;
     if (packet.cmd === 'publish' && this.#publishRate !== undefined && !this.#withinRate()) {
       return;
@@ -410,6 +417,11 @@ export class Connection implements SessionLink {
     this.#session = session;
   }
 
+  /** The Keep Alive in force (the server's, when it set one), in seconds; 0: none. */
+  get keepAlive(): number {
+    return this.#keepAliveMs / 1000;
+  }
+
   /** CONNECT accepted: keep alive starts, the broker knows the client. */
   markConnected(keepAliveSeconds: number): void {
     this.#status = 'connected';
@@ -490,7 +502,10 @@ export class Connection implements SessionLink {
       // [MQTT-3.1.2-24] too large for the client: reason string and user properties go first
       bytes = this.#encode({ ...packet, properties: undefined });
     }
-    if (bytes && bytes.length <= this.maximumPacketSize) this.#write(bytes);
+    if (bytes && bytes.length <= this.maximumPacketSize) {
+      this.broker.traffic.packetsSent++;
+      this.#write(bytes);
+    }
   }
 
   /**
@@ -516,6 +531,7 @@ export class Connection implements SessionLink {
     chunk[at + 2] = messageId >>> 8;
     chunk[at + 3] = messageId & 0xff;
     this.#ackEnd = at + 4;
+    this.broker.traffic.packetsSent++;
   }
 
   #sendAckCode(code: number): void {
@@ -571,6 +587,7 @@ export class Connection implements SessionLink {
   }
 
   #writeNow(bytes: Buffer): void {
+    this.broker.traffic.bytesSent += bytes.length;
     this.#cork();
     const congests = this.#socket.writableLength + bytes.length >= this.options.maxWriteBuffer;
     if (congests && !this.#awaitingFlush) {
@@ -620,6 +637,9 @@ export class Connection implements SessionLink {
     if (!bytes || bytes.length > this.maximumPacketSize) return false;
     // the alias exists for the client only once a packet carrying it was sent
     if (newAlias !== undefined) (this.#outboundAliases ??= new Map()).set(packet.topic, newAlias);
+    const { traffic } = this.broker;
+    traffic.packetsSent++;
+    traffic.publishesSent++;
     this.#write(bytes);
     return true;
   }
@@ -777,6 +797,8 @@ export class Connection implements SessionLink {
   }
 
   #onData(chunk: Buffer): void {
+    // counted per chunk, not per packet: what the sockets carried, for $SYS/broker/bytes/received
+    this.broker.traffic.bytesReceived += chunk.length;
     if (this.#status === 'closing' || this.#status === 'closed') return;
     this.#lastReceivedAt = Date.now();
     const problem: FrameProblem | undefined = this.#scanner.scan(chunk);

@@ -28,6 +28,7 @@ export const ReasonCode = {
   PacketTooLarge: 0x95,
   MessageRateTooHigh: 0x96,
   QuotaExceeded: 0x97,
+  AdministrativeAction: 0x98,
   TopicAliasInvalid: 0x94,
   PayloadFormatInvalid: 0x99,
   UseAnotherServer: 0x9c,

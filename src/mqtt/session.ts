@@ -243,6 +243,11 @@ export class Session {
     return this.#queue.length;
   }
 
+  /** QoS 1/2 messages sent (or to be sent again) and not yet acknowledged: for the admin API. */
+  get inflight(): number {
+    return this.#inflight.size;
+  }
+
   /**
    * A QoS 2 message whose PUBREC came before a restart: PUBREL goes (again) on the next
    * connection, and `settle` runs at PUBCOMP.

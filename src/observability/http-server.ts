@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BridgeMetrics } from './metrics.js';
 import { closeServer, listenOn } from '../server-lifecycle.js';
@@ -8,9 +8,13 @@ export interface HealthProbe {
   notReady(): string | undefined;
 }
 
-/** /health/live, /health/ready and /metrics. */
+/** Answers a request for /api or below (the admin API). */
+export type ApiHandler = (request: IncomingMessage, response: ServerResponse) => void;
+
+/** /health/live, /health/ready, /metrics, and the admin API under /api/ once wired. */
 export class HttpServer {
   readonly #server: Server;
+  #api: ApiHandler | undefined;
 
   constructor(metrics: BridgeMetrics, health: HealthProbe) {
     this.#server = createServer((request, response) => {
@@ -39,11 +43,23 @@ export class HttpServer {
             response.end(String(error));
           },
         );
+      } else if (path === '/api' || path?.startsWith('/api/') === true) {
+        if (this.#api) this.#api(request, response);
+        else {
+          // the HTTP server answers probes before the broker exists; the API needs the broker
+          response.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+          response.end('{"error":{"code":"UNAVAILABLE","message":"the bridge is starting"}}');
+        }
       } else {
         response.writeHead(404, { 'content-type': 'text/plain' });
         response.end('not found: try /health/live, /health/ready or /metrics\n');
       }
     });
+  }
+
+  /** /api and below go to `handler` from now on (before: 503, the bridge is starting). */
+  serveApi(handler: ApiHandler): void {
+    this.#api = handler;
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {

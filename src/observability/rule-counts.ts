@@ -23,6 +23,15 @@ export class RuleCounts<Outcome extends string> {
     counts[index] = (counts[index] ?? 0) + count;
   }
 
+  /** One rule's counts by outcome (zeros for a rule that has counted nothing), for the admin API. */
+  get(rule: string): Record<Outcome, number> {
+    const counts = this.#counts.get(rule);
+    const byOutcome = {} as Record<Outcome, number>;
+    for (const [index, outcome] of this.#outcomes.entries())
+      byOutcome[outcome] = counts?.[index] ?? 0;
+    return byOutcome;
+  }
+
   /** Sets `counter` to the counts, labelled `rule` and `outcome`. */
   writeTo(counter: Counter<'rule' | 'outcome'>): void {
     counter.reset();

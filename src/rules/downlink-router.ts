@@ -30,6 +30,11 @@ export class DownlinkRouter {
     this.deadLetterTopic = deadLetterTopic;
   }
 
+  /** The rules in declaration order (the admin API lists them). */
+  get rules(): readonly DownlinkRule[] {
+    return this.#rules;
+  }
+
   /** What each rule reads, in rule order. */
   sources(): DownlinkSource[] {
     return this.#rules.map(({ name, from }) => ({

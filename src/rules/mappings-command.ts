@@ -4,14 +4,13 @@ import { loadMappings } from './load.js';
 import type { DownlinkRouter } from './downlink-router.js';
 import type { DownlinkMessage, DownlinkRecord } from './downlink-types.js';
 import type { Router } from './router.js';
-import type { HeaderValue, RoutedRecord, UplinkPublish } from './types.js';
+import type { UplinkPublish } from './types.js';
+import { bytesShown, dryRunUplink } from './dry-run.js';
 
 /*
  * `mqtt-kafka-bridge mappings validate|test`: the mapping files checked, or one publish (or one
  * Kafka record, `--downlink`) run through them, without Kafka or MQTT.
  */
-
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Prints every problem as `file:line:column: message`; returns the exit code. */
 export async function validateMappings(path: string): Promise<number> {
@@ -92,10 +91,7 @@ function testUplink(router: Router, options: TestOptions) {
     userProperties: options.userProperty,
     contentType: options.contentType,
   };
-  const routing = router.route(publish);
-  const records = routing.kind === 'rejected' ? [] : routing.records.map(shown);
-  const errors = routing.kind === 'invalid' ? routing.failures : [];
-  return { outcome: routing.kind, records, errors };
+  return dryRunUplink(router, publish);
 }
 
 /**
@@ -154,48 +150,6 @@ function messageShown(rule: string, message: DownlinkMessage) {
     },
     payload: bytesShown(message.payload),
   };
-}
-
-/** A record as JSON: bytes as text when they are printable UTF-8, else `{ base64 }`. */
-function shown({ rule, partitioner, record }: RoutedRecord) {
-  return {
-    rule,
-    topic: record.topic,
-    key: record.key,
-    partition: record.partition ?? null,
-    partitioner,
-    timestamp: new Date(record.timestamp).toISOString(),
-    headers: Object.fromEntries(
-      Object.entries(record.headers).map(([name, value]) => [name, headerShown(value)]),
-    ),
-    value: bytesShown(record.value),
-  };
-}
-
-function headerShown(value: HeaderValue): unknown {
-  if (Array.isArray(value)) return value.map((item) => headerShown(item));
-  return typeof value === 'string' ? value : bytesShown(value);
-}
-
-/** Control characters other than tab, line feed and carriage return mean binary data. */
-function isPrintable(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if ((code < 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d) || code === 0x7f) {
-      return false;
-    }
-  }
-  return true;
-}
-
-function bytesShown(bytes: Buffer): string | { base64: string } {
-  let text: string | undefined;
-  try {
-    text = UTF8.decode(bytes);
-  } catch {
-    text = undefined;
-  }
-  return text !== undefined && isPrintable(text) ? text : { base64: bytes.toString('base64') };
 }
 
 /** commander parser for `--qos`. */

@@ -10,6 +10,7 @@ import { ConnackReturnCode, ReasonCode } from '../reason-codes.js';
 import { NEVER_EXPIRES } from '../session.js';
 import { topicNameProblem } from '../topic-name.js';
 import { topicOverLimit } from '../topic-limits.js';
+import { isSysTopic } from '../sys-topics.js';
 import { startEnhancedAuthentication } from './auth.js';
 import { authenticationRefusal, refuse, type Refusal } from './connack-refusal.js';
 
@@ -143,8 +144,8 @@ const ALLOW_EVERYTHING = (connection: Connection): Principal => ({
 function accept(connection: Connection, principal: Principal, accepted: Accepted): void {
   const { packet, assigned } = accepted;
   const will = packet.will;
-  if (will && !principal.permissions.canPublish(will.topic)) {
-    // As Mosquitto: a will the client may not publish refuses the connection.
+  if (will && (!principal.permissions.canPublish(will.topic) || isSysTopic(will.topic))) {
+    // As Mosquitto: a will the client may not publish (never to $SYS/) refuses the connection.
     refuse(connection, {
       v3: ConnackReturnCode.NotAuthorized,
       v5: ReasonCode.NotAuthorized,

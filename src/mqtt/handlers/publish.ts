@@ -10,6 +10,7 @@ import { parseDelayedTopic } from '../delayed.js';
 import { ReasonCode, publishAckReasonCode } from '../reason-codes.js';
 import { topicNameProblem } from '../topic-name.js';
 import { topicOverLimit } from '../topic-limits.js';
+import { isSysTopic } from '../sys-topics.js';
 import type { UplinkOutcome } from '../uplink-sink.js';
 
 /**
@@ -47,7 +48,12 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
     refuseInUse(connection, id);
     return;
   }
-  if (!connection.permissions.canPublish(aclTopic(topic)) && !session.qos2Received.has(id)) {
+  const target = aclTopic(topic);
+  // $SYS/ is the bridge's own tree: no client publishes there, whatever its ACL says
+  if (
+    (!connection.permissions.canPublish(target) || isSysTopic(target)) &&
+    !session.qos2Received.has(id)
+  ) {
     refuseUnauthorized(connection, packet.qos, id, topic);
     return;
   }

@@ -105,8 +105,13 @@ function sendRetained(
   filter: string,
   subscription: Subscription,
 ): void {
-  const { retained } = broker;
-  connection.session.replayRetained(retained, retained.match(filter, Date.now()), subscription);
+  const { retained, sysRetained } = broker;
+  const now = Date.now();
+  connection.session.replayRetained(retained, retained.match(filter, now), subscription);
+  // the $SYS/ values are kept apart (Broker.publishSys); only a filter starting with `$` matches them
+  if (filter.startsWith('$')) {
+    connection.session.replayRetained(sysRetained, sysRetained.match(filter, now), subscription);
+  }
 }
 
 /** UNSUBSCRIBE: one reason code per filter on MQTT 5 [MQTT-3.11.3-1]. */
