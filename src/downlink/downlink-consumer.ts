@@ -15,6 +15,7 @@ import type {
 import { DEAD_LETTER_HEADERS } from '../rules/headers.js';
 import type { KafkaRecord } from '../rules/types.js';
 import { settleAfter } from '../settle-after.js';
+import { Waiters } from '../waiters.js';
 import { exclusiveAssigner } from './exclusive-assigner.js';
 import { GroupMembership } from './group-membership.js';
 
@@ -69,7 +70,8 @@ export class DownlinkConsumer {
   readonly #metrics: BridgeMetrics;
   readonly #groups: GroupMembership[] = [];
   #unsettled = 0;
-  #capacityWaiters: Array<() => void> = [];
+  /** Records waiting for others to settle below maxUnsettled. */
+  readonly #capacity = new Waiters();
   #commitTimer: NodeJS.Timeout | undefined;
   #startTimer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -155,7 +157,7 @@ export class DownlinkConsumer {
     this.#stopped = true;
     clearTimeout(this.#startTimer);
     clearInterval(this.#commitTimer);
-    for (const wake of this.#capacityWaiters.splice(0)) wake();
+    this.#capacity.wakeAll();
     // KafkaJS commits only while the consumer runs: commit first, then stop
     await this.#commit();
     await this.#stopGroups();
@@ -237,7 +239,7 @@ export class DownlinkConsumer {
   async #handle(group: GroupMembership, payload: EachMessagePayload): Promise<void> {
     const { topic, partition, message } = payload;
     while (!this.#isStopped() && this.#unsettled >= this.#options.maxUnsettled) {
-      await this.#capacityOrTimeout(this.#heartbeatIntervalMs);
+      await this.#capacity.wait(this.#heartbeatIntervalMs);
       // Stay in the group while waiting. A rebalance meanwhile makes this throw: KafkaJS joins
       // again and fetches this record anew (it was not handed over).
       if (!this.#isStopped()) await payload.heartbeat();
@@ -360,21 +362,6 @@ export class DownlinkConsumer {
     return Math.min(3_000, Math.floor(this.#options.sessionTimeoutMs / 3));
   }
 
-  /** Resolves when records settle below maxUnsettled, or after `ms`. */
-  #capacityOrTimeout(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.#capacityWaiters = this.#capacityWaiters.filter((waiter) => waiter !== wake);
-        resolve();
-      }, ms);
-      this.#capacityWaiters.push(wake);
-    });
-  }
-
   /** Wraps a settle so the unsettled count (and the waiting consumers) follow it, once. */
   #countUnsettled(settle: () => void): () => void {
     this.#unsettled++;
@@ -387,7 +374,7 @@ export class DownlinkConsumer {
       this.#unsettled--;
       this.#metrics.downlinkUnsettled.set(this.#unsettled);
       if (this.#unsettled < this.#options.maxUnsettled) {
-        for (const wake of this.#capacityWaiters.splice(0)) wake();
+        this.#capacity.wakeAll();
       }
     };
   }

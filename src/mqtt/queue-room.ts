@@ -1,3 +1,5 @@
+import { Waiters } from '../waiters.js';
+
 /**
  * The connected sessions whose queue is full (`mqtt.maxQueuedMessages`), so that the downlink
  * can wait for them to take messages instead of overflowing their queues. A session that takes
@@ -8,7 +10,7 @@ export class QueueRoom {
   readonly #patienceMs: number;
   /** Full sessions, with when each last took a message from its queue (or filled it). */
   readonly #full = new Map<object, number>();
-  #waiters: Array<() => void> = [];
+  readonly #waiters = new Waiters();
 
   constructor(patienceMs: number) {
     this.#patienceMs = patienceMs;
@@ -32,7 +34,7 @@ export class QueueRoom {
   /** The session's queue has room again, or its client left, or it ended. */
   freed(session: object): void {
     if (!this.#full.delete(session)) return;
-    for (const wake of this.#waiters.splice(0)) wake();
+    this.#waiters.wakeAll();
   }
 
   /** Whether a message for `session` would overflow a queue that is still being taken from. */
@@ -43,16 +45,6 @@ export class QueueRoom {
 
   /** Resolves once a full session has room again, or after `ms` (a stalled one is then let go). */
   whenFreed(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((waiter) => waiter !== wake);
-        resolve();
-      }, ms);
-      this.#waiters.push(wake);
-    });
+    return this.#waiters.wait(ms);
   }
 }
