@@ -205,7 +205,16 @@ export class DownlinkConsumer {
     );
     this.#groups.push(group);
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      // partitions may have moved: their lag comes back with their next batch
+      this.#metrics.downlinkConsumerLag.reset();
       group.joined(payload.memberAssignment);
+    });
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      const { topic, partition, offsetLag } = payload;
+      this.#metrics.downlinkConsumerLag.set(
+        { group: groupId, topic, partition: String(partition) },
+        Number(offsetLag),
+      );
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       // KafkaJS restarts the consumer after retriable errors; after others nobody would

@@ -287,6 +287,81 @@ export class BridgeMetrics {
     },
   });
 
+  /**
+   * What the broker holds and what crossed its sockets, read at scrape (the broker sets it):
+   * sessions with and without a connection, subscriptions, bytes.
+   */
+  brokerSource:
+    | (() => {
+        connected: number;
+        sessions: number;
+        subscriptions: number;
+        bytesReceived: number;
+        bytesSent: number;
+      })
+    | undefined;
+
+  readonly mqttSessions: Gauge<'state'> = new Gauge({
+    name: 'bridge_mqtt_sessions',
+    help: 'Sessions this bridge owns, by state: online (a client is connected) or offline (a persistent session waiting for its client).',
+    labelNames: ['state'],
+    registers: [this.registry],
+    collect: () => {
+      const figures = this.brokerSource?.();
+      if (figures === undefined) return;
+      this.mqttSessions.set({ state: 'online' }, figures.connected);
+      this.mqttSessions.set({ state: 'offline' }, figures.sessions - figures.connected);
+    },
+  });
+
+  readonly mqttSubscriptions: Gauge = new Gauge({
+    name: 'bridge_mqtt_subscriptions',
+    help: 'Topic filters the sessions of this bridge subscribe to (shared ones included).',
+    registers: [this.registry],
+    collect: () => {
+      const figures = this.brokerSource?.();
+      if (figures !== undefined) this.mqttSubscriptions.set(figures.subscriptions);
+    },
+  });
+
+  readonly mqttBytesReceived: Counter = new Counter({
+    name: 'bridge_mqtt_received_bytes_total',
+    help: 'Bytes read from MQTT client sockets (TCP, TLS and WebSocket payloads).',
+    registers: [this.registry],
+    collect: () => {
+      const figures = this.brokerSource?.();
+      if (figures === undefined) return;
+      this.mqttBytesReceived.reset();
+      this.mqttBytesReceived.inc(figures.bytesReceived);
+    },
+  });
+
+  readonly mqttBytesSent: Counter = new Counter({
+    name: 'bridge_mqtt_sent_bytes_total',
+    help: 'Bytes written to MQTT client sockets.',
+    registers: [this.registry],
+    collect: () => {
+      const figures = this.brokerSource?.();
+      if (figures === undefined) return;
+      this.mqttBytesSent.reset();
+      this.mqttBytesSent.inc(figures.bytesSent);
+    },
+  });
+
+  readonly mqttPubackSeconds = new Histogram({
+    name: 'bridge_mqtt_puback_seconds',
+    help: 'From a QoS 1/2 PUBLISH read to its PUBACK/PUBREC answered (Kafka has the records, or the publish was refused): what the device waits. Sampled, one publish in 8 (an observation costs more than the rest of the acknowledgement).',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly downlinkConsumerLag = new Gauge({
+    name: 'bridge_downlink_consumer_lag',
+    help: "Records of a downlink partition behind its end when the bridge last fetched from it (KafkaJS's offset lag of the batch), by consumer group, topic and partition.",
+    labelNames: ['group', 'topic', 'partition'],
+    registers: [this.registry],
+  });
+
   readonly kafkaProduceRetries = new Counter({
     name: 'bridge_kafka_produce_retries_total',
     help: 'Produce requests tried again because Kafka was unreachable.',
