@@ -104,8 +104,13 @@ describe('fuzz: the MQTT parser and connection state machine', () => {
     expect(bridge.running, `${seedNote}; the bridge exited:\n${bridge.stderr.slice(-3000)}`).toBe(
       true,
     );
-    expect(report.problems, `${seedNote}\n${report.problems.slice(0, 5).join('\n')}`).toEqual([]);
-    expect(warmUp.problems, `${seedNote}\n${warmUp.problems.slice(0, 5).join('\n')}`).toEqual([]);
+    // counts, not the arrays: a diff of thousands of case descriptions once ran out of memory
+    expect(report.problems.length, `${seedNote}\n${report.problems.slice(0, 5).join('\n')}`).toBe(
+      0,
+    );
+    expect(warmUp.problems.length, `${seedNote}\n${warmUp.problems.slice(0, 5).join('\n')}`).toBe(
+      0,
+    );
 
     // every fuzz connection is gone, and the good clients still publish and receive
     await waitFor(async () => (await bridge.metric('bridge_mqtt_connections')) === 2, {

@@ -121,6 +121,9 @@ const TOPICS = [
   '$SYS/x',
 ] as const;
 
+/** Will topics: those a client may publish to (a will to `$SYS/` is refused, as a publish is). */
+const WILL_TOPICS = TOPICS.filter((topic) => !topic.startsWith('$SYS/'));
+
 const FILTERS = [
   '#',
   '+',
@@ -235,7 +238,7 @@ export function connectPacket(
   }
   if (rng.chance(prelude ? 0.2 : 0.3) || markAt === 'will') {
     packet.will = {
-      topic: markAt === 'will' ? `fuzz/${MARK}/data` : rng.pick(TOPICS),
+      topic: markAt === 'will' ? `fuzz/${MARK}/data` : rng.pick(WILL_TOPICS),
       payload: rng.bytes(rng.range(0, 16)),
       qos: rng.int(3) as QoS,
       retain: rng.chance(0.1),

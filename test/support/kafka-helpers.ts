@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -253,6 +253,35 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Runs `action` while holding the pause lock of `dir` (a directory made atomically), so that a
+ * resume's "nobody else holds a pause" check and its SIGCONT cannot interleave with another
+ * file's pause (which then found Kafka resumed under it). A lock left by a dead worker is broken
+ * after 10 s.
+ */
+async function withPauseLock<T>(dir: string, action: () => Promise<T>): Promise<T> {
+  const lock = path.join(dir, '.lock');
+  await mkdir(dir, { recursive: true });
+  for (;;) {
+    try {
+      await mkdir(lock);
+      break;
+    } catch {
+      const since = await stat(lock).then(
+        (info) => Date.now() - info.mtimeMs,
+        () => 0,
+      );
+      if (since > 10_000) await rm(lock, { recursive: true, force: true });
+      else await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+  try {
+    return await action();
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
+}
+
 /** This worker's pause token, while it holds a pause. */
 let pauseToken: string | undefined;
 
@@ -268,12 +297,13 @@ export async function pauseKafka(): Promise<void> {
   const control = kafkaControl();
   const dir = pauseTokenDir(control);
   if (dir === undefined) return signalKafka(control, 'pause'); // throws for external
-  if (pauseToken === undefined) {
-    await mkdir(dir, { recursive: true });
-    pauseToken = path.join(dir, `${process.pid}-${uniqueId()}`);
-    await writeFile(pauseToken, '');
-  }
-  await signalKafka(control, 'pause');
+  await withPauseLock(dir, async () => {
+    if (pauseToken === undefined) {
+      pauseToken = path.join(dir, `${process.pid}-${uniqueId()}`);
+      await writeFile(pauseToken, '');
+    }
+    await signalKafka(control, 'pause');
+  });
   afterThisTest(resumeKafka);
 }
 
@@ -285,15 +315,17 @@ export async function resumeKafka(): Promise<void> {
   const control = kafkaControl();
   const dir = pauseTokenDir(control);
   if (dir === undefined) return signalKafka(control, 'resume'); // throws for external
-  if (pauseToken !== undefined) {
-    await rm(pauseToken, { force: true });
-    pauseToken = undefined;
-  }
-  const holders = await readdir(dir).catch(() => []);
-  for (const token of holders) {
-    const pid = Number.parseInt(token, 10);
-    if (Number.isInteger(pid) && !isAlive(pid)) await rm(path.join(dir, token), { force: true });
-    else return; // still paused for another test
-  }
-  await signalKafka(control, 'resume');
+  await withPauseLock(dir, async () => {
+    if (pauseToken !== undefined) {
+      await rm(pauseToken, { force: true });
+      pauseToken = undefined;
+    }
+    const holders = (await readdir(dir).catch(() => [])).filter((name) => name !== '.lock');
+    for (const token of holders) {
+      const pid = Number.parseInt(token, 10);
+      if (Number.isInteger(pid) && !isAlive(pid)) await rm(path.join(dir, token), { force: true });
+      else return; // still paused for another test
+    }
+    await signalKafka(control, 'resume');
+  });
 }
