@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BridgeMetrics } from './metrics.js';
+import { DASHBOARD_PATHS, serveDashboard } from '../dashboard/dashboard-page.js';
 import { closeServer, listenOn } from '../server-lifecycle.js';
 
 export interface HealthProbe {
@@ -11,7 +12,7 @@ export interface HealthProbe {
 /** Answers a request for /api or below (the admin API). */
 export type ApiHandler = (request: IncomingMessage, response: ServerResponse) => void;
 
-/** /health/live, /health/ready, /metrics, and the admin API under /api/ once wired. */
+/** The dashboard at /, /health/live, /health/ready, /metrics, and the admin API under /api/ once wired. */
 export class HttpServer {
   readonly #server: Server;
   #api: ApiHandler | undefined;
@@ -50,9 +51,13 @@ export class HttpServer {
           response.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
           response.end('{"error":{"code":"UNAVAILABLE","message":"the bridge is starting"}}');
         }
+      } else if (DASHBOARD_PATHS.has(path ?? '')) {
+        serveDashboard(request, response);
       } else {
         response.writeHead(404, { 'content-type': 'text/plain' });
-        response.end('not found: try /health/live, /health/ready or /metrics\n');
+        response.end(
+          'not found: try / (the dashboard), /health/live, /health/ready, /metrics or /api/\n',
+        );
       }
     });
   }
