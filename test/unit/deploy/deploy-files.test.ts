@@ -94,8 +94,19 @@ describe('deployment files', () => {
   const declared = new Set(declaredVariables(configSchema));
 
   it('name only environment variables the configuration declares', () => {
+    // the Dockerfile's ENV lines, as `NAME=value` words
+    const dockerfileEnv = read('Dockerfile')
+      .split('\n')
+      .filter((line) => line.startsWith('ENV '))
+      .flatMap((line) =>
+        line
+          .slice(4)
+          .split(/\s+/)
+          .map((word) => word.split('=')[0]),
+      );
     const files: [string, unknown][] = [
       ['docker-compose.yml', compose],
+      ['Dockerfile', dockerfileEnv],
       ...manifests.map((resource): [string, unknown] => [String(resource.kind), resource]),
     ];
     const named = [
