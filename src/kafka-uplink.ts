@@ -197,14 +197,14 @@ export class KafkaUplink implements UplinkSink {
         else this.#produce(router, publish, routing.records, onSettled);
         return;
       case 'invalid':
-        this.#invalid(routing.failures, routing.records, onSettled);
+        this.#invalid(publish, routing.failures, routing.records, onSettled);
         return;
       case 'mapped': {
         const failures = this.#choosePartitions(routing.records);
         if (failures.length > 0) {
           const deadLetter = router.deadLetter(publish, failures);
           if (deadLetter.kind === 'invalid') {
-            this.#invalid(deadLetter.failures, deadLetter.records, onSettled);
+            this.#invalid(publish, deadLetter.failures, deadLetter.records, onSettled);
           }
           return;
         }
@@ -274,6 +274,14 @@ export class KafkaUplink implements UplinkSink {
             );
         const deadLetter = routing?.kind === 'invalid' ? routing.records : undefined;
         const rules = records.map(({ rule }) => rule);
+        // Kafka refused the records (not: unreachable until the ack timeout)
+        if (!failure.timedOut) {
+          this.#recordDeadLetter(
+            publish,
+            rules.map((rule) => ({ rule, error: failure.reason })),
+            deadLetter?.length ? router.settings.deadLetterTopic : undefined,
+          );
+        }
         if (!deadLetter?.length) {
           this.#countRules(rules, 'refused');
           onSettled?.(refused);
@@ -292,8 +300,14 @@ export class KafkaUplink implements UplinkSink {
   }
 
   /** 0x99 once the dead letter (if any) is in Kafka; a failed dead letter reports Kafka's error. */
-  #invalid(failures: RuleFailure[], deadLetters: RoutedRecord[], onSettled: OnSettled): void {
+  #invalid(
+    publish: UplinkPublish,
+    failures: RuleFailure[],
+    deadLetters: RoutedRecord[],
+    onSettled: OnSettled,
+  ): void {
     this.#metrics.uplinkInvalidPayloads.inc();
+    this.#recordDeadLetter(publish, failures, deadLetters[0]?.record.topic);
     const reason = failures.map((failure) => `${failure.rule}: ${failure.error}`).join('; ');
     const invalid: UplinkOutcome = {
       kind: 'failed',
@@ -314,6 +328,21 @@ export class KafkaUplink implements UplinkSink {
         onSettled?.(failure ? { kind: 'failed', ...failure } : invalid);
       },
     );
+  }
+
+  /** For GET /api/dead-letters: which rules failed a publish, and why. */
+  #recordDeadLetter(
+    publish: UplinkPublish,
+    failures: RuleFailure[],
+    deadLetterTopic: string | undefined,
+  ): void {
+    this.#metrics.deadLetters.add({
+      direction: 'uplink',
+      failures: failures.map(({ rule, error }) => ({ rule, error })),
+      mqttTopic: publish.topic,
+      clientId: publish.clientId,
+      deadLetterTopic,
+    });
   }
 
   /** One more record of each rule (a rule named twice: two) ended with `outcome`. */

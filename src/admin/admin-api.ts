@@ -75,6 +75,7 @@ export class AdminApi {
       disconnectClient: (call) => this.#disconnectClient(call),
       listSubscriptions: (call) => this.#listSubscriptions(call),
       listRules: () => ({ status: 200, body: rulesView(options.mappings(), options.metrics) }),
+      listDeadLetters: () => ({ status: 200, body: { items: options.metrics.deadLetters.list() } }),
       reloadMappings: (call) => this.#reloadMappings(call),
       testMappings: (call) => this.#testMappings(call),
       getConfig: () => ({ status: 200, body: redactConfig(options.config) }),

@@ -183,6 +183,22 @@ export const OPENAPI_DOCUMENT = {
         responses: { '200': { description: 'The rules.', ...json(ref('Rules')) } },
       },
     },
+    '/api/dead-letters': {
+      get: {
+        operationId: 'listDeadLetters',
+        summary:
+          'The last 100 messages dead-lettered (or refused for the same reasons), newest first: which rule failed and why.',
+        responses: {
+          '200': {
+            description: 'The dead letters.',
+            ...json({
+              type: 'object',
+              properties: { items: { type: 'array', items: ref('DeadLetter') } },
+            }),
+          },
+        },
+      },
+    },
     '/api/mappings/reload': {
       post: {
         operationId: 'reloadMappings',
@@ -324,6 +340,27 @@ export const OPENAPI_DOCUMENT = {
           filter: { type: 'string' },
           qos: { type: 'integer', enum: [0, 1, 2] },
           shareGroup: nullable('string'),
+        },
+      },
+      DeadLetter: {
+        type: 'object',
+        properties: {
+          at: { type: 'string', format: 'date-time' },
+          direction: { type: 'string', enum: ['uplink', 'downlink'] },
+          failures: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: { rule: { type: 'string' }, error: { type: 'string' } },
+            },
+          },
+          mqttTopic: { type: 'string', description: 'Uplink: the topic of the publish.' },
+          clientId: { type: 'string', description: 'Uplink: the publishing client.' },
+          source: { type: 'string', description: 'Downlink: the record, topic/partition/offset.' },
+          deadLetterTopic: {
+            type: 'string',
+            description: 'Where it went; absent when no dead-letter topic is configured.',
+          },
         },
       },
       Rules: {

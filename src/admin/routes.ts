@@ -23,6 +23,7 @@ export type OperationId =
   | 'disconnectClient'
   | 'listSubscriptions'
   | 'listRules'
+  | 'listDeadLetters'
   | 'reloadMappings'
   | 'testMappings'
   | 'getConfig'
@@ -52,6 +53,7 @@ export const ADMIN_ROUTES: readonly RouteSpec[] = [
     query: [...PAGING, 'clientId', 'topic'],
   },
   { method: 'GET', path: '/api/rules', operationId: 'listRules', query: [] },
+  { method: 'GET', path: '/api/dead-letters', operationId: 'listDeadLetters', query: [] },
   { method: 'POST', path: '/api/mappings/reload', operationId: 'reloadMappings', query: [] },
   { method: 'POST', path: '/api/mappings/test', operationId: 'testMappings', query: [] },
   { method: 'GET', path: '/api/config', operationId: 'getConfig', query: [] },

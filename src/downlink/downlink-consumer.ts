@@ -398,6 +398,12 @@ export class DownlinkConsumer {
     if (rule !== undefined) {
       this.#metrics.downlinkRules.add(rule, topic === undefined ? 'refused' : 'dead_lettered');
     }
+    this.#metrics.deadLetters.add({
+      direction: 'downlink',
+      failures: [{ rule: rule ?? '(no rule matches)', error }],
+      source: `${record.topic}/${record.partition}/${record.offset}`,
+      deadLetterTopic: topic,
+    });
     this.#log.warn(
       { topic: record.topic, offset: record.offset, rule, error },
       'downlink record not deliverable',

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { RecentDeadLetters } from './recent-dead-letters.js';
 import { RuleCounts } from './rule-counts.js';
 
 /** What became of an uplink rule's records. */
@@ -251,6 +252,12 @@ export class BridgeMetrics {
     help: '1 while records waiting for Kafka exceed kafka.maxPendingRecords or kafka.maxPendingBytes (publishing connections are held), else 0.',
     registers: [this.registry],
   });
+
+  /**
+   * Not a Prometheus metric: the last 100 dead letters (and refusals for the same reasons), with
+   * the rule and the reason, for the admin API and the dashboard.
+   */
+  readonly deadLetters = new RecentDeadLetters(100);
 
   /** Counted on the message path; written to bridge_uplink_rule_records_total at scrape. */
   readonly uplinkRules = new RuleCounts<UplinkRuleOutcome>([
