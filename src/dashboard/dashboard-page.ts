@@ -102,7 +102,7 @@ const SCRIPT = String.raw`
       t,
       connections: sum(samples, 'bridge_mqtt_connections'),
       received: sum(samples, 'bridge_mqtt_publishes_received_total'),
-      delivered: sum(samples, 'bridge_downlink_messages_delivered_total'),
+      sent: sum(samples, 'bridge_mqtt_publishes_sent_total'),
       produced: sum(samples, 'bridge_kafka_records_produced_total'),
       deadLettered: sum(samples, 'bridge_uplink_dead_lettered_total'),
       downlinkInvalid: sum(samples, 'bridge_downlink_records_invalid_total'),
@@ -214,7 +214,7 @@ const SCRIPT = String.raw`
     history = history.filter((snap) => snap.t >= now.t - LATENCY_WINDOW_MS);
     setText('connections', formatCount(now.connections));
     setText('in-rate', formatRate(rate(now, previous, (snap) => snap.received)));
-    setText('out-rate', formatRate(rate(now, previous, (snap) => snap.delivered)));
+    setText('out-rate', formatRate(rate(now, previous, (snap) => snap.sent)));
     setText('produced-rate', formatRate(rate(now, previous, (snap) => snap.produced)));
     const base = history[0];
     setText('p50', base === undefined ? '—' : formatLatency(quantile(0.5, now, base)));
@@ -390,7 +390,7 @@ const HTML = `<!doctype html>
 <section class="tiles" aria-label="Figures">
   <div class="tile"><h2>Connections</h2><span class="value" id="connections">—</span><small>MQTT connections open</small></div>
   <div class="tile"><h2>Messages in /s</h2><span class="value" id="in-rate">—</span><small>PUBLISH packets received</small></div>
-  <div class="tile"><h2>Messages out /s</h2><span class="value" id="out-rate">—</span><small>downlink messages delivered to sessions (no metric counts every PUBLISH sent)</small></div>
+  <div class="tile"><h2>Messages out /s</h2><span class="value" id="out-rate">—</span><small>PUBLISH packets written to clients</small></div>
   <div class="tile"><h2>Records to Kafka /s</h2><span class="value" id="produced-rate">—</span><small>acknowledged by Kafka</small></div>
   <div class="tile"><h2>Kafka produce latency</h2><span class="value"><span id="p50">—</span> / <span id="p99">—</span></span><small>p50 / p99, last 30 s</small></div>
   <div class="tile"><h2>Dead letters</h2><span class="value" id="dead-uplink">—</span><small>uplink dead-lettered; downlink invalid <span id="downlink-invalid">—</span>, unmatched <span id="downlink-unmatched">—</span></small></div>

@@ -144,6 +144,7 @@ export class Broker implements FleetEvents {
       ...this.sysFigures(),
       bytesReceived: this.traffic.bytesReceived,
       bytesSent: this.traffic.bytesSent,
+      publishesSent: this.traffic.publishesSent,
     });
     this.refusals = new LimitRefusals(log, metrics);
     this.protocolErrors = new RateLimitedLog(log);

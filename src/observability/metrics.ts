@@ -305,6 +305,7 @@ export class BridgeMetrics {
         subscriptions: number;
         bytesReceived: number;
         bytesSent: number;
+        publishesSent: number;
       })
     | undefined;
 
@@ -352,6 +353,18 @@ export class BridgeMetrics {
       if (figures === undefined) return;
       this.mqttBytesSent.reset();
       this.mqttBytesSent.inc(figures.bytesSent);
+    },
+  });
+
+  readonly mqttPublishesSent: Counter = new Counter({
+    name: 'bridge_mqtt_publishes_sent_total',
+    help: 'PUBLISH packets written to clients: messages between MQTT clients, from Kafka (downlink), retained and $SYS ones.',
+    registers: [this.registry],
+    collect: () => {
+      const figures = this.brokerSource?.();
+      if (figures === undefined) return;
+      this.mqttPublishesSent.reset();
+      this.mqttPublishesSent.inc(figures.publishesSent);
     },
   });
 

@@ -44,6 +44,11 @@ describe('broker metrics', () => {
     expect(await running.metric('bridge_mqtt_subscriptions')).toBe(3);
     expect(await running.metric('bridge_mqtt_received_bytes_total')).toBeGreaterThan(bytesBefore);
     expect(await running.metric('bridge_mqtt_sent_bytes_total')).toBeGreaterThan(0);
+    const sentBefore = await running.metric('bridge_mqtt_publishes_sent_total');
+    await online.publishAsync('x', 'to myself');
+    await waitFor(
+      async () => (await running.metric('bridge_mqtt_publishes_sent_total')) === sentBefore + 1,
+    );
   });
 
   it('times QoS 1 publishes until their PUBACK (one in 8)', async () => {
