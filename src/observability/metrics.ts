@@ -2,6 +2,16 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { RecentDeadLetters } from './recent-dead-letters.js';
 import { RuleCounts } from './rule-counts.js';
 
+/** What the broker holds and what crossed its sockets since start, read at scrape. */
+export interface BrokerFigures {
+  connected: number;
+  sessions: number;
+  subscriptions: number;
+  bytesReceived: number;
+  bytesSent: number;
+  publishesSent: number;
+}
+
 /** What became of an uplink rule's records. */
 export type UplinkRuleOutcome = 'produced' | 'dead_lettered' | 'refused';
 /** What became of a downlink rule's messages. */
@@ -298,16 +308,7 @@ export class BridgeMetrics {
    * What the broker holds and what crossed its sockets, read at scrape (the broker sets it):
    * sessions with and without a connection, subscriptions, bytes.
    */
-  brokerSource:
-    | (() => {
-        connected: number;
-        sessions: number;
-        subscriptions: number;
-        bytesReceived: number;
-        bytesSent: number;
-        publishesSent: number;
-      })
-    | undefined;
+  brokerSource: (() => BrokerFigures) | undefined;
 
   readonly mqttSessions: Gauge<'state'> = new Gauge({
     name: 'bridge_mqtt_sessions',
@@ -332,41 +333,23 @@ export class BridgeMetrics {
     },
   });
 
-  readonly mqttBytesReceived: Counter = new Counter({
-    name: 'bridge_mqtt_received_bytes_total',
-    help: 'Bytes read from MQTT client sockets (TCP, TLS and WebSocket payloads).',
-    registers: [this.registry],
-    collect: () => {
-      const figures = this.brokerSource?.();
-      if (figures === undefined) return;
-      this.mqttBytesReceived.reset();
-      this.mqttBytesReceived.inc(figures.bytesReceived);
-    },
-  });
+  readonly mqttBytesReceived = this.#brokerTotal(
+    'bridge_mqtt_received_bytes_total',
+    'Bytes read from MQTT client sockets (TCP, TLS and WebSocket payloads).',
+    (figures) => figures.bytesReceived,
+  );
 
-  readonly mqttBytesSent: Counter = new Counter({
-    name: 'bridge_mqtt_sent_bytes_total',
-    help: 'Bytes written to MQTT client sockets.',
-    registers: [this.registry],
-    collect: () => {
-      const figures = this.brokerSource?.();
-      if (figures === undefined) return;
-      this.mqttBytesSent.reset();
-      this.mqttBytesSent.inc(figures.bytesSent);
-    },
-  });
+  readonly mqttBytesSent = this.#brokerTotal(
+    'bridge_mqtt_sent_bytes_total',
+    'Bytes written to MQTT client sockets.',
+    (figures) => figures.bytesSent,
+  );
 
-  readonly mqttPublishesSent: Counter = new Counter({
-    name: 'bridge_mqtt_publishes_sent_total',
-    help: 'PUBLISH packets written to clients: messages between MQTT clients, from Kafka (downlink), retained and $SYS ones.',
-    registers: [this.registry],
-    collect: () => {
-      const figures = this.brokerSource?.();
-      if (figures === undefined) return;
-      this.mqttPublishesSent.reset();
-      this.mqttPublishesSent.inc(figures.publishesSent);
-    },
-  });
+  readonly mqttPublishesSent = this.#brokerTotal(
+    'bridge_mqtt_publishes_sent_total',
+    'PUBLISH packets written to clients: messages between MQTT clients, from Kafka (downlink), retained and $SYS ones.',
+    (figures) => figures.publishesSent,
+  );
 
   readonly mqttPubackSeconds = new Histogram({
     name: 'bridge_mqtt_puback_seconds',
@@ -387,6 +370,22 @@ export class BridgeMetrics {
     help: 'Produce requests tried again because Kafka was unreachable.',
     registers: [this.registry],
   });
+
+  /** A counter whose value is a total the broker keeps, read at scrape. */
+  #brokerTotal(name: string, help: string, read: (figures: BrokerFigures) => number): Counter {
+    const counter: Counter = new Counter({
+      name,
+      help,
+      registers: [this.registry],
+      collect: () => {
+        const figures = this.brokerSource?.();
+        if (figures === undefined) return;
+        counter.reset();
+        counter.inc(read(figures));
+      },
+    });
+    return counter;
+  }
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
