@@ -140,12 +140,7 @@ export class Broker implements FleetEvents {
     this.#admission = new ConnectionAdmission(options.connectionLimits);
     this.log = log;
     this.metrics = metrics;
-    metrics.brokerSource = () => ({
-      ...this.sysFigures(),
-      bytesReceived: this.traffic.bytesReceived,
-      bytesSent: this.traffic.bytesSent,
-      publishesSent: this.traffic.publishesSent,
-    });
+    metrics.brokerSource = { sessions: () => this.sysFigures(), traffic: this.traffic };
     this.refusals = new LimitRefusals(log, metrics);
     this.protocolErrors = new RateLimitedLog(log);
     const { maxDelayedMessages, maxDelayedPerClient } = options;

@@ -3,13 +3,11 @@ import { RecentDeadLetters } from './recent-dead-letters.js';
 import { RuleCounts } from './rule-counts.js';
 
 /** What the broker holds and what crossed its sockets since start, read at scrape. */
-export interface BrokerFigures {
-  connected: number;
-  sessions: number;
-  subscriptions: number;
-  bytesReceived: number;
-  bytesSent: number;
-  publishesSent: number;
+export interface BrokerSource {
+  /** Walks the sessions (once per gauge and scrape, never per message). */
+  sessions(): { connected: number; sessions: number; subscriptions: number };
+  /** Totals the connections bump as bytes and packets pass (mqtt/traffic.ts): no walk. */
+  readonly traffic: { bytesReceived: number; bytesSent: number; publishesSent: number };
 }
 
 /** What became of an uplink rule's records. */
@@ -304,11 +302,8 @@ export class BridgeMetrics {
     },
   });
 
-  /**
-   * What the broker holds and what crossed its sockets, read at scrape (the broker sets it):
-   * sessions with and without a connection, subscriptions, bytes.
-   */
-  brokerSource: (() => BrokerFigures) | undefined;
+  /** Where the session gauges and the traffic totals are read at scrape (the broker sets it). */
+  brokerSource: BrokerSource | undefined;
 
   readonly mqttSessions: Gauge<'state'> = new Gauge({
     name: 'bridge_mqtt_sessions',
@@ -316,7 +311,7 @@ export class BridgeMetrics {
     labelNames: ['state'],
     registers: [this.registry],
     collect: () => {
-      const figures = this.brokerSource?.();
+      const figures = this.brokerSource?.sessions();
       if (figures === undefined) return;
       this.mqttSessions.set({ state: 'online' }, figures.connected);
       this.mqttSessions.set({ state: 'offline' }, figures.sessions - figures.connected);
@@ -328,7 +323,7 @@ export class BridgeMetrics {
     help: 'Topic filters the sessions of this bridge subscribe to (shared ones included).',
     registers: [this.registry],
     collect: () => {
-      const figures = this.brokerSource?.();
+      const figures = this.brokerSource?.sessions();
       if (figures !== undefined) this.mqttSubscriptions.set(figures.subscriptions);
     },
   });
@@ -336,19 +331,19 @@ export class BridgeMetrics {
   readonly mqttBytesReceived = this.#brokerTotal(
     'bridge_mqtt_received_bytes_total',
     'Bytes read from MQTT client sockets (TCP, TLS and WebSocket payloads).',
-    (figures) => figures.bytesReceived,
+    (traffic) => traffic.bytesReceived,
   );
 
   readonly mqttBytesSent = this.#brokerTotal(
     'bridge_mqtt_sent_bytes_total',
     'Bytes written to MQTT client sockets.',
-    (figures) => figures.bytesSent,
+    (traffic) => traffic.bytesSent,
   );
 
   readonly mqttPublishesSent = this.#brokerTotal(
     'bridge_mqtt_publishes_sent_total',
     'PUBLISH packets written to clients: messages between MQTT clients, from Kafka (downlink), retained and $SYS ones.',
-    (figures) => figures.publishesSent,
+    (traffic) => traffic.publishesSent,
   );
 
   readonly mqttPubackSeconds = new Histogram({
@@ -372,16 +367,20 @@ export class BridgeMetrics {
   });
 
   /** A counter whose value is a total the broker keeps, read at scrape. */
-  #brokerTotal(name: string, help: string, read: (figures: BrokerFigures) => number): Counter {
+  #brokerTotal(
+    name: string,
+    help: string,
+    read: (traffic: BrokerSource['traffic']) => number,
+  ): Counter {
     const counter: Counter = new Counter({
       name,
       help,
       registers: [this.registry],
       collect: () => {
-        const figures = this.brokerSource?.();
-        if (figures === undefined) return;
+        const traffic = this.brokerSource?.traffic;
+        if (traffic === undefined) return;
         counter.reset();
-        counter.inc(read(figures));
+        counter.inc(read(traffic));
       },
     });
     return counter;
