@@ -3,14 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { configSchema } from '../../../src/config/schema.js';
 import { compileMappings } from '../../../src/rules/load.js';
+import { object, list, at, type Json } from '../../support/parsed-documents.js';
 
 /**
  * The deployment files (docker-compose.yml, deploy/haproxy, deploy/kubernetes) against the
  * configuration they feed: variable names the bridge knows, a fleet whose bridges differ in
  * instance id and share their topics, a load balancer that knows every bridge.
  */
-
-type Json = Record<string, unknown>;
 
 const root = new URL('../../../', import.meta.url);
 const read = (path: string): string => readFileSync(new URL(path, root), 'utf8');
@@ -33,23 +32,6 @@ function namedVariables(node: unknown): string[] {
     ...namedVariables(key),
     ...namedVariables(value),
   ]);
-}
-
-function object(value: unknown, what: string): Json {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new Error(`${what}: not a mapping`);
-  }
-  return value as Json;
-}
-
-function list(value: unknown, what: string): unknown[] {
-  if (!Array.isArray(value)) throw new Error(`${what}: not a list`);
-  return value;
-}
-
-/** `a.b.c` of a parsed document. */
-function at(node: unknown, path: string): unknown {
-  return path.split('.').reduce<unknown>((value, key) => object(value, path)[key], node);
 }
 
 // Compose: the shared settings of the bridges come from anchors and merge keys (<<).

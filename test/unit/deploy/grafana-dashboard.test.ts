@@ -3,6 +3,7 @@ import { posix } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { BridgeMetrics } from '../../../src/observability/metrics.js';
+import { object, list, text, at, type Json } from '../../support/parsed-documents.js';
 
 /**
  * The monitoring files (deploy/grafana, deploy/prometheus, the `monitoring` profile of
@@ -11,8 +12,6 @@ import { BridgeMetrics } from '../../../src/observability/metrics.js';
  * scrapes the bridges of the Compose file and, in the commented Kubernetes variant, the pods of
  * deploy/kubernetes.
  */
-
-type Json = Record<string, unknown>;
 
 const root = new URL('../../../', import.meta.url);
 const read = (path: string): string => readFileSync(new URL(path, root), 'utf8');
@@ -24,28 +23,6 @@ const DATASOURCE_UID = '${DS_PROMETHEUS}';
 const TARGET_LABELS = ['instance', 'job'];
 /** The only range windows a query may use: Grafana's, never a fixed one. */
 const RANGES = ['$__rate_interval', '$__range'];
-
-function object(value: unknown, what: string): Json {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new Error(`${what}: not a mapping`);
-  }
-  return value as Json;
-}
-
-function list(value: unknown, what: string): unknown[] {
-  if (!Array.isArray(value)) throw new Error(`${what}: not a list`);
-  return value;
-}
-
-function text(value: unknown, what: string): string {
-  if (typeof value !== 'string') throw new Error(`${what}: not a string`);
-  return value;
-}
-
-/** `a.b.c` of a parsed document. */
-function at(node: unknown, path: string): unknown {
-  return path.split('.').reduce<unknown>((value, key) => object(value, path)[key], node);
-}
 
 // ---------------------------------------------------------------------------------------------
 // PromQL, as much of it as the dashboard needs: selectors, grouping clauses, range windows.
