@@ -813,6 +813,15 @@ export class Connection implements SessionLink {
       this.protocolViolation(ReasonCode.MalformedPacket, 'malformed remaining length');
       return;
     }
+    // [MQTT-3.1.0-1] the first packet is CONNECT: anything else is refused at its first byte,
+    // not once the whole packet its garbage announces has arrived (maybe never)
+    if (this.#status === 'awaiting-connect' && this.#carry === undefined && chunk[0] !== 0x10) {
+      this.protocolViolation(
+        ReasonCode.MalformedPacket,
+        'malformed packet: the first is not CONNECT',
+      );
+      return;
+    }
     this.#frame(chunk);
   }
 

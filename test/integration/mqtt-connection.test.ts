@@ -287,7 +287,8 @@ describe('malformed and illegal input', () => {
     const healthy = await connectClient(running.mqttPort, { clientId: 'healthy' });
     const garbage = await RawClient.connect(running.mqttPort);
     garbage.send(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
-    await garbage.waitClosed();
+    // at once, not at the CONNECT timeout (10 s): its first byte is no CONNECT
+    await garbage.waitClosed(2_000);
     await healthy.publishAsync('status/healthy', 'still here', { qos: 1 });
     const [record] = await readRecords(wills, 1, { match: (r) => r.key?.toString() === 'healthy' });
     expect(record?.value?.toString()).toBe('still here');
