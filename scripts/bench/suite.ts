@@ -46,6 +46,7 @@ const NOT_BY_DEFAULT = new Set(['soak', 'compression']);
 const { values: args } = parseArgs({
   options: {
     scenario: { type: 'string', multiple: true, default: [] },
+    peer: { type: 'string', multiple: true, default: [] },
     procs: { type: 'string' },
     messages: { type: 'string' },
     'idle-connections': { type: 'string' },
@@ -63,6 +64,7 @@ function suiteOptions(): SuiteOptions {
   const messages = Number(args.messages ?? (quick ? 40_000 : 400_000));
   return {
     procs: Number(args.procs ?? 2),
+    peers: args.peer,
     messages,
     idleConnections: Number(args['idle-connections'] ?? (quick ? 3_000 : 15_000)),
     downlinkMessages: Math.round(messages / 2),

@@ -260,7 +260,7 @@ export const configSchema = {
       env: 'BRIDGE_KAFKA_LINGER_MS',
     },
     batchMaxRecords: {
-      doc: 'Most records sent in one produce request.',
+      doc: 'Most records of one partition in one produce request (the ready batches of all partitions share a request).',
       format: 'positive-int',
       default: 10_000,
       env: 'BRIDGE_KAFKA_BATCH_MAX_RECORDS',

@@ -1,7 +1,8 @@
 /**
  * Faster equivalents of two KafkaJS internals on the uplink's hot path (see produce-encoding.ts
- * and message-grouping.ts), and its request queue's timer without Node 24's warning
- * (request-queue-timeout.ts). They must be in place before KafkaJS loads the modules that use
+ * and message-grouping.ts), its request queue's timer without Node 24's warning
+ * (request-queue-timeout.ts), and the partitions a failed request spanning brokers stored all
+ * the same (stored-partitions.ts). They must be in place before KafkaJS loads the modules that use
  * them, so this module installs them when it is evaluated: it is the first import of the
  * entry points (cli.ts, bridge.ts), and it imports nothing of KafkaJS itself. Where KafkaJS was
  * loaded first, its own code runs: the same bytes, only slower.
@@ -9,16 +10,19 @@
 import { installLinearGrouping } from './message-grouping.js';
 import { installFastProduceEncoding } from './produce-encoding.js';
 import { installRequestQueueTimeout } from './request-queue-timeout.js';
+import { installStoredPartitions } from './stored-partitions.js';
 
 export function installKafkajsPatches(): {
   produceEncoding: boolean;
   grouping: boolean;
   requestQueueTimeout: boolean;
+  storedPartitions: boolean;
 } {
   return {
     produceEncoding: installFastProduceEncoding(),
     grouping: installLinearGrouping(),
     requestQueueTimeout: installRequestQueueTimeout(),
+    storedPartitions: installStoredPartitions(),
   };
 }
 

@@ -23,6 +23,7 @@ export interface Lane {
    */
   retry: Item[] | undefined;
   inFlight: boolean;
+  /** Waiting for the next request (or for its backoff to end before it). */
   scheduled: boolean;
   backoffMs: number;
 }
@@ -45,15 +46,24 @@ export interface BatchLimits {
   batchMaxBytes: number;
 }
 
+/** The records of one partition in one request, and their bytes (see recordSize). */
+export interface Batch {
+  lane: Lane;
+  items: Item[];
+  bytes: number;
+}
+
 /**
  * The next batch of a lane: its retry batch as it is, else the next records within the limits
  * (at least one). Records of settled entries at the front are dropped.
  */
-export function takeBatch(lane: Lane, limits: BatchLimits): Item[] {
+export function takeBatch(lane: Lane, limits: BatchLimits): Batch {
   if (lane.retry) {
-    const batch = lane.retry;
+    const items = lane.retry;
     lane.retry = undefined;
-    return batch;
+    let bytes = 0;
+    for (const item of items) bytes += recordSize(item.record);
+    return { lane, items, bytes };
   }
   let bytes = 0;
   let taken = 0;
@@ -71,7 +81,7 @@ export function takeBatch(lane: Lane, limits: BatchLimits): Item[] {
     taken++;
   }
   lane.queue.splice(0, taken);
-  return batch;
+  return { lane, items: batch, bytes };
 }
 
 /** Bytes a record takes in a record batch, about: what Kafka's message.max.bytes counts. */

@@ -1,4 +1,4 @@
-import type { CompressionTypes, Producer } from 'kafkajs';
+import type { CompressionTypes, Message, Producer, TopicMessages } from 'kafkajs';
 import type { Logger } from '../observability/logger.js';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import { ReasonCode } from '../mqtt/reason-codes.js';
@@ -13,8 +13,16 @@ import {
 import { RateLimitedLog } from '../observability/rate-limited-log.js';
 import type { OutgoingRecord, Settle } from './outgoing-record.js';
 import { PartitionChoice } from './partition-choice.js';
-import { newLane, takeBatch, toMessage, type Item, type Lane } from './partition-lane.js';
+import {
+  newLane,
+  takeBatch,
+  toMessage,
+  type Batch,
+  type Item,
+  type Lane,
+} from './partition-lane.js';
 import { PendingEntries } from './pending-entries.js';
+import { partitionOutcomesKnown, storedWith } from './stored-partitions.js';
 
 export type { OutgoingRecord, Settle } from './outgoing-record.js';
 
@@ -48,21 +56,28 @@ export interface PartitionCountSource {
 /** Longest pause between attempts while Kafka is unreachable. */
 const MAX_BACKOFF_MS = 5_000;
 const FIRST_BACKOFF_MS = 250;
+/**
+ * Most bytes of records in one request of several partitions (Kafka refuses requests over its
+ * socket.request.max.bytes, 100 MiB by default); the lanes beyond go in a request of their own.
+ */
+const REQUEST_MAX_BYTES = 16 * 2 ** 20;
 
 /**
- * Turns many publishes into few produce requests, one partition per request.
+ * Turns many publishes into few produce requests.
  *
- * Each partition is a lane: one request in flight at a time, and whatever arrives meanwhile
- * forms its next batch, so the records of a partition keep the order they were enqueued in,
- * across retries too, and batches grow as large as Kafka's latency demands. Lanes of
- * different partitions go in parallel (KafkaJS still sends one request per broker at a time).
+ * Each partition is a lane: one batch in flight at a time, and whatever arrives meanwhile forms
+ * its next batch, so the records of a partition keep the order they were enqueued in, across
+ * retries too, and batches grow as large as Kafka's latency demands. A request carries the next
+ * batch of every lane that has one and none in flight: on one broker, one round trip for all
+ * partitions instead of one per partition (KafkaJS sends one request per broker at a time).
  *
- * One partition per request makes every outcome exact on a cluster: a request either stored
- * its records or, failing, stored none of them and left the idempotent producer's sequence
- * number where it was. So a failure re-sends exactly the records that were not stored, with
- * the same sequence numbers (Kafka drops a retry of a batch it has), and records another
- * broker acknowledged are never sent again. (A request spanning brokers fails as a whole
- * while some brokers stored their part; re-sending it wrote those records twice.)
+ * Every outcome is exact per partition. A Produce request to a broker either stored all its
+ * partitions' records or, failing, left the idempotent producer's sequence numbers where they
+ * were; a request spanning brokers can fail on one while others stored their part, and the
+ * pipeline learns which those were (stored-partitions.ts). So a failure re-sends exactly the
+ * batches that were not stored, each as it was, with the same sequence numbers (Kafka drops
+ * a retry of a batch it has), and records a broker acknowledged are never sent again. Where
+ * KafkaJS is not the version that tells, each request carries one partition.
  *
  * The pipeline chooses partitions itself (murmur2 of the key as Kafka's Java client, or round
  * robin for records without a key) from partition counts it looks up, so a retry goes to the
@@ -85,6 +100,9 @@ export class ProducerPipeline {
   /** Records, in order, of topics whose partition count is being looked up. */
   readonly #waiting = new Map<string, Item[]>();
   readonly #pending: PendingEntries;
+  /** Lanes with records to send and no request in flight: the next request takes them all. */
+  readonly #ready = new Set<Lane>();
+  #flushScheduled = false;
   /** Requests in flight. */
   #inFlight = 0;
   /** The producer's connect in progress, shared by all who wait for it. */
@@ -264,42 +282,145 @@ export class ProducerPipeline {
 
   // --- sending ----------------------------------------------------------------------------
 
+  /** The lane goes in the next request: at once (or after the linger), or after its backoff. */
   #schedule(lane: Lane): void {
     if (lane.inFlight || lane.scheduled || this.#renewalDue) return;
     lane.scheduled = true;
+    if (lane.backoffMs > 0) {
+      setTimeout(() => {
+        this.#makeReady(lane);
+      }, lane.backoffMs);
+    } else {
+      this.#makeReady(lane);
+    }
+  }
+
+  #makeReady(lane: Lane): void {
+    this.#ready.add(lane);
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
     const run = (): void => {
-      lane.scheduled = false;
-      void this.#sendLane(lane);
+      this.#flushScheduled = false;
+      this.#flush();
     };
-    const delay = Math.max(this.#options.lingerMs, lane.backoffMs);
-    if (delay > 0) setTimeout(run, delay);
+    if (this.#options.lingerMs > 0) setTimeout(run, this.#options.lingerMs);
     else setImmediate(run);
   }
 
-  async #sendLane(lane: Lane): Promise<void> {
-    if (this.#closed || this.#renewalDue) return;
-    const items = takeBatch(lane, this.#options);
-    if (items.length === 0) {
-      this.#dropIfEmpty(lane);
-      return;
+  /**
+   * Sends the next batch of every ready lane: all in one request (KafkaJS splits it per broker)
+   * up to REQUEST_MAX_BYTES, or one request per lane where the outcome of each partition of a
+   * failed request cannot be told (see stored-partitions.ts).
+   */
+  #flush(): void {
+    const lanes = [...this.#ready];
+    this.#ready.clear();
+    const together = partitionOutcomesKnown();
+    let request: Batch[] = [];
+    let bytes = 0;
+    for (const lane of lanes) {
+      lane.scheduled = false;
+      if (this.#closed || this.#renewalDue) continue;
+      const batch = takeBatch(lane, this.#options);
+      if (batch.items.length === 0) {
+        this.#dropIfEmpty(lane);
+        continue;
+      }
+      if (request.length > 0 && (!together || bytes + batch.bytes > REQUEST_MAX_BYTES)) {
+        void this.#send(request);
+        request = [];
+        bytes = 0;
+      }
+      request.push(batch);
+      bytes += batch.bytes;
     }
-    lane.inFlight = true;
+    if (request.length > 0) void this.#send(request);
+  }
+
+  async #send(request: Batch[]): Promise<void> {
+    for (const { lane } of request) lane.inFlight = true;
     this.#inFlight++;
     try {
-      const notAttempted = await this.#attempt(lane, items);
-      // behind the retry batch, in their order
-      if (notAttempted) lane.queue.unshift(...notAttempted);
+      if (request.length === 1) {
+        const [{ lane, items }] = request as [Batch];
+        this.#requeue(lane, await this.#attempt(lane, items));
+      } else {
+        await this.#attemptTogether(request);
+      }
     } finally {
-      lane.inFlight = false;
+      for (const { lane } of request) lane.inFlight = false;
       this.#inFlight--;
     }
-    // a request of this lane or another may have asked for a new producer meanwhile
+    // a request of these lanes or another may have asked for a new producer meanwhile
     if (this.#renewalAsked()) {
       if (this.#inFlight === 0) await this.#renewProducer();
       return;
     }
-    if (lane.queue.length > 0 || lane.retry) this.#schedule(lane);
-    else this.#dropIfEmpty(lane);
+    for (const { lane } of request) {
+      if (lane.queue.length > 0 || lane.retry) this.#schedule(lane);
+      else this.#dropIfEmpty(lane);
+    }
+  }
+
+  /** Items of the lane not attempted go back to its front, behind its retry batch, in order. */
+  #requeue(lane: Lane, notAttempted: Item[] | undefined): void {
+    if (notAttempted && notAttempted.length > 0) lane.queue.unshift(...notAttempted);
+  }
+
+  /**
+   * Sends the batches of several partitions in one `sendBatch`. Partitions whose Produce request
+   * succeeded are stored, also when another broker's failed. When Kafka was unreachable, the
+   * others are their lanes' retry batches, sent again as they are. Any other failure (a record
+   * refused, or the idempotent producer's state lost) does not say which partition it was: the
+   * others are then sent again one partition per request, with the same producer and so the
+   * same sequence numbers (Kafka acknowledges a batch it has without writing it twice), which
+   * tells each partition's outcome exactly before a new producer may take over.
+   */
+  async #attemptTogether(request: Batch[]): Promise<void> {
+    if (this.#renewalAsked()) {
+      for (const { lane, items } of request) this.#requeue(lane, items);
+      return;
+    }
+    const started = performance.now();
+    const messages = request.map(({ items }) => items.map(toMessage));
+    let failure: unknown;
+    try {
+      if (!this.#producerConnected) await this.#connectProducer();
+      await this.#producer.sendBatch({
+        acks: -1,
+        compression: this.#options.compression,
+        topicMessages: byTopic(request, messages),
+      });
+    } catch (error) {
+      failure = error;
+    }
+    const unsettled: Batch[] = [];
+    request.forEach((batch, index) => {
+      const first = messages[index]?.[0];
+      if (first && storedWith(first)) this.#stored(batch.lane, batch.items, started);
+      else unsettled.push(batch);
+    });
+    const [firstUnsettled] = unsettled;
+    if (!firstUnsettled) return;
+    // sent whole, yet a partition was not: KafkaJS's metadata lacks it (a topic that has just grown)
+    const error =
+      failure ??
+      new PartitionNotInMetadata(firstUnsettled.lane.topic, firstUnsettled.lane.partition);
+    if (isTransientProduceError(error) && !needsNewProducerId(error)) {
+      this.#unreachable(
+        error,
+        unsettled.map(({ lane }) => lane),
+      );
+      for (const { lane, items } of unsettled) lane.retry = items;
+      return;
+    }
+    // all start before any of them can ask for a new producer
+    const outcomes = await Promise.all(
+      unsettled.map(({ lane, items }) => this.#attempt(lane, items)),
+    );
+    unsettled.forEach(({ lane }, index) => {
+      this.#requeue(lane, outcomes[index]);
+    });
   }
 
   /**
@@ -333,7 +454,7 @@ export class ProducerPipeline {
         return undefined;
       }
       if (isTransientProduceError(error)) {
-        this.#unreachable(error, lane);
+        this.#unreachable(error, [lane]);
         if (needsNewProducerId(error)) this.#renewalDue = true;
         lane.retry = items;
         return [];
@@ -370,13 +491,17 @@ export class ProducerPipeline {
     for (const { entry } of items) this.#pending.acknowledge(entry);
   }
 
-  #unreachable(error: unknown, lane: Lane): void {
+  #unreachable(error: unknown, lanes: Lane[]): void {
     this.#reachable = false;
-    lane.backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(FIRST_BACKOFF_MS, lane.backoffMs * 2));
+    let retryInMs = 0;
+    for (const lane of lanes) {
+      lane.backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(FIRST_BACKOFF_MS, lane.backoffMs * 2));
+      retryInMs = Math.max(retryInMs, lane.backoffMs);
+    }
     this.#metrics.kafkaProduceRetries.inc();
     this.#failureLog.warn(
       produceErrorCause(error),
-      { err: error, retryInMs: lane.backoffMs },
+      { err: error, retryInMs },
       'Kafka unreachable: acknowledgements held, retrying',
     );
   }
@@ -481,6 +606,20 @@ export class ProducerPipeline {
       this.#dropIfEmpty(lane);
     }
   }
+}
+
+/** The records of one topic, in each partition's order, as one `sendBatch` takes them. */
+function byTopic(request: Batch[], messages: Message[][]): TopicMessages[] {
+  const topics = new Map<string, Message[]>();
+  request.forEach(({ lane }, index) => {
+    let list = topics.get(lane.topic);
+    if (!list) {
+      list = [];
+      topics.set(lane.topic, list);
+    }
+    for (const message of messages[index] ?? []) list.push(message);
+  });
+  return [...topics].map(([topic, list]) => ({ topic, messages: list }));
 }
 
 /** A partition the producer's metadata does not have yet: nothing was sent, it is sent again. */

@@ -219,14 +219,14 @@ export class BridgeMetrics {
 
   readonly kafkaBatchRecords = new Histogram({
     name: 'bridge_kafka_batch_records',
-    help: 'Records per produce request.',
+    help: 'Records of one partition per produce request (a request carries the batches of several partitions).',
     buckets: [1, 10, 100, 1000, 10000],
     registers: [this.registry],
   });
 
   readonly kafkaProduceSeconds = new Histogram({
     name: 'bridge_kafka_produce_seconds',
-    help: 'Time from sending a produce request to its acknowledgement.',
+    help: 'Time from sending a produce request to its acknowledgement (observed once per partition in it).',
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
     registers: [this.registry],
   });

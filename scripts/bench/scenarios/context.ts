@@ -12,6 +12,8 @@ import { Skipped, type Server } from '../servers.js';
 export interface SuiteOptions {
   /** Generator processes per load. */
   procs: number;
+  /** Only these processes under test (`--peer`, the bridge included); empty: all. */
+  peers: string[];
   /** Messages of the uplink scenarios (QoS 1 durable, QoS 0). */
   messages: number;
   idleConnections: number;
@@ -67,6 +69,7 @@ export async function onServer<S extends Server>(
   measure: (server: S) => Promise<Row>,
   context: Context,
 ): Promise<Row> {
+  if (!chosen(context, peer)) return notChosen(peer);
   let server: S;
   try {
     server = await start();
@@ -81,6 +84,16 @@ export async function onServer<S extends Server>(
   } finally {
     await server.stop();
   }
+}
+
+/** Whether `--peer` leaves this process under test in the run ("bridge" also names "bridge, 10 rules"). */
+export function chosen(context: Context, peer: string): boolean {
+  const { peers } = context.options;
+  return peers.length === 0 || peers.some((name) => peer === name || peer.startsWith(`${name},`));
+}
+
+export function notChosen(peer: string): Row {
+  return { peer, skipped: 'skipped: not among --peer' };
 }
 
 /** CPU of the server and of Kafka from now on. */

@@ -15,10 +15,12 @@ import {
   type Server,
 } from '../servers.js';
 import {
+  chosen,
   cpuFigures,
   durableLoad,
   Meters,
   measureQos1,
+  notChosen,
   onServer,
   sleep,
   uplinkRule,
@@ -184,6 +186,10 @@ export async function bareProducers(context: Context, records: number): Promise<
     ['bare-kafkajs', 'kafkajs'],
     ['bare-platformatic', '@platformatic/kafka'],
   ] as const) {
+    if (!chosen(context, peer)) {
+      rows.push(notChosen(peer));
+      continue;
+    }
     try {
       await import(module);
     } catch {

@@ -1,4 +1,4 @@
-import { CompressionTypes, type Producer, type ProducerBatch } from 'kafkajs';
+import { CompressionTypes, type Message, type Producer, type ProducerBatch } from 'kafkajs';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import {
@@ -6,11 +6,27 @@ import {
   type PartitionCountSource,
   type Settle,
 } from '../../../src/kafka/producer-pipeline.js';
+import { installStoredPartitions, markStored } from '../../../src/kafka/stored-partitions.js';
 import { BridgeMetrics } from '../../../src/observability/metrics.js';
 import type { KafkaRecord } from '../../../src/rules/types.js';
 import { waitFor } from '../../support/wait-for.js';
 
-/** A fake of the Producer methods the pipeline uses; each send waits until released. */
+// several partitions in one request, as with KafkaJS 2.2.4 (the fakes say what was stored)
+installStoredPartitions();
+
+/** Marks the first message of each partition of the batch stored, as KafkaJS's broker does. */
+function markAllStored(batch: ProducerBatch): void {
+  for (const { messages } of batch.topicMessages ?? []) {
+    const seen = new Set<number>();
+    for (const message of messages) {
+      const partition = message.partition ?? 0;
+      if (!seen.has(partition)) markStored(message);
+      seen.add(partition);
+    }
+  }
+}
+
+/** A fake of the Producer methods the pipeline uses (one broker); each send waits until released. */
 class FakeProducer {
   readonly calls: ProducerBatch[] = [];
   connected = false;
@@ -32,7 +48,11 @@ class FakeProducer {
     return new Promise((resolve, reject) => {
       this.#releases.push((error, silent) => {
         if (error) reject(error);
-        else resolve(silent ? [] : resultsOf(batch));
+        else if (silent) resolve([]);
+        else {
+          markAllStored(batch);
+          resolve(resultsOf(batch));
+        }
       });
     });
   }
@@ -158,11 +178,14 @@ function onCluster(partitions: number) {
 
 /**
  * A producer in front of a cluster, as KafkaJS behaves: one request per partition leader in
- * parallel; a leader that is up stores its records, and the call fails when any leader is down.
+ * parallel; a leader that is up stores its records, and the call fails when any leader is down
+ * or refuses a record (a value in `refused`), the refusal first.
  */
 class ClusterProducer {
   readonly stored = new Map<number, string[]>();
   readonly down = new Set<number>();
+  readonly refused = new Set<string>();
+  readonly requests: number[][] = [];
   calls = 0;
 
   connect(): Promise<void> {
@@ -176,20 +199,37 @@ class ClusterProducer {
   async sendBatch(batch: ProducerBatch): Promise<unknown> {
     this.calls++;
     await new Promise((resolve) => setImmediate(resolve));
-    let failed = false;
+    const perPartition = new Map<number, Message[]>();
     for (const { messages } of batch.topicMessages ?? []) {
       for (const message of messages) {
         const partition = message.partition ?? 0;
-        if (this.down.has(partition)) {
-          failed = true;
-          continue;
-        }
-        const values = this.stored.get(partition) ?? [];
-        values.push(String(message.value));
-        this.stored.set(partition, values);
+        perPartition.set(partition, [...(perPartition.get(partition) ?? []), message]);
       }
     }
-    if (failed) throw Object.assign(new Error('leader down'), { name: 'KafkaJSConnectionError' });
+    this.requests.push([...perPartition.keys()]);
+    let down = false;
+    let refused = false;
+    for (const [partition, messages] of perPartition) {
+      if (this.down.has(partition)) {
+        down = true;
+        continue;
+      }
+      if (messages.some((message) => this.refused.has(String(message.value)))) {
+        refused = true;
+        continue;
+      }
+      const values = this.stored.get(partition) ?? [];
+      values.push(...messages.map((message) => String(message.value)));
+      this.stored.set(partition, values);
+      markStored(messages[0] as Message);
+    }
+    if (refused) {
+      throw Object.assign(new Error('record too large'), {
+        name: 'KafkaJSProtocolError',
+        type: 'MESSAGE_TOO_LARGE',
+      });
+    }
+    if (down) throw Object.assign(new Error('leader down'), { name: 'KafkaJSConnectionError' });
     return resultsOf(batch);
   }
 }
@@ -268,6 +308,33 @@ describe('ProducerPipeline', () => {
     expect(settled.sort()).toEqual(keys);
     const stored = [...cluster.stored.values()].flat().sort();
     expect(stored).toEqual(keys); // each once
+  });
+
+  it('sends the next batch of every partition with nothing in flight in one request', async () => {
+    const { cluster, subject } = onCluster(3);
+    const keys = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7'];
+    for (const key of keys) subject.enqueue([{ ...record(key), key }], undefined);
+    await subject.idle();
+    expect(cluster.requests).toHaveLength(1);
+    expect(cluster.requests[0]?.sort()).toEqual([0, 1, 2]);
+  });
+
+  it('a record refused in a request of several partitions fails alone; the others are stored once', async () => {
+    const { cluster, subject } = onCluster(3);
+    cluster.refused.add('k1');
+    const outcomes = new Map<string, number | undefined>();
+    const keys = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7'];
+    for (const key of keys) {
+      subject.enqueue([{ ...record(key), key }], (failure) => {
+        outcomes.set(key, failure?.reasonCode);
+      });
+    }
+    await subject.idle();
+    expect(outcomes.get('k1')).toBe(0x97);
+    expect(keys.filter((key) => outcomes.get(key) !== undefined)).toEqual(['k1']);
+    const stored = [...cluster.stored.values()].flat().sort();
+    expect(stored).toEqual(keys.filter((key) => key !== 'k1')); // each once
+    expect(cluster.requests[0]?.length).toBe(3);
   });
 
   it('puts a keyed record in the partition of murmur2 as Kafka’s Java client, and keeps it there on a retry', async () => {
