@@ -7,7 +7,12 @@ import type { ReplyCheck } from '../rules/downlink-types.js';
 import type { UplinkPublish } from '../rules/types.js';
 import { addressKey } from '../auth/auth-throttle.js';
 import { Connection, type ConnectionOptions } from './connection.js';
-import { ConnectionAdmission, type ConnectionLimits } from './connection-admission.js';
+import {
+  ConnectionAdmission,
+  type AdmissionLimit,
+  type ConnectionLimits,
+} from './connection-admission.js';
+import { KeepAliveWheel } from './keep-alive-wheel.js';
 import { expiryFrom, pickMessageProperties, type BrokerMessage } from './message.js';
 import { DelayedPublishes, parseDelayedTopic } from './delayed.js';
 import { LimitRefusals } from './limit-refusals.js';
@@ -16,7 +21,13 @@ import { LongTimer } from './long-timer.js';
 import { QueueRoom } from './queue-room.js';
 import { ReasonCode } from './reason-codes.js';
 import { RetainedStore, type RetainedLimits } from './retained.js';
-import { NEVER_EXPIRES, Session, type Delivery, type Subscription } from './session.js';
+import {
+  NEVER_EXPIRES,
+  Session,
+  type Delivery,
+  type DropCounter,
+  type Subscription,
+} from './session.js';
 import {
   MemorySessionStore,
   type FleetEvents,
@@ -100,6 +111,14 @@ export class Broker implements FleetEvents {
   readonly protocolErrors: RateLimitedLog;
   /** Bytes and packets through the sockets, counted by connections for `$SYS/broker/...`. */
   readonly traffic = new Traffic();
+  /** The keep-alive deadlines of all connections, on one timer. */
+  readonly keepAlive = new KeepAliveWheel();
+  /** Where every session counts what it drops. */
+  readonly #drops: DropCounter = {
+    dropped: (reason) => {
+      this.metrics.mqttMessagesDropped.inc({ reason });
+    },
+  };
   readonly #sink: UplinkSink;
   readonly #options: BrokerOptions;
   readonly #connections = new Set<Connection>();
@@ -197,22 +216,21 @@ export class Broker implements FleetEvents {
       }
       this.#refusedSockets++;
     }
-    const admission = {
-      refusedBy,
-      socketClosed: () => {
-        if (refusedBy === undefined) this.#admission.release(address);
-        else this.#refusedSockets--;
-      },
-    };
     const connection = new Connection(
       socket,
       remoteAddress,
       this,
       this.#options,
-      admission,
+      { refusedBy, address },
       certificateName,
     );
     this.#connections.add(connection);
+  }
+
+  /** An accepted socket closed: what it held in the connection counts is free again. */
+  socketClosed(address: string, refusedBy: AdmissionLimit | undefined): void {
+    if (refusedBy === undefined) this.#admission.release(address);
+    else this.#refusedSockets--;
   }
 
   /**
@@ -262,7 +280,7 @@ export class Broker implements FleetEvents {
     session.permissions = authorized.principal.permissions;
     for (const [filter, subscription] of state.subscriptions) {
       if (!session.permissions.canSubscribe(filter)) continue;
-      session.subscriptions.set(filter, subscription);
+      session.subscribe(filter, subscription);
       this.#subscriptions.subscribe(clientId, filter, subscription);
     }
     for (const id of state.qos2Received) session.qos2Received.set(id, 'stored');
@@ -364,7 +382,7 @@ export class Broker implements FleetEvents {
       session = this.#newSession(clientId, state.assignedId);
     } else {
       this.#subscriptions.unsubscribeAll(clientId);
-      session.subscriptions.clear();
+      session.clearSubscriptions();
     }
     session.remote = { online: state.online };
     session.identity = state.identity;
@@ -372,7 +390,7 @@ export class Broker implements FleetEvents {
     const authorized = this.#options.authenticator.authorize(state.identity, clientId);
     session.permissions = authorized.ok ? authorized.principal.permissions : DENY_RECEIVING;
     for (const [filter, subscription] of state.subscriptions) {
-      session.subscriptions.set(filter, subscription);
+      session.subscribe(filter, subscription);
       this.#subscriptions.subscribe(clientId, filter, subscription);
     }
   }
@@ -403,9 +421,7 @@ export class Broker implements FleetEvents {
     const session = new Session(
       clientId,
       this.#options.maxQueuedMessages,
-      (reason) => {
-        this.metrics.mqttMessagesDropped.inc({ reason });
-      },
+      this.#drops,
       this.#queueRoom,
     );
     session.assignedId = assignedId;
@@ -841,7 +857,7 @@ export class Broker implements FleetEvents {
     for (const filter of [...session.subscriptions.keys()]) {
       if (permissions.canSubscribe(filter)) continue;
       this.#subscriptions.unsubscribe(session.clientId, filter);
-      session.subscriptions.delete(filter);
+      session.unsubscribe(filter);
       removed.push(filter);
     }
     const dropped = session.withdraw(({ message, shared }) =>
@@ -858,6 +874,7 @@ export class Broker implements FleetEvents {
   /** Stops every timer (session expiry, delayed wills) so the process can exit. */
   clearTimers(): void {
     clearInterval(this.#retainedSweep);
+    this.keepAlive.stop();
     this.#delayed.clear();
     for (const pending of this.#pendingEnds.values()) {
       pending.expiry?.cancel();

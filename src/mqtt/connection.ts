@@ -99,8 +99,8 @@ type Will = NonNullable<IConnectPacket['will']>;
 export interface Admission {
   /** The limit that refused the connection, if any: the client is told at its CONNECT. */
   refusedBy: AdmissionLimit | undefined;
-  /** Frees what the socket held in the counts; called once, when the socket closes. */
-  socketClosed: () => void;
+  /** The address the socket holds a slot of in the connection counts (see addressKey). */
+  address: string;
 }
 
 /**
@@ -226,7 +226,11 @@ export class Connection implements SessionLink {
   #sendWill = true;
   #accepted = false;
   #released = false;
-  readonly #socketClosed: () => void;
+  /** The address whose slot in the connection counts the socket holds until it closes. */
+  readonly #admittedAddress: string;
+  #slotReleased = false;
+  /** The keep-alive wheel's bookkeeping (see KeepAliveWheel). */
+  keepAliveSlot = -1;
   #session: Session | undefined;
 
   constructor(
@@ -240,7 +244,7 @@ export class Connection implements SessionLink {
     this.#socket = socket;
     this.certificateName = certificateName;
     this.refusedBy = admission.refusedBy;
-    this.#socketClosed = admission.socketClosed;
+    this.#admittedAddress = admission.address;
     this.remoteAddress = remoteAddress;
     this.broker = broker;
     this.options = options;
@@ -248,19 +252,14 @@ export class Connection implements SessionLink {
     this.#scanner = new FrameScanner(options.maxPacketSize);
     this.#publishRate =
       options.maxPublishRate > 0 ? new PublishRate(options.maxPublishRate) : undefined;
-    this.acks = new OrderedAcks<AckReply>((reply) => {
-      if (typeof reply === 'number') this.#sendAckCode(reply);
-      else reply();
-      this.#resumeIfDrained();
-    });
+    this.acks = new OrderedAcks<AckReply>(this);
 
     // the socket's listeners are shared by all connections (no closures per connection)
     (socket as OwnedSocket)[OWNER] = this;
     socket.on('data', Connection.#socketData);
     socket.on('drain', Connection.#socketDrain);
     socket.on('error', Connection.#socketError);
-    // once: the socket's slot in the connection counts is freed exactly once
-    socket.once('close', Connection.#socketClose);
+    socket.on('close', Connection.#socketClose);
     // The whole way to CONNACK, an AUTH exchange or a password check included, must fit in the
     // CONNECT timeout: a client silent in the middle of an exchange is closed too.
     const connectTimeoutMs =
@@ -287,6 +286,32 @@ export class Connection implements SessionLink {
 
   static #socketClose(this: Duplex): void {
     (this as OwnedSocket)[OWNER].#onClose();
+  }
+
+  /** An acknowledgement whose turn has come (see OrderedAcks): a packet code, or a packet to send. */
+  writeAck(reply: AckReply): void {
+    if (typeof reply === 'number') this.#sendAckCode(reply);
+    else reply();
+    this.#resumeIfDrained();
+  }
+
+  /**
+   * The keep-alive deadline has come (see KeepAliveWheel): nothing received within one and a
+   * half keep-alive periods closes the connection [MQTT-3.1.2-24]; else the next deadline counts
+   * from the last packet received.
+   */
+  keepAliveDue(now: number): void {
+    if (this.#status === 'closed' || this.#status === 'closing') return;
+    const limit = this.#keepAliveMs * 1.5;
+    // While the bridge itself does not read, the client's silence is not its fault.
+    if (this.#readPaused || this.#readStopped || this.#congestionPaused || this.#ratePaused) {
+      this.#lastReceivedAt = now;
+    }
+    if (now - this.#lastReceivedAt >= limit) {
+      this.protocolViolation(ReasonCode.KeepAliveTimeout, 'keep alive timeout');
+    } else {
+      this.broker.keepAlive.add(this, this.#lastReceivedAt + limit);
+    }
   }
 
   /** The connection's logger, made when first used: most connections never log a line. */
@@ -429,7 +454,8 @@ export class Connection implements SessionLink {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#keepAliveMs = keepAliveSeconds * 1000;
-    if (this.#keepAliveMs > 0) this.#armKeepAlive(this.#keepAliveMs * 1.5);
+    if (this.#keepAliveMs > 0)
+      this.broker.keepAlive.add(this, Date.now() + this.#keepAliveMs * 1.5);
     const { expiresAt } = this.identity;
     if (expiresAt !== undefined) {
       // the token proved who the client is until then (MQTT 5: DISCONNECT 0x87)
@@ -722,6 +748,7 @@ export class Connection implements SessionLink {
     // A client that never reads must not hold the socket open forever. The timer goes when the
     // socket does (#onClose): left running, it kept the connection and what its parser held.
     clearTimeout(this.#timer);
+    this.broker.keepAlive.remove(this);
     this.#timer = setTimeout(() => this.#socket.destroy(), 5_000).unref();
   }
 
@@ -907,29 +934,17 @@ export class Connection implements SessionLink {
     });
   }
 
-  #armKeepAlive(delayMs: number): void {
-    this.#timer = setTimeout(() => {
-      const limit = this.#keepAliveMs * 1.5;
-      // While the bridge itself does not read, the client's silence is not its fault.
-      if (this.#readPaused || this.#readStopped || this.#congestionPaused || this.#ratePaused) {
-        this.#lastReceivedAt = Date.now();
-      }
-      const silentFor = Date.now() - this.#lastReceivedAt;
-      if (silentFor >= limit) {
-        // [MQTT-3.1.2-24] nothing received within one and a half keep-alive periods
-        this.protocolViolation(ReasonCode.KeepAliveTimeout, 'keep alive timeout');
-      } else {
-        this.#armKeepAlive(limit - silentFor);
-      }
-    }, delayMs);
-  }
-
   #onClose(): void {
     this.#status = 'closed';
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.broker.keepAlive.remove(this);
     this.#identityExpiry?.cancel();
-    this.#socketClosed();
+    // the socket's slot in the connection counts is freed exactly once
+    if (!this.#slotReleased) {
+      this.#slotReleased = true;
+      this.broker.socketClosed(this.#admittedAddress, this.refusedBy);
+    }
     this.#release();
   }
 

@@ -1,6 +1,11 @@
 /** A place in line not settled yet. */
 const UNSETTLED: unique symbol = Symbol('unsettled');
 
+/** What writes the acknowledgements of an OrderedAcks. */
+export interface AckWriter<T> {
+  writeAck(value: T): void;
+}
+
 /**
  * Acknowledgements leave in the order their PUBLISHes arrived
  * [MQTT-4.6.0-2], even when Kafka settles a later one first (for example a
@@ -15,10 +20,11 @@ export class OrderedAcks<T> {
   #head = 0;
   /** The ticket of `#values[0]`. */
   #base = 0;
-  readonly #write: (value: T) => void;
+  readonly #writer: AckWriter<T>;
 
-  constructor(write: (value: T) => void) {
-    this.#write = write;
+  /** `writer` writes each value in order (an object with a method: no closure per connection). */
+  constructor(writer: AckWriter<T>) {
+    this.#writer = writer;
   }
 
   /** Acknowledgements reserved and not yet written. */
@@ -54,7 +60,7 @@ export class OrderedAcks<T> {
       if (value === UNSETTLED) break;
       this.#values[this.#head] = undefined;
       this.#head++;
-      this.#write(value as T);
+      this.#writer.writeAck(value as T);
     }
     if (this.#head > 1024 && this.#head * 2 > this.#values.length) {
       this.#values.splice(0, this.#head);

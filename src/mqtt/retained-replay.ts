@@ -12,6 +12,11 @@ interface Batch {
   identifier: number | undefined;
 }
 
+/** The session a replay is for: whether a retained message whose turn has come still goes. */
+export interface RetainedReceiver {
+  wantsRetained(message: BrokerMessage): boolean;
+}
+
 /**
  * Retained messages that new subscriptions of a session matched and that are not sent yet, in
  * order. A subscription to `#` may match a million of them: each costs one reference (the
@@ -49,12 +54,12 @@ export class RetainedReplay {
   /**
    * The first message still to be sent, as its subscription delivers it; it stays first until
    * {@link take}. Passed over on the way: a message its topic no longer retains (replaced or
-   * cleared meanwhile; a replacement went to the subscription live) and one `wanted` refuses.
+   * cleared meanwhile; a replacement went to the subscription live) and one the receiver no longer wants.
    */
-  peek(wanted: (message: BrokerMessage) => boolean): Delivery | undefined {
+  peek(receiver: RetainedReceiver): Delivery | undefined {
     for (let batch = this.#batches[0]; batch !== undefined; batch = this.#batches[0]) {
       const message = batch.messages[batch.next] as BrokerMessage;
-      if (batch.store.get(message.topic) === message && wanted(message)) {
+      if (batch.store.get(message.topic) === message && receiver.wantsRetained(message)) {
         return {
           message,
           qos: Math.min(message.qos, batch.qos) as QoS,

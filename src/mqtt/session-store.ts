@@ -26,7 +26,7 @@ export interface SessionState {
   assignedId: boolean;
   /** Seconds (NEVER_EXPIRES: for ever). */
   expiryInterval: number;
-  subscriptions: Map<string, Subscription>;
+  subscriptions: ReadonlyMap<string, Subscription>;
   /** The will of the current or last connection, while it is not published. */
   will: Will | undefined;
   /** When a will waiting for its delay goes out (ms since the epoch); online: not set. */

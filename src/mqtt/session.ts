@@ -91,10 +91,21 @@ interface Inflight {
  * and the QoS 2 packet ids it sent that are not released yet. Outlives its
  * connection when the session is persistent.
  */
+/**
+ * The empty map a session's maps start as, shared by all sessions: never written (the session
+ * makes its own before the first entry), only read and deleted from.
+ */
+const NONE = new Map<never, never>();
+
+/** Where a session counts the messages it drops (one for all sessions: no closure each). */
+export interface DropCounter {
+  dropped(reason: DropReason): void;
+}
+
 export class Session {
   readonly clientId: string;
-  /** By topic filter as the client sent it. */
-  readonly subscriptions = new Map<string, Subscription>();
+  /** By topic filter as the client sent it (a shared empty map until the first). */
+  #subscriptions: Map<string, Subscription> = NONE;
   #qos2Received: Map<number, 'producing' | 'stored'> | undefined;
   #qos2Waiting: Map<number, Array<(outcome: UplinkOutcome) => void>> | undefined;
   /** Seconds the session outlives its connection; NEVER_EXPIRES for ever. */
@@ -125,7 +136,8 @@ export class Session {
    */
   remote: { online: boolean } | undefined;
   #link: SessionLink | undefined;
-  readonly #inflight = new Map<number, Inflight>();
+  /** By packet id (a shared empty map until the first: most idle sessions have none). */
+  #inflight: Map<number, Inflight> = NONE;
   /** In-flight entries not sent on the current connection. */
   #unsent = 0;
   #queue: Delivery[] = [];
@@ -133,22 +145,40 @@ export class Session {
   readonly #retained = new RetainedReplay();
   #nextPacketId = 1;
   readonly #maxQueued: number;
-  readonly #onDrop: (reason: DropReason) => void;
+  readonly #drops: DropCounter;
   /** Where a connected session tells the downlink its queue is full, and has room again. */
   readonly #room: QueueRoom | undefined;
   /** Called when the queue has emptied (a store feeding the session feeds more). */
   onQueueDrained: (() => void) | undefined;
 
-  constructor(
-    clientId: string,
-    maxQueued: number,
-    onDrop: (reason: DropReason) => void,
-    room?: QueueRoom,
-  ) {
+  constructor(clientId: string, maxQueued: number, drops: DropCounter, room?: QueueRoom) {
     this.clientId = clientId;
     this.#maxQueued = maxQueued;
-    this.#onDrop = onDrop;
+    this.#drops = drops;
     this.#room = room;
+  }
+
+  /** By topic filter as the client sent it. */
+  get subscriptions(): ReadonlyMap<string, Subscription> {
+    return this.#subscriptions;
+  }
+
+  subscribe(filter: string, subscription: Subscription): void {
+    if (this.#subscriptions === NONE) this.#subscriptions = new Map();
+    this.#subscriptions.set(filter, subscription);
+  }
+
+  unsubscribe(filter: string): boolean {
+    return this.#subscriptions.delete(filter);
+  }
+
+  clearSubscriptions(): void {
+    this.#subscriptions.clear();
+  }
+
+  #setInflight(packetId: number, inflight: Inflight): void {
+    if (this.#inflight === NONE) this.#inflight = new Map();
+    this.#inflight.set(packetId, inflight);
   }
 
   /** QoS 2 packet ids received and not yet released by PUBREL [MQTT-4.3.3-9]. */
@@ -222,7 +252,7 @@ export class Session {
     subscription: Pick<Subscription, 'qos' | 'identifier'>,
   ): void {
     const refused = this.#retained.add(store, messages, subscription);
-    for (let i = 0; i < refused; i++) this.#onDrop('queue-full');
+    for (let i = 0; i < refused; i++) this.#drops.dropped('queue-full');
     // the client may have gone while the subscription was being kept
     if (this.#link) this.#drain();
     else this.#queueRetained();
@@ -260,7 +290,7 @@ export class Session {
       subscriptionIds: [],
       settle,
     };
-    this.#inflight.set(packetId, { delivery, awaiting: 'pubcomp', sent: false });
+    this.#setInflight(packetId, { delivery, awaiting: 'pubcomp', sent: false });
     this.#unsent++;
     this.#drain();
   }
@@ -305,7 +335,7 @@ export class Session {
     for (const delivery of waiting) delivery.settle?.();
     this.#qos2Received = undefined;
     this.#qos2Waiting = undefined;
-    this.subscriptions.clear();
+    this.clearSubscriptions();
   }
 
   /**
@@ -418,7 +448,7 @@ export class Session {
   /** Retained messages waiting, in order, while the client takes them. */
   #sendRetained(link: SessionLink): void {
     while (!link.writeCongested) {
-      const delivery = this.#retained.peek(this.#stillWanted);
+      const delivery = this.#retained.peek(this);
       if (delivery === undefined) return;
       if (delivery.qos > 0 && this.#unacknowledged >= link.receiveMaximum) return;
       this.#retained.take();
@@ -435,13 +465,14 @@ export class Session {
   #queueRetained(): void {
     const kept: Delivery[] = [];
     for (
-      let delivery = this.#retained.peek(this.#stillWanted);
+      let delivery = this.#retained.peek(this);
       delivery !== undefined;
-      delivery = this.#retained.peek(this.#stillWanted)
+      delivery = this.#retained.peek(this)
     ) {
       this.#retained.take();
-      if (delivery.qos === 0) this.#onDrop('offline-qos0');
-      else if (this.#queue.length + kept.length >= this.#maxQueued) this.#onDrop('queue-full');
+      if (delivery.qos === 0) this.#drops.dropped('offline-qos0');
+      else if (this.#queue.length + kept.length >= this.#maxQueued)
+        this.#drops.dropped('queue-full');
       else kept.push(delivery);
     }
     if (kept.length > 0) this.#queue = kept.concat(this.#queue);
@@ -451,18 +482,18 @@ export class Session {
    * Whether a retained message whose turn has come still goes: the client may read its topic
    * (read rights change), and it has not expired while it waited.
    */
-  readonly #stillWanted = (message: BrokerMessage): boolean => {
+  wantsRetained(message: BrokerMessage): boolean {
     if (!this.permissions.canReceive(message.topic)) return false;
     if (!isExpired(message, Date.now())) return true;
-    this.#onDrop('expired'); // [MQTT-3.3.2-5]
+    this.#drops.dropped('expired'); // [MQTT-3.3.2-5]
     return false;
-  };
+  }
 
   #send(delivery: Delivery): void {
     const wanted = delivery.packetId;
     const packetId =
       wanted !== undefined && !this.#inflight.has(wanted) ? wanted : this.#allocatePacketId();
-    this.#inflight.set(packetId, {
+    this.#setInflight(packetId, {
       delivery,
       awaiting: delivery.qos === 1 ? 'puback' : 'pubrec',
       sent: true,
@@ -475,7 +506,7 @@ export class Session {
   }
 
   #drop(delivery: Delivery, reason: DropReason): void {
-    this.#onDrop(reason);
+    this.#drops.dropped(reason);
     delivery.settle?.();
   }
 
@@ -513,7 +544,7 @@ export class Session {
       };
     }
     const sent = link.sendPublish(packet);
-    if (!sent) this.#onDrop('too-large');
+    if (!sent) this.#drops.dropped('too-large');
     return sent;
   }
 }

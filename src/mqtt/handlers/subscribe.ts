@@ -78,7 +78,7 @@ export function handleSubscribe(connection: Connection, packet: ISubscribePacket
       request.topic,
       subscription,
     );
-    session.subscriptions.set(request.topic, subscription);
+    session.subscribe(request.topic, subscription);
     granted.push(request.qos);
     // [MQTT-4.8.2-...] retained messages are not sent to shared subscriptions
     const wantsRetained =
@@ -119,7 +119,7 @@ export function handleUnsubscribe(connection: Connection, packet: IUnsubscribePa
   const codes = packet.unsubscriptions.map((filter) => {
     if ('problem' in parseTopicFilter(filter)) return INVALID_FILTER.v5;
     const existed = connection.broker.subscriptions.unsubscribe(connection.clientId, filter);
-    connection.session.subscriptions.delete(filter);
+    connection.session.unsubscribe(filter);
     return existed ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted;
   });
   connection.broker.sessionChanged(connection.session);

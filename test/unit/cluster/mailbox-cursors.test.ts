@@ -85,7 +85,7 @@ function connect(
   position?: MailboxPosition,
   receiveMaximum = 100,
 ) {
-  const session = new Session(clientId, 1000, () => undefined);
+  const session = new Session(clientId, 1000, { dropped: () => undefined });
   const link = new FakeLink(receiveMaximum);
   session.attach(link);
   cursors.attach(session, 0, position);

@@ -4,7 +4,7 @@ import { OrderedAcks } from '../../../src/mqtt/ordered-acks.js';
 describe('OrderedAcks', () => {
   it('writes in reservation order whatever the settling order [MQTT-4.6.0-2]', () => {
     const written: number[] = [];
-    const acks = new OrderedAcks<number>((value) => written.push(value));
+    const acks = new OrderedAcks<number>({ writeAck: (value) => written.push(value) });
     const first = acks.reserve();
     const second = acks.reserve();
     const third = acks.reserve();
@@ -19,7 +19,7 @@ describe('OrderedAcks', () => {
 
   it('keeps order over many thousands of acknowledgements', () => {
     const written: number[] = [];
-    const acks = new OrderedAcks<number>((value) => written.push(value));
+    const acks = new OrderedAcks<number>({ writeAck: (value) => written.push(value) });
     const settles = Array.from({ length: 5000 }, () => acks.reserve());
     settles.forEach((settle, index) => {
       if (index % 2 === 1) settle(index);
@@ -34,7 +34,7 @@ describe('OrderedAcks', () => {
 describe('OrderedAcks tickets', () => {
   it('writes in ticket order, each ticket once, across compaction', () => {
     const written: number[] = [];
-    const acks = new OrderedAcks<number>((value) => written.push(value));
+    const acks = new OrderedAcks<number>({ writeAck: (value) => written.push(value) });
     const tickets = Array.from({ length: 5000 }, () => acks.take());
     for (const ticket of [...tickets].reverse()) if (ticket % 3 !== 0) acks.settle(ticket, ticket);
     expect(written).toEqual([]);

@@ -57,7 +57,7 @@ function tracked(payload: string, qos: Delivery['qos'], settled: string[]): Deli
 describe('Session settlement', () => {
   it('settles QoS 0 when written, QoS 1 on PUBACK and QoS 2 on PUBCOMP', () => {
     const drops: DropReason[] = [];
-    const session = new Session('c', 10, (reason) => drops.push(reason));
+    const session = new Session('c', 10, { dropped: (reason) => drops.push(reason) });
     const connection = link();
     session.attach(connection);
     const settled: string[] = [];
@@ -77,7 +77,7 @@ describe('Session settlement', () => {
 
   it('settles what it drops: offline QoS 0, expired, beyond the queue limit, and everything at session end', () => {
     const drops: DropReason[] = [];
-    const session = new Session('c', 1, (reason) => drops.push(reason));
+    const session = new Session('c', 1, { dropped: (reason) => drops.push(reason) });
     const settled: string[] = [];
     session.deliver(tracked('offline-0', 0, settled));
     session.deliver({ ...tracked('expired', 1, settled), message: message('expired', 1) });
@@ -90,7 +90,7 @@ describe('Session settlement', () => {
   });
 
   it('keeps queued messages unsettled while the client is away and settles them once acknowledged', () => {
-    const session = new Session('c', 10, () => undefined);
+    const session = new Session('c', 10, { dropped: () => undefined });
     const settled: string[] = [];
     session.deliver(tracked('a', 1, settled));
     session.deliver(tracked('b', 1, settled));
@@ -104,7 +104,7 @@ describe('Session settlement', () => {
 
   it('drops QoS 0 and holds QoS 1 for a subscriber that does not read, and sends them once it does', () => {
     const drops: DropReason[] = [];
-    const session = new Session('c', 10, (reason) => drops.push(reason));
+    const session = new Session('c', 10, { dropped: (reason) => drops.push(reason) });
     const connection = link();
     session.attach(connection);
     connection.writeCongested = true;
@@ -123,7 +123,7 @@ describe('Session.withdraw', () => {
   it('drops and settles queued and unacknowledged messages the client may no longer receive', () => {
     const drops: DropReason[] = [];
     const settled: string[] = [];
-    const session = new Session('c', 10, (reason) => drops.push(reason));
+    const session = new Session('c', 10, { dropped: (reason) => drops.push(reason) });
     const connection = link(1);
     session.attach(connection);
     session.deliver(tracked('secret-inflight', 1, settled));
@@ -184,7 +184,7 @@ const topics = (items: Array<{ topic: string }>): string[] => items.map(({ topic
 describe('Session.replayRetained', () => {
   it('writes a large retained set at QoS 0 in order as the client reads it, dropping none', () => {
     const drops: DropReason[] = [];
-    const session = new Session('c', 100, (reason) => drops.push(reason));
+    const session = new Session('c', 100, { dropped: (reason) => drops.push(reason) });
     const connection = pacedLink(64);
     session.attach(connection);
     const store = storeWith(10_000);
@@ -201,7 +201,7 @@ describe('Session.replayRetained', () => {
   });
 
   it('keeps QoS 1 within the Receive Maximum and queues later QoS 1 messages behind it', () => {
-    const session = new Session('c', 100, () => undefined);
+    const session = new Session('c', 100, { dropped: () => undefined });
     const connection = link(5);
     connection.writeCongested = true;
     session.attach(connection);
@@ -226,7 +226,7 @@ describe('Session.replayRetained', () => {
 
   it('passes over messages replaced, cleared, expired or no longer readable while they waited', () => {
     const drops: DropReason[] = [];
-    const session = new Session('c', 100, (reason) => drops.push(reason));
+    const session = new Session('c', 100, { dropped: (reason) => drops.push(reason) });
     const connection = link();
     connection.writeCongested = true;
     session.attach(connection);
@@ -248,7 +248,7 @@ describe('Session.replayRetained', () => {
 
   it('holds at most retained.maxMessages waiting whatever the number of subscriptions', () => {
     const drops: DropReason[] = [];
-    const session = new Session('c', 100, (reason) => drops.push(reason));
+    const session = new Session('c', 100, { dropped: (reason) => drops.push(reason) });
     const connection = pacedLink(0); // congested from the start
     session.attach(connection);
     const store = storeWith(10, 'r', new RetainedStore({ maxMessages: 10, maxBytes: 10_000 }));
@@ -261,7 +261,7 @@ describe('Session.replayRetained', () => {
 
   it('drops QoS 0 and queues QoS 1, ahead of what waits behind it, when the client goes', () => {
     const drops: DropReason[] = [];
-    const session = new Session('c', 4, (reason) => drops.push(reason));
+    const session = new Session('c', 4, { dropped: (reason) => drops.push(reason) });
     session.attach(pacedLink(0));
     const store = storeWith(5, 'b', storeWith(3, 'a'));
     const matched = store.match('b/#', Date.now());

@@ -1,0 +1,79 @@
+/** What the wheel checks: a connection whose client must have sent something by a deadline. */
+export interface KeepAliveWatched {
+  /** The wheel's slot it is in (-1: none); the wheel's own bookkeeping. */
+  keepAliveSlot: number;
+  /** Its deadline has come (`now`: Date.now()): it closes, or is added again with a later one. */
+  keepAliveDue(now: number): void;
+}
+
+/** Granularity of the deadlines: a silent client is closed at most this much late. */
+const TICK_MS = 250;
+
+/**
+ * The keep-alive deadlines of all connections on one timer, in slots of TICK_MS: no timer, timer
+ * callback or closure per connection (they were about a fifth of an idle connection's heap).
+ * A deadline is rounded up to its slot's end, so a client is never closed early.
+ */
+export class KeepAliveWheel {
+  /** Connections by the slot (deadline ÷ TICK_MS, rounded up) their deadline falls in. */
+  readonly #slots = new Map<number, Set<KeepAliveWatched>>();
+  /** The first slot not checked yet. */
+  #next = Math.floor(Date.now() / TICK_MS);
+  #timer: NodeJS.Timeout | undefined;
+
+  /** Checks `watched` at `deadline` (Date.now() time), instead of any deadline it had. */
+  add(watched: KeepAliveWatched, deadline: number): void {
+    this.remove(watched);
+    // after a time without any: the slots of that time were empty
+    if (this.#timer === undefined)
+      this.#next = Math.max(this.#next, Math.floor(Date.now() / TICK_MS));
+    const slot = Math.max(Math.ceil(deadline / TICK_MS), this.#next);
+    let members = this.#slots.get(slot);
+    if (!members) {
+      members = new Set();
+      this.#slots.set(slot, members);
+    }
+    members.add(watched);
+    watched.keepAliveSlot = slot;
+    this.#timer ??= setInterval(() => {
+      this.#tick(Date.now());
+    }, TICK_MS).unref();
+  }
+
+  remove(watched: KeepAliveWatched): void {
+    const slot = watched.keepAliveSlot;
+    if (slot < 0) return;
+    watched.keepAliveSlot = -1;
+    const members = this.#slots.get(slot);
+    if (!members) return;
+    members.delete(watched);
+    if (members.size === 0) this.#slots.delete(slot);
+  }
+
+  /** Stops the timer (the broker is closing). */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#slots.clear();
+  }
+
+  #tick(now: number): void {
+    const last = Math.floor(now / TICK_MS);
+    while (this.#next <= last) {
+      const members = this.#slots.get(this.#next);
+      if (!members) {
+        this.#next++;
+        continue;
+      }
+      this.#slots.delete(this.#next);
+      for (const watched of members) {
+        watched.keepAliveSlot = -1;
+        watched.keepAliveDue(now);
+      }
+    }
+    if (this.#slots.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+}
