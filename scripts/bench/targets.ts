@@ -26,6 +26,7 @@ export function evaluateTargets(results: Results): Target[] {
   const most = rules.at(-1);
   const soak = row(results, 'soak', 'bridge');
   const idleKb = idle?.extra?.['KB/conn'];
+  const marginalKb = idle?.extra?.['KB/conn, a fifth more'];
   const heapGrowth = soak?.extra?.['heap floor growth %'];
   const heapSlope = soak?.extra?.['heap floor MB/min'];
   const heapError = soak?.extra?.['± MB/min'];
@@ -62,7 +63,10 @@ export function evaluateTargets(results: Results): Target[] {
       idleKb === undefined
         ? undefined
         : () => [
-            `${fixed(idleKb, 2)} KB at ${fixed(idle?.count ?? 0, 0)} connections`,
+            `${fixed(idleKb, 2)} KB at ${fixed(idle?.count ?? 0, 0)} connections` +
+              (marginalKb === undefined
+                ? ''
+                : ` (${fixed(marginalKb, 2)} KB each for a fifth more)`),
             idleKb <= 5 && (idle?.count ?? 0) >= 15_000,
           ],
     ),

@@ -20,7 +20,11 @@ export interface Identity {
   expiresAt?: number;
 }
 
+/** Anonymous, nothing proved: one object for all (identities are never changed, only replaced). */
+const NOBODY: Identity = Object.freeze({ username: undefined, proof: 'none' });
+
 /** No identity proved. */
 export function unproved(username: string | undefined): Identity {
+  if (username === undefined) return NOBODY;
   return { username, proof: 'none' };
 }

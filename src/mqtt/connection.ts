@@ -155,7 +155,7 @@ export class Connection implements SessionLink {
   /** The connection limit that refused this connection when its socket was accepted, if any. */
   readonly refusedBy: AdmissionLimit | undefined;
   /** Replies to QoS 1/2 publishes, run in arrival order [MQTT-4.6.0-2]. */
-  readonly acks: OrderedAcks<AckReply>;
+  #acks: OrderedAcks<AckReply> | undefined;
   clientId = '';
   /** The user name CONNECT sent; once accepted, the identity's. */
   username: string | undefined;
@@ -212,7 +212,7 @@ export class Connection implements SessionLink {
   /** Packets that arrived while a password was being checked; handled once CONNECT is accepted. */
   #held: Packet[] | undefined;
   /** Packets held while the uplink is congested (and all that follow them), in order. */
-  #heldForUplink: Packet[] = [];
+  #heldForUplink: Packet[] | undefined;
   #congestionPaused = false;
   /**
    * The start of a packet whose end has not arrived yet, while this connection frames packets
@@ -252,7 +252,6 @@ export class Connection implements SessionLink {
     this.#scanner = new FrameScanner(options.maxPacketSize);
     this.#publishRate =
       options.maxPublishRate > 0 ? new PublishRate(options.maxPublishRate) : undefined;
-    this.acks = new OrderedAcks<AckReply>(this);
 
     // the socket's listeners are shared by all connections (no closures per connection)
     (socket as OwnedSocket)[OWNER] = this;
@@ -286,6 +285,12 @@ export class Connection implements SessionLink {
 
   static #socketClose(this: Duplex): void {
     (this as OwnedSocket)[OWNER].#onClose();
+  }
+
+  /** The acknowledgements of the client's publishes, in order (made at the first). */
+  get acks(): OrderedAcks<AckReply> {
+    this.#acks ??= new OrderedAcks<AckReply>(this);
+    return this.#acks;
   }
 
   /** An acknowledgement whose turn has come (see OrderedAcks): a packet code, or a packet to send. */
@@ -353,7 +358,7 @@ export class Connection implements SessionLink {
       return;
     }
     if (
-      this.#heldForUplink.length > 0 ||
+      (this.#heldForUplink?.length ?? 0) > 0 ||
       (packet.cmd === 'publish' && this.broker.uplinkCongested)
     ) {
       this.#holdForUplink(packet);
@@ -482,6 +487,7 @@ export class Connection implements SessionLink {
       this.broker.metrics.mqttMessagesDropped.inc({ reason: 'uplink-congested' });
       return;
     }
+    this.#heldForUplink ??= [];
     this.#heldForUplink.push(packet);
     if (this.#heldForUplink.length >= MAX_HELD_FOR_UPLINK && !this.#congestionPaused) {
       this.#congestionPaused = true;
@@ -491,10 +497,11 @@ export class Connection implements SessionLink {
 
   /** The uplink takes publishes again: held packets are handled in order, then reading resumes. */
   releaseHeldPublishes(): void {
-    while (this.#heldForUplink.length > 0 && this.#status === 'connected') {
-      const next = this.#heldForUplink[0] as Packet;
+    const held = this.#heldForUplink;
+    while (held !== undefined && held.length > 0 && this.#status === 'connected') {
+      const next = held[0] as Packet;
       if (next.cmd === 'publish' && this.broker.uplinkCongested) return;
-      this.#heldForUplink.shift();
+      held.shift();
       this.#handle(next);
     }
     if (this.#congestionPaused) {
@@ -803,7 +810,7 @@ export class Connection implements SessionLink {
 
   /** Stops reading while too many acknowledgements wait for Kafka. */
   throttleIfBusy(): void {
-    if (!this.#readPaused && this.acks.pending >= this.options.receiveMaximum) {
+    if (!this.#readPaused && (this.#acks?.pending ?? 0) >= this.options.receiveMaximum) {
       this.#readPaused = true;
       this.#socket.pause();
     }
@@ -816,7 +823,7 @@ export class Connection implements SessionLink {
   }
 
   #resumeIfDrained(): void {
-    if (this.#readPaused && this.acks.pending <= this.options.receiveMaximum / 2) {
+    if (this.#readPaused && (this.#acks?.pending ?? 0) <= this.options.receiveMaximum / 2) {
       this.#readPaused = false;
       this.#lastReceivedAt = Date.now();
       this.#resumeReading();

@@ -142,7 +142,8 @@ export class Session {
   #unsent = 0;
   #queue: Delivery[] = [];
   /** Retained messages for new subscriptions, sent before anything queued after them. */
-  readonly #retained = new RetainedReplay();
+  /** Made at the first retained messages a subscription matched. */
+  #retainedReplay: RetainedReplay | undefined;
   #nextPacketId = 1;
   readonly #maxQueued: number;
   readonly #drops: DropCounter;
@@ -251,7 +252,8 @@ export class Session {
     messages: BrokerMessage[],
     subscription: Pick<Subscription, 'qos' | 'identifier'>,
   ): void {
-    const refused = this.#retained.add(store, messages, subscription);
+    this.#retainedReplay ??= new RetainedReplay();
+    const refused = this.#retainedReplay.add(store, messages, subscription);
     for (let i = 0; i < refused; i++) this.#drops.dropped('queue-full');
     // the client may have gone while the subscription was being kept
     if (this.#link) this.#drain();
@@ -325,7 +327,7 @@ export class Session {
 
   /** The session ends: nothing more is delivered; what was waiting is dropped. */
   clear(): void {
-    this.#retained.clear();
+    this.#retainedReplay?.clear();
     const waiting = [...this.#inflight.values()].map(({ delivery }) => delivery);
     this.#inflight.clear();
     this.#unsent = 0;
@@ -395,7 +397,7 @@ export class Session {
       this.#link !== undefined &&
       !this.#link.writeCongested &&
       this.#unsent === 0 &&
-      this.#retained.size === 0 &&
+      (this.#retainedReplay?.size ?? 0) === 0 &&
       this.#queue.length === 0 &&
       this.#unacknowledged < this.#link.receiveMaximum
     );
@@ -429,7 +431,7 @@ export class Session {
       }
     }
     this.#sendRetained(link);
-    if (this.#retained.size > 0) return;
+    if ((this.#retainedReplay?.size ?? 0) > 0) return;
     const hadQueue = this.#queue.length > 0;
     while (
       this.#queue.length > 0 &&
@@ -447,11 +449,13 @@ export class Session {
 
   /** Retained messages waiting, in order, while the client takes them. */
   #sendRetained(link: SessionLink): void {
+    const replay = this.#retainedReplay;
+    if (replay === undefined) return;
     while (!link.writeCongested) {
-      const delivery = this.#retained.peek(this);
+      const delivery = replay.peek(this);
       if (delivery === undefined) return;
       if (delivery.qos > 0 && this.#unacknowledged >= link.receiveMaximum) return;
-      this.#retained.take();
+      replay.take();
       if (delivery.qos === 0) this.#write(delivery, undefined, false);
       else this.#send(delivery);
     }
@@ -463,13 +467,11 @@ export class Session {
    * behind it) while there is room.
    */
   #queueRetained(): void {
+    const replay = this.#retainedReplay;
+    if (replay === undefined) return;
     const kept: Delivery[] = [];
-    for (
-      let delivery = this.#retained.peek(this);
-      delivery !== undefined;
-      delivery = this.#retained.peek(this)
-    ) {
-      this.#retained.take();
+    for (let delivery = replay.peek(this); delivery !== undefined; delivery = replay.peek(this)) {
+      replay.take();
       if (delivery.qos === 0) this.#drops.dropped('offline-qos0');
       else if (this.#queue.length + kept.length >= this.#maxQueued)
         this.#drops.dropped('queue-full');

@@ -58,7 +58,9 @@ export const idle: Scenario = {
         `${connections.toLocaleString('en-US')} MQTT 3.1.1 connections (clean session, keep alive 300 s) from ${procs} ` +
         `generator processes (at most ${perProcess.toLocaleString('en-US')} each: their open-files limit), ` +
         `${CONCURRENCY} CONNECTs pending at once per process. Per second: connections accepted (CONNACK) ` +
-        'per second; CPU: µs per connect; KB/conn: growth of RSS once all are open, per connection.',
+        'per second; CPU: µs per connect; KB/conn: growth of RSS once all are open, per connection; ' +
+        'KB/conn, a fifth more: then a fifth more connections open, the growth of RSS per ' +
+        'connection: what one more costs, without what grew once for the first ones.',
       rows,
       ratios: ratiosToPeers(rows),
     };
@@ -73,23 +75,29 @@ async function measure(
 ): Promise<Row> {
   await sleep(1_000);
   const before = rssBytes(server.pids());
-  const load: Load = {
-    mode: 'idle',
-    port: server.port,
-    procs,
-    connections,
-    prefix: 'idle',
-    keepalive: 300,
-  };
-  const generators = new Generators(load);
+  // then a fifth more (within the open-files limit the server shares with this process): the
+  // growth over those is what one more connection costs, without what grew once for the first
+  // ones (the JavaScript heap's young generation, pools)
+  const more = Math.max(
+    1,
+    Math.min(Math.round(connections / 5), openFilesLimit() - connections - 10 * SPARE_FILES),
+  );
+  const batches = [
+    new Generators(idleLoad(server.port, procs, connections, 'idle')),
+    new Generators(idleLoad(server.port, procs, more, 'idle-more')),
+  ];
   try {
+    const [all, extra] = batches as [Generators, Generators];
     let cpu: CpuMeter | undefined;
-    const outcome = await generators.run(() => (cpu = new CpuMeter(server.pids())));
+    const outcome = await all.run(() => (cpu = new CpuMeter(server.pids())));
     const connected = outcome.total('connected');
     const cpuSeconds = cpu?.seconds() ?? 0;
     // what the server allocated lazily (buffers, timers) is in by then
     await sleep(2_000);
     const after = rssBytes(server.pids());
+    const added = (await extra.run()).total('connected');
+    await sleep(2_000);
+    const afterMore = rssBytes(server.pids());
     return {
       peer: server.name,
       count: connected,
@@ -97,10 +105,19 @@ async function measure(
       cpuUs: round((cpuSeconds * 1e6) / connected, 1),
       loadCpuUs: round((outcome.cpuSeconds * 1e6) / connected, 1),
       rssMb: Math.round(after / 2 ** 20),
-      extra: { 'KB/conn': round((after - before) / 1024 / connected, 2) },
+      extra: {
+        'KB/conn': round((after - before) / 1024 / connected, 2),
+        'KB/conn, a fifth more': round((afterMore - after) / 1024 / Math.max(1, added), 2),
+      },
     };
   } finally {
-    await generators.close();
-    generators.kill();
+    for (const generators of batches) {
+      await generators.close();
+      generators.kill();
+    }
   }
+}
+
+function idleLoad(port: number, procs: number, connections: number, prefix: string): Load {
+  return { mode: 'idle', port, procs, connections, prefix, keepalive: 300 };
 }
