@@ -249,7 +249,9 @@ function measureHeaders(headers: ProduceMessage['headers']): number | undefined 
   if (headers === null || typeof headers !== 'object') return undefined;
   let size = 0;
   let count = 0;
-  for (const name of Object.keys(headers)) {
+  // for…in over own names is Object.keys's order, without an array per record
+  for (const name in headers) {
+    if (!Object.hasOwn(headers, name)) continue;
     const item = headers[name];
     const nameSize = Buffer.byteLength(name);
     if (Array.isArray(item)) {
@@ -279,23 +281,34 @@ function headerValueSize(value: unknown): number | undefined {
 function writeHeaders(buffer: Buffer, start: number, headers: ProduceMessage['headers']): number {
   if (headers === undefined || headers === null) return writeVarInt(buffer, start, 0);
   let count = 0;
-  const names = Object.keys(headers);
-  for (const name of names) {
+  for (const name in headers) {
+    if (!Object.hasOwn(headers, name)) continue;
     const item = headers[name];
     count += Array.isArray(item) ? item.length : 1;
   }
   let offset = writeVarInt(buffer, start, count);
-  for (const name of names) {
-    const item = headers[name];
+  for (const name in headers) {
+    if (!Object.hasOwn(headers, name)) continue;
+    const item = headers[name] as string | Buffer | Array<string | Buffer>;
     const nameSize = Buffer.byteLength(name);
-    for (const part of Array.isArray(item)
-      ? (item as Array<string | Buffer>)
-      : [item as string | Buffer]) {
-      offset = writeBytes(buffer, offset, name, nameSize);
-      offset = writeBytes(buffer, offset, part, headerValueSize(part) as number);
+    if (!Array.isArray(item)) {
+      offset = writeHeader(buffer, offset, name, nameSize, item);
+      continue;
     }
+    for (const part of item) offset = writeHeader(buffer, offset, name, nameSize, part);
   }
   return offset;
+}
+
+function writeHeader(
+  buffer: Buffer,
+  start: number,
+  name: string,
+  nameSize: number,
+  value: string | Buffer,
+): number {
+  const offset = writeBytes(buffer, start, name, nameSize);
+  return writeBytes(buffer, offset, value, headerValueSize(value) as number);
 }
 
 function writePartition(

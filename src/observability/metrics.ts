@@ -38,17 +38,28 @@ export class BridgeMetrics {
     registers: [this.registry],
   });
 
-  readonly mqttPublishesReceived = new Counter({
+  /**
+   * PUBLISH packets received by QoS since the last scrape, counted on the message path and added
+   * to bridge_mqtt_publishes_received_total at scrape (prom-client hashes the labels of every
+   * increment, a child's too: garbage per publish).
+   */
+  readonly publishesReceivedByQos: [number, number, number] = [0, 0, 0];
+
+  readonly mqttPublishesReceived: Counter<'qos'> = new Counter({
     name: 'bridge_mqtt_publishes_received_total',
     help: 'PUBLISH packets received from clients, by QoS.',
     labelNames: ['qos'] as const,
     registers: [this.registry],
+    collect: () => {
+      const counts = this.publishesReceivedByQos;
+      for (let qos = 0; qos < counts.length; qos++) {
+        const count = counts[qos] ?? 0;
+        if (count === 0) continue;
+        counts[qos] = 0;
+        this.mqttPublishesReceived.inc({ qos: String(qos) }, count);
+      }
+    },
   });
-
-  /** The counter's children by QoS, bound once: no label lookup per publish. */
-  readonly mqttPublishesReceivedByQos = [0, 1, 2].map((qos) =>
-    this.mqttPublishesReceived.labels({ qos: String(qos) }),
-  );
 
   readonly mqttPublishesUnmapped = new Counter({
     name: 'bridge_mqtt_publishes_unmapped_total',

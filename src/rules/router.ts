@@ -74,7 +74,8 @@ export class Router {
 
   route(publish: UplinkPublish): Routing {
     const records: RoutedRecord[] = [];
-    const failures: RuleFailure[] = [];
+    // made at the first failure: most publishes have none
+    let failures: RuleFailure[] | undefined;
     const json = new PayloadJson(publish.payload);
     const now = Date.now();
     let previous: UplinkRule | undefined;
@@ -83,16 +84,17 @@ export class Router {
       if (rule === previous) continue;
       previous = rule;
       const scope: TemplateScope = { publish, captures, json };
-      if (!rule.conditions.every((holds) => holds(scope))) continue;
+      if (!holdsAll(rule.conditions, scope)) continue;
       try {
         records.push(toRecord(rule, scope, now));
       } catch (error) {
         if (!(error instanceof PayloadError)) throw error;
+        failures ??= [];
         failures.push({ rule: rule.name, error: error.message });
       }
       if (rule.final) break;
     }
-    if (failures.length > 0) return this.deadLetter(publish, failures);
+    if (failures !== undefined) return this.deadLetter(publish, failures);
     if (records.length > 0) return { kind: 'mapped', records };
     return this.#unmatched(publish, json, now);
   }
@@ -195,4 +197,13 @@ function toRecord(rule: UplinkRule, scope: TemplateScope, now: number): RoutedRe
       headers: buildHeaders(to, scope),
     },
   };
+}
+
+/** Whether every condition holds (a loop: no closure per publish, as `every` would take). */
+function holdsAll(
+  conditions: ReadonlyArray<(scope: TemplateScope) => boolean>,
+  scope: TemplateScope,
+): boolean {
+  for (const holds of conditions) if (!holds(scope)) return false;
+  return true;
 }
