@@ -65,8 +65,11 @@ export class KeepAliveWheel {
         this.#next++;
         continue;
       }
-      this.#slots.delete(this.#next);
+      const slot = this.#next;
+      this.#slots.delete(slot);
       for (const watched of members) {
+        // removed (or moved) by an earlier one's closing
+        if (watched.keepAliveSlot !== slot) continue;
         watched.keepAliveSlot = -1;
         watched.keepAliveDue(now);
       }

@@ -63,4 +63,22 @@ describe('KeepAliveWheel', () => {
     expect(due.map(([, now]) => now - 1_000_000)).toEqual([1_000, 3_000, 5_000, 7_000]);
     wheel.stop();
   });
+
+  it('skips a connection that an earlier one in the same slot removed', () => {
+    const wheel = new KeepAliveWheel();
+    const due: Array<[string, number]> = [];
+    const b = watched('b', due);
+    const a: KeepAliveWatched = {
+      keepAliveSlot: -1,
+      keepAliveDue(now) {
+        due.push(['a', now]);
+        wheel.remove(b); // a's closing ends b (a session taken over)
+      },
+    };
+    wheel.add(a, 1_001_000);
+    wheel.add(b, 1_001_000);
+    vi.advanceTimersByTime(1_250);
+    expect(due.map(([name]) => name)).toEqual(['a']);
+    wheel.stop();
+  });
 });
