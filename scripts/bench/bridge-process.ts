@@ -57,7 +57,7 @@ const ENTRY = 'dist/cli.js';
 let built: Promise<void> | undefined;
 
 /** `npm run build` (tsc -p tsconfig.build.json) once, so dist/ is the code of this tree. */
-export function buildBridge(): Promise<void> {
+function buildBridge(): Promise<void> {
   built ??= new Promise((resolve, reject) => {
     execFile(
       process.execPath,

@@ -85,13 +85,6 @@ interface Inflight {
 }
 
 /**
- * A client's session: subscriptions, QoS 1/2 messages in flight to it, the
- * queue of messages waiting for it (offline, or beyond its Receive Maximum),
- * the retained messages its new subscriptions matched that are not sent yet,
- * and the QoS 2 packet ids it sent that are not released yet. Outlives its
- * connection when the session is persistent.
- */
-/**
  * The empty map a session's maps start as, shared by all sessions: never written (the session
  * makes its own before the first entry), only read and deleted from.
  */
@@ -102,6 +95,13 @@ export interface DropCounter {
   dropped(reason: DropReason): void;
 }
 
+/**
+ * A client's session: subscriptions, QoS 1/2 messages in flight to it, the
+ * queue of messages waiting for it (offline, or beyond its Receive Maximum),
+ * the retained messages its new subscriptions matched that are not sent yet,
+ * and the QoS 2 packet ids it sent that are not released yet. Outlives its
+ * connection when the session is persistent.
+ */
 export class Session {
   readonly clientId: string;
   /** By topic filter as the client sent it (a shared empty map until the first). */
@@ -141,8 +141,10 @@ export class Session {
   /** In-flight entries not sent on the current connection. */
   #unsent = 0;
   #queue: Delivery[] = [];
-  /** Retained messages for new subscriptions, sent before anything queued after them. */
-  /** Made at the first retained messages a subscription matched. */
+  /**
+   * Retained messages for new subscriptions, sent before anything queued after them; made at
+   * the first retained messages a subscription matched.
+   */
   #retainedReplay: RetainedReplay | undefined;
   #nextPacketId = 1;
   readonly #maxQueued: number;

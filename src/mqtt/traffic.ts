@@ -14,6 +14,11 @@ export class Traffic {
   packetsSent = 0;
   /** PUBLISH packets received (refused ones too, as Mosquitto counts them). */
   publishesReceived = 0;
+  /**
+   * PUBLISH packets taken in by QoS: past the checks, a retransmitted QoS 2 not again
+   * (bridge_mqtt_publishes_received_total).
+   */
+  readonly publishesTakenByQos: [number, number, number] = [0, 0, 0];
   /** PUBLISH packets sent. */
   publishesSent = 0;
   /** CONNECT packets received (refused ones too). */

@@ -7,7 +7,12 @@ export interface BrokerSource {
   /** Walks the sessions (once per gauge and scrape, never per message). */
   sessions(): { connected: number; sessions: number; subscriptions: number };
   /** Totals the connections bump as bytes and packets pass (mqtt/traffic.ts): no walk. */
-  readonly traffic: { bytesReceived: number; bytesSent: number; publishesSent: number };
+  readonly traffic: {
+    bytesReceived: number;
+    bytesSent: number;
+    publishesSent: number;
+    publishesTakenByQos: readonly number[];
+  };
 }
 
 /** What became of an uplink rule's records. */
@@ -39,25 +44,21 @@ export class BridgeMetrics {
   });
 
   /**
-   * PUBLISH packets received by QoS since the last scrape, counted on the message path and added
-   * to bridge_mqtt_publishes_received_total at scrape (prom-client hashes the labels of every
-   * increment, a child's too: garbage per publish).
+   * Read from the broker's totals at scrape, as the other traffic counters: prom-client hashes
+   * the labels of every increment (a bound child's too), garbage per publish.
    */
-  readonly publishesReceivedByQos: [number, number, number] = [0, 0, 0];
-
   readonly mqttPublishesReceived: Counter<'qos'> = new Counter({
     name: 'bridge_mqtt_publishes_received_total',
     help: 'PUBLISH packets received from clients, by QoS.',
     labelNames: ['qos'] as const,
     registers: [this.registry],
     collect: () => {
-      const counts = this.publishesReceivedByQos;
-      for (let qos = 0; qos < counts.length; qos++) {
-        const count = counts[qos] ?? 0;
-        if (count === 0) continue;
-        counts[qos] = 0;
-        this.mqttPublishesReceived.inc({ qos: String(qos) }, count);
-      }
+      const counts = this.brokerSource?.traffic.publishesTakenByQos;
+      if (counts === undefined) return;
+      this.mqttPublishesReceived.reset();
+      counts.forEach((count, qos) => {
+        if (count > 0) this.mqttPublishesReceived.inc({ qos: String(qos) }, count);
+      });
     },
   });
 

@@ -82,12 +82,9 @@ async function measure(
     1,
     Math.min(Math.round(connections / 5), openFilesLimit() - connections - 10 * SPARE_FILES),
   );
-  const batches = [
-    new Generators(idleLoad(server.port, procs, connections, 'idle')),
-    new Generators(idleLoad(server.port, procs, more, 'idle-more')),
-  ];
+  const all = new Generators(idleLoad(server.port, procs, connections, 'idle'));
+  const extra = new Generators(idleLoad(server.port, procs, more, 'idle-more'));
   try {
-    const [all, extra] = batches as [Generators, Generators];
     let cpu: CpuMeter | undefined;
     const outcome = await all.run(() => (cpu = new CpuMeter(server.pids())));
     const connected = outcome.total('connected');
@@ -111,7 +108,7 @@ async function measure(
       },
     };
   } finally {
-    for (const generators of batches) {
+    for (const generators of [all, extra]) {
       await generators.close();
       generators.kill();
     }

@@ -81,7 +81,7 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
     }
     session.qos2Received.set(id, 'producing');
   }
-  connection.broker.metrics.publishesReceivedByQos[packet.qos]++;
+  connection.broker.traffic.publishesTakenByQos[packet.qos]++;
 
   const message = toMessage(connection, packet, topic);
   if (packet.qos === 0) {
