@@ -110,6 +110,13 @@ export interface Admission {
  */
 const REFUSED_CONNECT_TIMEOUT_MS = 2_000;
 
+/** Why the frame scanner refused a stream (packet-too-large is told with the limit). */
+const PROBLEM_TEXT: Record<Exclude<FrameProblem, 'packet-too-large'>, string> = {
+  'malformed-remaining-length': 'malformed remaining length',
+  'malformed-packet-type': 'malformed packet: reserved packet type 0',
+  'malformed-header-flags': 'malformed packet: invalid fixed header flags',
+};
+
 const UNACCEPTABLE_PROTOCOL_VERSION = Buffer.from([0x20, 0x02, 0x00, 0x01]);
 
 /** Bytes gathered from writes of one tick beyond which they leave at once (a socket's high-water mark). */
@@ -349,7 +356,7 @@ export class Connection implements SessionLink {
     traffic.packetsReceived++;
     if (packet.cmd === 'publish') traffic.publishesReceived++;
     else if (packet.cmd === 'connect') traffic.connectsReceived++;
-    if (this.#status === 'closing' || this.#status === 'closed') return;
+    if (this.#over()) return;
     if (packet.cmd === 'publish' && this.#publishRate !== undefined && !this.#withinRate()) {
       return;
     }
@@ -730,7 +737,7 @@ export class Connection implements SessionLink {
    * CONNECT first gets a DISCONNECT carrying it.
    */
   close(reason: string, disconnectReasonCode?: number, serverReference?: string): void {
-    if (this.#status === 'closing' || this.#status === 'closed') return;
+    if (this.#over()) return;
     const wasConnected = this.#status === 'connected';
     this.#status = 'closing';
     this.log.debug({ clientId: this.clientId, reason }, 'close');
@@ -833,40 +840,43 @@ export class Connection implements SessionLink {
   #onData(chunk: Buffer): void {
     // counted per chunk, not per packet: what the sockets carried, for $SYS/broker/bytes/received
     this.broker.traffic.bytesReceived += chunk.length;
-    if (this.#status === 'closing' || this.#status === 'closed') return;
+    if (this.#over()) return;
     this.#lastReceivedAt = Date.now();
     const problem: FrameProblem | undefined = this.#scanner.scan(chunk);
+    // the whole packets before a refused one are handled first, in order
+    const whole =
+      problem === undefined ? chunk : chunk.subarray(0, Math.max(0, this.#scanner.problemStart));
+    if (whole.length > 0) {
+      // [MQTT-3.1.0-1] the first packet is CONNECT: anything else is refused at its first byte,
+      // not once the whole packet its garbage announces has arrived (maybe never)
+      if (this.#status === 'awaiting-connect' && this.#carry === undefined && whole[0] !== 0x10) {
+        this.protocolViolation(
+          ReasonCode.MalformedPacket,
+          'malformed packet: the first is not CONNECT',
+        );
+        return;
+      }
+      this.#frame(whole);
+    }
+    if (problem === undefined || this.#over()) return;
     if (problem === 'packet-too-large') {
       this.protocolViolation(
         ReasonCode.PacketTooLarge,
         `packet larger than the maximum packet size of ${this.options.maxPacketSize} bytes`,
       );
-      return;
+    } else {
+      this.protocolViolation(ReasonCode.MalformedPacket, PROBLEM_TEXT[problem]);
     }
-    if (problem === 'malformed-remaining-length') {
-      this.protocolViolation(ReasonCode.MalformedPacket, 'malformed remaining length');
-      return;
-    }
-    // [MQTT-3.1.0-1] the first packet is CONNECT: anything else is refused at its first byte,
-    // not once the whole packet its garbage announces has arrived (maybe never)
-    if (this.#status === 'awaiting-connect' && this.#carry === undefined && chunk[0] !== 0x10) {
-      this.protocolViolation(
-        ReasonCode.MalformedPacket,
-        'malformed packet: the first is not CONNECT',
-      );
-      return;
-    }
-    this.#frame(chunk);
   }
 
-  /** Whether a PUBLISH may be decoded by the fast path (MQTT 3.1/3.1.1, connected). */
-  #fastPathOpen(): boolean {
-    return this.#status === 'connected' && this.protocolVersion !== 5;
+  /** Whether the connection is closing or closed (a packet handled may have ended it). */
+  #over(): boolean {
+    return this.#status === 'closing' || this.#status === 'closed';
   }
 
   /**
    * Splits the bytes into packets here (the frame scanner has checked their lengths): a plain
-   * 3.1.1 PUBLISH is decoded without mqtt-packet (see publish-fast-path.ts); runs of other
+   * PUBLISH is decoded without mqtt-packet (see publish-fast-path.ts); runs of other
    * packets go to mqtt-packet whole, so a parser never holds part of one and can be shared. The start of a packet cut by the end of
    * the chunk waits for the next chunk.
    */
@@ -888,12 +898,12 @@ export class Connection implements SessionLink {
       const packet = Buffer.concat([...carry, chunk.subarray(0, size - carried)]);
       this.#frames(packet, 0);
       offset = size - carried;
-      if (offset === chunk.length || this.#status === 'closing' || this.#status === 'closed') {
+      if (offset === chunk.length || this.#over()) {
         return;
       }
     }
     const rest = this.#frames(bytes, offset);
-    if (rest < bytes.length && this.#status !== 'closing' && this.#status !== 'closed') {
+    if (rest < bytes.length && !this.#over()) {
       this.#carry = [bytes.subarray(rest)];
     }
   }
@@ -906,7 +916,10 @@ export class Connection implements SessionLink {
     while (offset < bytes.length) {
       const end = frameEnd(bytes, offset);
       if (end < 0) break;
-      const packet = this.#fastPathOpen() ? decodePlainPublish(bytes, offset, end) : undefined;
+      const packet =
+        this.#status === 'connected'
+          ? decodePlainPublish(bytes, offset, end, this.protocolVersion)
+          : undefined;
       if (packet === undefined) {
         if (runStart < 0) runStart = offset;
       } else {
@@ -917,7 +930,7 @@ export class Connection implements SessionLink {
         this.#onPacket(packet);
       }
       offset = end;
-      if (this.#status === 'closing' || this.#status === 'closed') return bytes.length;
+      if (this.#over()) return bytes.length;
     }
     if (runStart >= 0) this.#parse(bytes.subarray(runStart, offset));
     return offset;

@@ -1,10 +1,29 @@
 /**
  * Watches the byte stream of one client for packet boundaries so that an
  * oversize packet is refused as soon as its fixed header arrives, before its
- * body is buffered, and so that a broken Remaining Length is caught early.
- * The connection then cuts the bytes into whole packets itself.
+ * body is buffered, and so that a broken first byte or Remaining Length is
+ * caught early. The connection then cuts the bytes into whole packets itself.
  */
-export type FrameProblem = 'packet-too-large' | 'malformed-remaining-length';
+export type FrameProblem =
+  | 'packet-too-large'
+  | 'malformed-remaining-length'
+  | 'malformed-packet-type'
+  | 'malformed-header-flags';
+
+/**
+ * The flags (low four bits of the first byte) each packet type requires [MQTT-2.2.2-1]; a
+ * PUBLISH's are its own (DUP, QoS, RETAIN), any but QoS 3 [MQTT-3.3.1-4]. Type 0 is reserved.
+ */
+const REQUIRED_FLAGS: readonly number[] = [-1, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0];
+
+/** What is wrong with a packet's first byte, if anything (the receiver closes [MQTT-2.2.2-2]). */
+export function firstByteProblem(byte: number): FrameProblem | undefined {
+  const type = byte >> 4;
+  const flags = byte & 0x0f;
+  if (type === 0) return 'malformed-packet-type';
+  if (type === 3) return (flags & 0x06) === 0x06 ? 'malformed-header-flags' : undefined;
+  return flags === REQUIRED_FLAGS[type] ? undefined : 'malformed-header-flags';
+}
 
 export class FrameScanner {
   readonly #maxPacketSize: number;
@@ -14,6 +33,11 @@ export class FrameScanner {
   #headerBytes = 0;
   #length = 0;
   #multiplier = 1;
+  /**
+   * Where the packet refused by the last `scan` starts in its chunk (the packets before it are
+   * whole); 0 or less when it started in an earlier chunk.
+   */
+  problemStart = 0;
 
   constructor(maxPacketSize: number) {
     this.#maxPacketSize = maxPacketSize;
@@ -32,18 +56,31 @@ export class FrameScanner {
       if (this.#bodyLeft === 0) this.#startHeader();
       const byte = chunk[offset++] as number;
       this.#headerBytes++;
-      if (this.#headerBytes === 1) continue; // packet type and flags
+      if (this.#headerBytes === 1) {
+        // packet type and flags: refused before the body its length announces has arrived
+        const problem = firstByteProblem(byte);
+        if (problem !== undefined) return this.#refuse(problem, offset);
+        continue;
+      }
       this.#length += (byte & 0x7f) * this.#multiplier;
       this.#multiplier *= 128;
       if (byte & 0x80) {
         // [MQTT-1.5.5-1] a Variable Byte Integer uses at most four bytes
-        if (this.#headerBytes === 5) return 'malformed-remaining-length';
+        if (this.#headerBytes === 5) return this.#refuse('malformed-remaining-length', offset);
         continue;
       }
-      if (this.#headerBytes + this.#length > this.#maxPacketSize) return 'packet-too-large';
+      if (this.#headerBytes + this.#length > this.#maxPacketSize) {
+        return this.#refuse('packet-too-large', offset);
+      }
       this.#bodyLeft = this.#length;
     }
     return undefined;
+  }
+
+  /** The problem of the packet whose fixed header ends at `offset` (exclusive). */
+  #refuse(problem: FrameProblem, offset: number): FrameProblem {
+    this.problemStart = offset - this.#headerBytes;
+    return problem;
   }
 
   #startHeader(): void {

@@ -1,17 +1,18 @@
 import type { IPublishPacket } from 'mqtt-packet';
 
 /**
- * A PUBLISH fast path for MQTT 3.1/3.1.1: the QoS 0 and 1 publishes of a device, decoded
- * straight from the socket's bytes into the packet mqtt-packet would make, with the payload a
- * view of those bytes (no copy), without mqtt-packet's parser (its buffer list, states and
- * debug calls cost more than the rest of the broker's work on a publish).
+ * A PUBLISH fast path: the publishes of a device, decoded straight from the socket's bytes into
+ * the packet mqtt-packet would make, with the payload a view of those bytes (no copy), without
+ * mqtt-packet's parser (its buffer list, states and debug calls cost more than the rest of the
+ * broker's work on a publish).
  *
- * Only what is certainly well formed takes this path: QoS 0 or 1, DUP only with QoS 1, a topic
- * of ASCII other than U+0000 (valid UTF-8 without U+0000 by construction, so the strict UTF-8 checks
- * hold) and a packet identifier that fit in the packet. Anything else (QoS 2 or 3, other
- * characters, a length that does not add up) goes to mqtt-packet, which decodes or refuses it
- * as before. The checks that come after decoding (packet identifier 0, topic names, limits) are
- * the same for both paths: dispatch runs them on every packet.
+ * Only what is certainly well formed takes this path: QoS 0, 1 or 2, DUP only with QoS 1 or 2, a
+ * topic of ASCII other than U+0000 (valid UTF-8 without U+0000 by construction, so the strict
+ * UTF-8 checks hold) and a packet identifier that fit in the packet; in MQTT 5, no properties or
+ * a Topic Alias alone. Anything else (QoS 3, other characters or properties, a length that does
+ * not add up) goes to mqtt-packet, which decodes or refuses it as before. The checks that come
+ * after decoding (packet identifier 0, topic names and aliases, limits) are the same for both
+ * paths: dispatch runs them on every packet.
  */
 
 /**
@@ -42,25 +43,45 @@ export function frameSize(bytes: Buffer, offset: number): number {
   return -1;
 }
 
-/** The PUBLISH `bytes[start, end)`, when it is one for the fast path; undefined otherwise. */
+/** MQTT 5 property identifier of the Topic Alias (a Two Byte Integer). */
+const TOPIC_ALIAS = 0x23;
+
+/**
+ * The PUBLISH `bytes[start, end)` in the protocol version given (5, or 3.1/3.1.1 for any other),
+ * when it is one for the fast path; undefined otherwise.
+ */
 export function decodePlainPublish(
   bytes: Buffer,
   start: number,
   end: number,
+  protocolVersion: number,
 ): IPublishPacket | undefined {
   const header = bytes[start] as number;
   if (header >> 4 !== 3) return undefined;
   const qos = (header >> 1) & 0x03;
   const dup = (header & 0x08) !== 0;
-  if ((qos !== 0 && qos !== 1) || (dup && qos === 0)) return undefined;
+  if (qos === 3 || (dup && qos === 0)) return undefined;
   // the body starts after the Remaining Length
   let body = start + 1;
   while (((bytes[body] as number) & 0x80) !== 0) body++;
   body++;
   if (end - body < 2) return undefined;
   const topicEnd = body + 2 + (((bytes[body] as number) << 8) | (bytes[body + 1] as number));
-  const payloadStart = topicEnd + qos * 2;
-  if (payloadStart > end) return undefined;
+  const idEnd = qos === 0 ? topicEnd : topicEnd + 2;
+  if (idEnd > end) return undefined;
+  let payloadStart = idEnd;
+  let topicAlias = -1;
+  if (protocolVersion === 5) {
+    // the Property Length, then nothing or a Topic Alias alone
+    if (idEnd >= end) return undefined;
+    const propertyLength = bytes[idEnd] as number;
+    if (propertyLength === 3 && bytes[idEnd + 1] === TOPIC_ALIAS && idEnd + 4 <= end) {
+      topicAlias = ((bytes[idEnd + 2] as number) << 8) | (bytes[idEnd + 3] as number);
+    } else if (propertyLength !== 0) {
+      return undefined;
+    }
+    payloadStart = idEnd + 1 + propertyLength;
+  }
   for (let at = body + 2; at < topicEnd; at++) {
     const byte = bytes[at] as number;
     if (byte === 0 || byte > 0x7f) return undefined;
@@ -69,7 +90,19 @@ export function decodePlainPublish(
   const payload = bytes.subarray(payloadStart, end);
   const retain = (header & 0x01) !== 0;
   const length = end - body;
-  if (qos === 0) return { cmd: 'publish', retain, qos, dup, length, topic, payload };
-  const messageId = ((bytes[topicEnd] as number) << 8) | (bytes[topicEnd + 1] as number);
-  return { cmd: 'publish', retain, qos, dup, length, topic, payload, messageId };
+  const packet: IPublishPacket =
+    qos === 0
+      ? { cmd: 'publish', retain, qos, dup, length, topic, payload }
+      : {
+          cmd: 'publish',
+          retain,
+          qos: qos as 1 | 2,
+          dup,
+          length,
+          topic,
+          payload,
+          messageId: ((bytes[topicEnd] as number) << 8) | (bytes[topicEnd + 1] as number),
+        };
+  if (topicAlias >= 0) packet.properties = { topicAlias };
+  return packet;
 }

@@ -108,7 +108,7 @@ describe('Connection framing (PUBLISH fast path and mqtt-packet together)', () =
           packets.push(mqttPacket.generate({ cmd: 'pingreq' }));
           continue;
         }
-        // QoS 2 and non-ASCII topics go to mqtt-packet, the rest to the fast path
+        // non-ASCII topics go to mqtt-packet, the rest to the fast path
         const qos = kind < 0.15 ? 2 : kind < 0.5 ? 0 : 1;
         const topic = next() < 0.1 ? `tést/${index}` : `t/${index}`;
         const size = [0, 10, 300, 5000, 70_000][Math.floor(next() * 5)] as number;
@@ -202,4 +202,50 @@ describe('Connection framing (PUBLISH fast path and mqtt-packet together)', () =
       setTimeout(resolve, 200);
     });
   });
+
+  for (const [what, tail, reasonCode] of [
+    // a PUBACK with flags 0x2, announcing a megabyte that never comes
+    ['invalid header flags', [0x42, 0x80, 0x80, 0x40], 0x81],
+    // a PUBLISH announcing 2 MiB, over the maximum packet size of 1 MiB
+    ['a size over the maximum', [0x30, 0x80, 0x80, 0x80, 0x01], 0x95],
+  ] as const) {
+    it(`refuses a packet with ${what} at its first bytes, after the whole packets before it`, async () => {
+      const { uplinked, client, fromBroker } = setUp(5);
+      client.push(
+        Buffer.concat([
+          mqttPacket.generate(
+            {
+              cmd: 'connect',
+              protocolId: 'MQTT',
+              protocolVersion: 5,
+              clientId: 'flags',
+              clean: true,
+              keepalive: 0,
+            },
+            { protocolVersion: 5 },
+          ),
+          mqttPacket.generate(
+            {
+              cmd: 'publish',
+              topic: 'a/b',
+              payload: Buffer.from('x'),
+              qos: 0,
+              retain: false,
+              dup: false,
+            },
+            { protocolVersion: 5 },
+          ),
+          Buffer.from(tail),
+        ]),
+      );
+      for (let wait = 0; wait < 20 && !fromBroker.some(({ cmd }) => cmd === 'disconnect'); wait++) {
+        await tick();
+      }
+      expect(uplinked.map(({ topic }) => topic)).toEqual(['a/b']);
+      expect(fromBroker.find(({ cmd }) => cmd === 'disconnect')).toMatchObject({
+        reasonCode,
+      });
+      client.destroy();
+    });
+  }
 });

@@ -1,6 +1,6 @@
 import mqttPacket from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
-import { FrameScanner } from '../../../src/mqtt/frame-scanner.js';
+import { FrameScanner, firstByteProblem } from '../../../src/mqtt/frame-scanner.js';
 
 const publish = (payloadBytes: number): Buffer =>
   mqttPacket.generate({
@@ -44,5 +44,43 @@ describe('FrameScanner', () => {
   it('handles empty packets such as PINGREQ', () => {
     const scanner = new FrameScanner(2);
     expect(scanner.scan(Buffer.from([0xc0, 0x00, 0xc0, 0x00]))).toBeUndefined();
+  });
+
+  it('refuses a reserved packet type or invalid header flags at the first byte [MQTT-2.2.2-2]', () => {
+    // the length announces a megabyte that never comes
+    for (const first of [0x00, 0x0f, 0x36, 0x3e, 0x42, 0x60, 0x80, 0xa0, 0xc1, 0xe8, 0xf1]) {
+      const scanner = new FrameScanner(2 * 1024 * 1024);
+      expect(scanner.scan(Buffer.from([first, 0x80, 0x80, 0x40])), first.toString(16)).toMatch(
+        /^malformed-(packet-type|header-flags)$/,
+      );
+    }
+    expect(firstByteProblem(0x00)).toBe('malformed-packet-type');
+    expect(firstByteProblem(0x36)).toBe('malformed-header-flags');
+  });
+
+  it('takes every first byte mqtt-packet takes', () => {
+    const valid = [
+      0x10, 0x20, 0x40, 0x50, 0x62, 0x70, 0x82, 0x90, 0xa2, 0xb0, 0xc0, 0xd0, 0xe0, 0xf0,
+    ];
+    // PUBLISH: DUP, QoS 0-2 and RETAIN in every combination
+    for (let flags = 0; flags < 16; flags++) if ((flags & 0x06) !== 0x06) valid.push(0x30 | flags);
+    for (let byte = 0; byte < 256; byte++) {
+      expect(firstByteProblem(byte), byte.toString(16)).toEqual(
+        valid.includes(byte) ? undefined : expect.any(String),
+      );
+    }
+  });
+
+  it('says where the refused packet starts, after the whole ones before it', () => {
+    const small = publish(10);
+    const scanner = new FrameScanner(100);
+    expect(scanner.scan(Buffer.concat([small, small, Buffer.from([0x42, 0x02])]))).toBe(
+      'malformed-header-flags',
+    );
+    expect(scanner.problemStart).toBe(2 * small.length);
+    const split = new FrameScanner(100);
+    expect(split.scan(Buffer.concat([small, Buffer.from([0x30])]))).toBeUndefined();
+    expect(split.scan(Buffer.from([0x80, 0x01]))).toBe('packet-too-large');
+    expect(split.problemStart).toBeLessThanOrEqual(0);
   });
 });
