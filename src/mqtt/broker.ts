@@ -221,15 +221,18 @@ export class Broker implements FleetEvents {
       remoteAddress,
       this,
       this.#options,
-      { refusedBy, address },
+      refusedBy,
       certificateName,
     );
     this.#connections.add(connection);
   }
 
-  /** An accepted socket closed: what it held in the connection counts is free again. */
-  socketClosed(address: string, refusedBy: AdmissionLimit | undefined): void {
-    if (refusedBy === undefined) this.#admission.release(address);
+  /**
+   * An accepted socket closed (`remoteAddress` as given to accept): what it held in the
+   * connection counts is free again.
+   */
+  socketClosed(remoteAddress: string, refusedBy: AdmissionLimit | undefined): void {
+    if (refusedBy === undefined) this.#admission.release(addressKey(remoteAddress));
     else this.#refusedSockets--;
   }
 

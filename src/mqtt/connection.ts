@@ -95,14 +95,6 @@ function throttleOf(options: ConnectionOptions): AuthThrottle {
 
 type Will = NonNullable<IConnectPacket['will']>;
 
-/** What the broker decided when the socket was accepted (mqtt.maxConnections and the like). */
-export interface Admission {
-  /** The limit that refused the connection, if any: the client is told at its CONNECT. */
-  refusedBy: AdmissionLimit | undefined;
-  /** The address the socket holds a slot of in the connection counts (see addressKey). */
-  address: string;
-}
-
 /**
  * Time a refused connection has to send its CONNECT (at most; mqtt.connectTimeoutMs when
  * shorter): enough for a client to read its refusal, short enough that a flood of refused
@@ -118,6 +110,63 @@ const PROBLEM_TEXT: Record<Exclude<FrameProblem, 'packet-too-large'>, string> = 
 };
 
 const UNACCEPTABLE_PROTOCOL_VERSION = Buffer.from([0x20, 0x02, 0x00, 0x01]);
+
+/**
+ * Times a connection keeps count in milliseconds from here (when this module was loaded): small
+ * integers for weeks, where times since the epoch would each take a heap number of their own.
+ */
+const CLOCK_ORIGIN = Date.now();
+
+/**
+ * Milliseconds since `time` (Date.now() time) from CLOCK_ORIGIN. Math.trunc changes no value: it
+ * gives V8's small integer where a difference of two large numbers is a heap number, and a field
+ * that once held a heap number holds every later value in one.
+ */
+function sinceOrigin(time: number): number {
+  return Math.trunc(time - CLOCK_ORIGIN);
+}
+
+/** Milliseconds since CLOCK_ORIGIN. */
+function clock(): number {
+  return sinceOrigin(Date.now());
+}
+
+/**
+ * The largest packet MQTT can encode (a Remaining Length of 268,435,455 after five bytes of fixed
+ * header): a client that states no Maximum Packet Size takes any.
+ */
+const LARGEST_PACKET = 268_435_460;
+
+/*
+ * A connection's yes-or-no state, as bits of one number (Connection.#flags): a boolean field
+ * each took 8 bytes of every connection.
+ */
+/** Not read: as many QoS 1/2 publishes unacknowledged as the Receive Maximum allows. */
+const READ_PAUSED = 0x1;
+/** Not read any more (see stopReading). */
+const READ_STOPPED = 0x2;
+/** Writes of this tick are being gathered into one (socket corked until next tick). */
+const CORKED = 0x4;
+/** A write that congests the socket was given a callback resuming delivery once it left. */
+const AWAITING_FLUSH = 0x8;
+/** Not read while the uplink is congested. */
+const CONGESTION_PAUSED = 0x10;
+/** Not read while the publish rate is beyond the limit (MQTT 3.1/3.1.1). */
+const RATE_PAUSED = 0x20;
+/** Any of the reasons the socket is not read. */
+const NOT_READING = READ_PAUSED | READ_STOPPED | CONGESTION_PAUSED | RATE_PAUSED;
+/** The will goes out when the connection ends (not after a DISCONNECT without it). */
+const SEND_WILL = 0x40;
+/** CONNECT was accepted. */
+const ACCEPTED = 0x80;
+/** The broker was told that the connection is over. */
+const RELEASED = 0x100;
+/** The socket's slot in the connection counts is free again. */
+const SLOT_RELEASED = 0x200;
+/** The Clean Start of the CONNECT accepted. */
+const CLEAN_START = 0x400;
+/** The client wants reason strings on acknowledgements (MQTT 5 Request Problem Information). */
+const PROBLEM_INFORMATION = 0x800;
 
 /** Bytes gathered from writes of one tick beyond which they leave at once (a socket's high-water mark). */
 const CORK_BYTES = 16 * 1024;
@@ -170,16 +219,15 @@ export class Connection implements SessionLink {
   /** Who the client proved to be; set when CONNECT is accepted. */
   identity: Identity = unproved(undefined);
   protocolVersion: ProtocolVersion = 4;
-  /** When the broker accepted CONNECT (ms since the epoch), and its Clean Start: for the admin API. */
-  connectedAt = 0;
-  cleanStart = true;
+  /** When the broker accepted CONNECT (ms since CLOCK_ORIGIN); see connectedAt. */
+  #connectedSince = 0;
+  /** Bits of yes-or-no state (READ_PAUSED and the others). */
+  #flags = SEND_WILL | CLEAN_START | PROBLEM_INFORMATION;
   will: Will | undefined;
   /** The client's Receive Maximum [MQTT-3.3.4-7]. */
   receiveMaximum = 65_535;
   /** The largest packet the client accepts [MQTT-3.1.2-24]. */
-  maximumPacketSize = Number.POSITIVE_INFINITY;
-  /** Whether the client wants reason strings on acknowledgements (MQTT 5 Request Problem Information). */
-  problemInformation = true;
+  maximumPacketSize = LARGEST_PACKET;
   /** Server → client topic aliases the client accepts. */
   topicAliasMaximum = 0;
   /** What the client may publish and subscribe to; set when CONNECT is accepted. */
@@ -197,21 +245,14 @@ export class Connection implements SessionLink {
   /** The protocol version of the CONNECT parsed (known before CONNECT is handled). */
   #wireVersion: ProtocolVersion = 4;
   readonly #socket: Duplex;
-  readonly #scanner: FrameScanner;
+  /** The frame scanner's state while a chunk has ended inside a packet (see FrameScanner.of). */
+  #scanner: FrameScanner | undefined;
   #keepAliveMs = 0;
-  #lastReceivedAt = Date.now();
+  /** When a packet last arrived (ms since CLOCK_ORIGIN), or reading resumed. */
+  #lastReceivedAt = clock();
   #timer: NodeJS.Timeout | undefined;
   /** Ends the connection when its identity's token expires. */
   #identityExpiry: LongTimer | undefined;
-  #readPaused = false;
-  #readStopped = false;
-  /** Whether writes of this tick are being gathered into one (socket corked until next tick). */
-  #corked = false;
-  /** A write that congests the socket was given a callback resuming delivery once it left. */
-  #awaitingFlush = false;
-  /** Bytes gathered beyond which they leave at once: below the write buffer limit, else a
-   * burst of one tick would look like a slow client. */
-  readonly #corkLimit: number;
   /** Acknowledgements of this tick not written yet: `#ackChunk[#ackStart, #ackEnd)`. */
   #ackChunk: Buffer | undefined;
   #ackStart = 0;
@@ -220,7 +261,6 @@ export class Connection implements SessionLink {
   #held: Packet[] | undefined;
   /** Packets held while the uplink is congested (and all that follow them), in order. */
   #heldForUplink: Packet[] | undefined;
-  #congestionPaused = false;
   /**
    * The start of a packet whose end has not arrived yet, while this connection frames packets
    * itself (see #frame); undefined when none.
@@ -228,14 +268,6 @@ export class Connection implements SessionLink {
   #carry: Buffer[] | undefined;
   /** `mqtt.maxPublishRate`; undefined without a limit. */
   readonly #publishRate: PublishRate | undefined;
-  /** Not read while the publish rate is beyond the limit (MQTT 3.1/3.1.1). */
-  #ratePaused = false;
-  #sendWill = true;
-  #accepted = false;
-  #released = false;
-  /** The address whose slot in the connection counts the socket holds until it closes. */
-  readonly #admittedAddress: string;
-  #slotReleased = false;
   /** The keep-alive wheel's bookkeeping (see KeepAliveWheel). */
   keepAliveSlot = -1;
   #session: Session | undefined;
@@ -245,18 +277,15 @@ export class Connection implements SessionLink {
     remoteAddress: string,
     broker: Broker,
     options: ConnectionOptions,
-    admission: Admission,
+    refusedBy: AdmissionLimit | undefined,
     certificateName?: string,
   ) {
     this.#socket = socket;
     this.certificateName = certificateName;
-    this.refusedBy = admission.refusedBy;
-    this.#admittedAddress = admission.address;
+    this.refusedBy = refusedBy;
     this.remoteAddress = remoteAddress;
     this.broker = broker;
     this.options = options;
-    this.#corkLimit = Math.min(CORK_BYTES, options.maxWriteBuffer / 2);
-    this.#scanner = new FrameScanner(options.maxPacketSize);
     this.#publishRate =
       options.maxPublishRate > 0 ? new PublishRate(options.maxPublishRate) : undefined;
 
@@ -316,14 +345,51 @@ export class Connection implements SessionLink {
     if (this.#status === 'closed' || this.#status === 'closing') return;
     const limit = this.#keepAliveMs * 1.5;
     // While the bridge itself does not read, the client's silence is not its fault.
-    if (this.#readPaused || this.#readStopped || this.#congestionPaused || this.#ratePaused) {
-      this.#lastReceivedAt = now;
+    if (this.#is(NOT_READING)) {
+      this.#lastReceivedAt = sinceOrigin(now);
     }
-    if (now - this.#lastReceivedAt >= limit) {
+    const lastReceivedAt = CLOCK_ORIGIN + this.#lastReceivedAt;
+    if (now - lastReceivedAt >= limit) {
       this.protocolViolation(ReasonCode.KeepAliveTimeout, 'keep alive timeout');
     } else {
-      this.broker.keepAlive.add(this, this.#lastReceivedAt + limit);
+      this.broker.keepAlive.add(this, lastReceivedAt + limit);
     }
+  }
+
+  /** When the broker accepted CONNECT (ms since the epoch): for the admin API. */
+  get connectedAt(): number {
+    return CLOCK_ORIGIN + this.#connectedSince;
+  }
+
+  set connectedAt(time: number) {
+    this.#connectedSince = sinceOrigin(time);
+  }
+
+  /** The Clean Start of the CONNECT accepted: for the admin API. */
+  get cleanStart(): boolean {
+    return this.#is(CLEAN_START);
+  }
+
+  set cleanStart(value: boolean) {
+    this.#set(CLEAN_START, value);
+  }
+
+  /** Whether the client wants reason strings on acknowledgements (MQTT 5 Request Problem Information). */
+  get problemInformation(): boolean {
+    return this.#is(PROBLEM_INFORMATION);
+  }
+
+  set problemInformation(value: boolean) {
+    this.#set(PROBLEM_INFORMATION, value);
+  }
+
+  /** Whether any of the bits of `flags` is set. */
+  #is(flags: number): boolean {
+    return (this.#flags & flags) !== 0;
+  }
+
+  #set(flag: number, value: boolean): void {
+    this.#flags = value ? this.#flags | flag : this.#flags & ~flag;
   }
 
   /** The connection's logger, made when first used: most connections never log a line. */
@@ -462,7 +528,7 @@ export class Connection implements SessionLink {
   /** CONNECT accepted: keep alive starts, the broker knows the client. */
   markConnected(keepAliveSeconds: number): void {
     this.#status = 'connected';
-    this.#accepted = true;
+    this.#set(ACCEPTED, true);
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#keepAliveMs = keepAliveSeconds * 1000;
@@ -496,8 +562,8 @@ export class Connection implements SessionLink {
     }
     this.#heldForUplink ??= [];
     this.#heldForUplink.push(packet);
-    if (this.#heldForUplink.length >= MAX_HELD_FOR_UPLINK && !this.#congestionPaused) {
-      this.#congestionPaused = true;
+    if (this.#heldForUplink.length >= MAX_HELD_FOR_UPLINK && !this.#is(CONGESTION_PAUSED)) {
+      this.#set(CONGESTION_PAUSED, true);
       this.#socket.pause();
     }
   }
@@ -511,9 +577,9 @@ export class Connection implements SessionLink {
       held.shift();
       this.#handle(next);
     }
-    if (this.#congestionPaused) {
-      this.#congestionPaused = false;
-      this.#lastReceivedAt = Date.now();
+    if (this.#is(CONGESTION_PAUSED)) {
+      this.#set(CONGESTION_PAUSED, false);
+      this.#lastReceivedAt = clock();
       this.#resumeReading();
     }
   }
@@ -606,10 +672,10 @@ export class Connection implements SessionLink {
     this.#writeNow(bytes);
   }
 
-  /** Writes of this tick are gathered until the next tick (or #corkLimit). */
+  /** Writes of this tick are gathered until the next tick (or CORK_BYTES). */
   #cork(): void {
-    if (this.#corked) return;
-    this.#corked = true;
+    if (this.#is(CORKED)) return;
+    this.#set(CORKED, true);
     this.#socket.cork();
     process.nextTick(() => {
       this.#uncork();
@@ -618,7 +684,7 @@ export class Connection implements SessionLink {
 
   /**
    * Writes of one tick leave together: the acknowledgements a Kafka batch settles, or a burst
-   * of deliveries, cost one system call. Beyond #corkLimit gathered they go at once, so that
+   * of deliveries, cost one system call. Beyond CORK_BYTES gathered they go at once, so that
    * `writeCongested` sees only bytes the client has not taken.
    */
   #write(bytes: Buffer): void {
@@ -630,25 +696,28 @@ export class Connection implements SessionLink {
     this.broker.traffic.bytesSent += bytes.length;
     this.#cork();
     const congests = this.#socket.writableLength + bytes.length >= this.options.maxWriteBuffer;
-    if (congests && !this.#awaitingFlush) {
+    if (congests && !this.#is(AWAITING_FLUSH)) {
       // The socket's 'drain' comes only beyond its own high-water mark (16 KiB); with a smaller
       // mqtt.maxWriteBuffer, what waits for room (queue, retained replay) would wait for good.
       // Once this write has left, the client has taken bytes: delivery resumes.
-      this.#awaitingFlush = true;
+      this.#set(AWAITING_FLUSH, true);
       this.#socket.write(bytes, () => {
-        this.#awaitingFlush = false;
+        this.#set(AWAITING_FLUSH, false);
         this.#session?.resumeDelivery();
       });
     } else {
       this.#socket.write(bytes);
     }
-    if (this.#socket.writableLength >= this.#corkLimit) this.#uncork();
+    // below the write buffer limit, else a burst of one tick would look like a slow client
+    if (this.#socket.writableLength >= Math.min(CORK_BYTES, this.options.maxWriteBuffer / 2)) {
+      this.#uncork();
+    }
   }
 
   #uncork(): void {
     this.#flushAcks();
-    if (!this.#corked) return;
-    this.#corked = false;
+    if (!this.#is(CORKED)) return;
+    this.#set(CORKED, false);
     this.#socket.uncork();
   }
 
@@ -713,7 +782,7 @@ export class Connection implements SessionLink {
 
   /** Normal DISCONNECT from the client: no will [MQTT-3.1.2-10] unless 0x04 asks for it. */
   clientDisconnected(sendWill: boolean): void {
-    this.#sendWill = sendWill;
+    this.#set(SEND_WILL, sendWill);
     if (!sendWill) this.will = undefined;
     this.close('client disconnected');
   }
@@ -781,9 +850,9 @@ export class Connection implements SessionLink {
       this.close('message rate too high', ReasonCode.MessageRateTooHigh);
       return false;
     }
-    if (!this.#ratePaused) {
+    if (!this.#is(RATE_PAUSED)) {
       this.broker.refusals.refuse('mqtt.maxPublishRate', fields, 'connection not read for a while');
-      this.#ratePaused = true;
+      this.#set(RATE_PAUSED, true);
       this.#socket.pause();
       this.#resumeWithinRate(waitMs);
     }
@@ -798,41 +867,36 @@ export class Connection implements SessionLink {
         this.#resumeWithinRate(debtMs);
         return;
       }
-      this.#ratePaused = false;
-      this.#lastReceivedAt = Date.now();
+      this.#set(RATE_PAUSED, false);
+      this.#lastReceivedAt = clock();
       this.#resumeReading();
     }, waitMs).unref();
   }
 
   /** Reading goes on, unless something else still holds it (Kafka, acknowledgements, shutdown). */
   #resumeReading(): void {
-    const held =
-      this.#readPaused ||
-      this.#readStopped ||
-      this.#congestionPaused ||
-      this.#ratePaused ||
-      this.#held !== undefined;
+    const held = this.#is(NOT_READING) || this.#held !== undefined;
     if (!held && this.#status === 'connected') this.#socket.resume();
   }
 
   /** Stops reading while too many acknowledgements wait for Kafka. */
   throttleIfBusy(): void {
-    if (!this.#readPaused && (this.#acks?.pending ?? 0) >= this.options.receiveMaximum) {
-      this.#readPaused = true;
+    if (!this.#is(READ_PAUSED) && (this.#acks?.pending ?? 0) >= this.options.receiveMaximum) {
+      this.#set(READ_PAUSED, true);
       this.#socket.pause();
     }
   }
 
   /** Shutdown: read nothing more, but keep writing the acknowledgements still due. */
   stopReading(): void {
-    this.#readStopped = true;
+    this.#set(READ_STOPPED, true);
     this.#socket.pause();
   }
 
   #resumeIfDrained(): void {
-    if (this.#readPaused && (this.#acks?.pending ?? 0) <= this.options.receiveMaximum / 2) {
-      this.#readPaused = false;
-      this.#lastReceivedAt = Date.now();
+    if (this.#is(READ_PAUSED) && (this.#acks?.pending ?? 0) <= this.options.receiveMaximum / 2) {
+      this.#set(READ_PAUSED, false);
+      this.#lastReceivedAt = clock();
       this.#resumeReading();
     }
   }
@@ -841,11 +905,13 @@ export class Connection implements SessionLink {
     // counted per chunk, not per packet: what the sockets carried, for $SYS/broker/bytes/received
     this.broker.traffic.bytesReceived += chunk.length;
     if (this.#over()) return;
-    this.#lastReceivedAt = Date.now();
-    const problem: FrameProblem | undefined = this.#scanner.scan(chunk);
+    this.#lastReceivedAt = clock();
+    const scanner = FrameScanner.of(this.#scanner);
+    const problem: FrameProblem | undefined = scanner.scan(chunk, this.options.maxPacketSize);
+    this.#scanner = scanner.kept();
     // the whole packets before a refused one are handled first, in order
     const whole =
-      problem === undefined ? chunk : chunk.subarray(0, Math.max(0, this.#scanner.problemStart));
+      problem === undefined ? chunk : chunk.subarray(0, Math.max(0, scanner.problemStart));
     if (whole.length > 0) {
       // [MQTT-3.1.0-1] the first packet is CONNECT: anything else is refused at its first byte,
       // not once the whole packet its garbage announces has arrived (maybe never)
@@ -961,17 +1027,20 @@ export class Connection implements SessionLink {
     this.broker.keepAlive.remove(this);
     this.#identityExpiry?.cancel();
     // the socket's slot in the connection counts is freed exactly once
-    if (!this.#slotReleased) {
-      this.#slotReleased = true;
-      this.broker.socketClosed(this.#admittedAddress, this.refusedBy);
+    if (!this.#is(SLOT_RELEASED)) {
+      this.#set(SLOT_RELEASED, true);
+      this.broker.socketClosed(this.remoteAddress, this.refusedBy);
     }
     this.#release();
   }
 
   /** Tells the broker, once, that this connection is over. */
   #release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.broker.connectionClosed(this, this.#accepted && this.#sendWill ? this.will : undefined);
+    if (this.#is(RELEASED)) return;
+    this.#set(RELEASED, true);
+    this.broker.connectionClosed(
+      this,
+      this.#is(ACCEPTED) && this.#is(SEND_WILL) ? this.will : undefined,
+    );
   }
 }

@@ -26,7 +26,12 @@ export function firstByteProblem(byte: number): FrameProblem | undefined {
 }
 
 export class FrameScanner {
-  readonly #maxPacketSize: number;
+  /**
+   * The state of every stream at a packet boundary, shared: a stream keeps a scanner of its own
+   * only while a chunk has ended inside a packet (see `of` and `kept`), so an idle connection
+   * keeps none. `scan` runs to its end without calling out: nothing else uses it meanwhile.
+   */
+  static readonly #atBoundary = new FrameScanner();
   /** Body bytes of the current packet still to come; -1 while reading a fixed header. */
   #bodyLeft = -1;
   /** Bytes of the fixed header read so far (type byte + length bytes). */
@@ -39,12 +44,28 @@ export class FrameScanner {
    */
   problemStart = 0;
 
-  constructor(maxPacketSize: number) {
-    this.#maxPacketSize = maxPacketSize;
+  /** The scanner of a stream that kept `kept` (undefined: at a packet boundary). */
+  static of(kept: FrameScanner | undefined): FrameScanner {
+    if (kept !== undefined) return kept;
+    const shared = FrameScanner.#atBoundary;
+    shared.#startHeader();
+    return shared;
+  }
+
+  /** What the stream keeps after a scan: nothing at a packet boundary, else a scanner of its own. */
+  kept(): FrameScanner | undefined {
+    if (this.#bodyLeft === 0 || this.#headerBytes === 0) return undefined;
+    if (this !== FrameScanner.#atBoundary) return this;
+    const own = new FrameScanner();
+    own.#bodyLeft = this.#bodyLeft;
+    own.#headerBytes = this.#headerBytes;
+    own.#length = this.#length;
+    own.#multiplier = this.#multiplier;
+    return own;
   }
 
   /** Scans one chunk; returns a problem as soon as one is known. */
-  scan(chunk: Buffer): FrameProblem | undefined {
+  scan(chunk: Buffer, maxPacketSize: number): FrameProblem | undefined {
     let offset = 0;
     while (offset < chunk.length) {
       if (this.#bodyLeft > 0) {
@@ -69,7 +90,7 @@ export class FrameScanner {
         if (this.#headerBytes === 5) return this.#refuse('malformed-remaining-length', offset);
         continue;
       }
-      if (this.#headerBytes + this.#length > this.#maxPacketSize) {
+      if (this.#headerBytes + this.#length > maxPacketSize) {
         return this.#refuse('packet-too-large', offset);
       }
       this.#bodyLeft = this.#length;

@@ -10,6 +10,13 @@ export interface KeepAliveWatched {
 const TICK_MS = 250;
 
 /**
+ * Slots count from a year before the wheel was made: small integers (a slot number from the
+ * epoch would not fit V8's small integers, and each connection would hold it in a heap number of
+ * its own), and never below 0 while the clock is not set back more than that.
+ */
+const ORIGIN_BEFORE_MS = 365 * 24 * 3_600_000;
+
+/**
  * The keep-alive deadlines of all connections on one timer, in slots of TICK_MS: no timer, timer
  * callback or closure per connection (they were about a fifth of an idle connection's heap).
  * A deadline is rounded up to its slot's end, so a client is never closed early.
@@ -17,17 +24,18 @@ const TICK_MS = 250;
 export class KeepAliveWheel {
   /** Connections by the slot (deadline ÷ TICK_MS, rounded up) their deadline falls in. */
   readonly #slots = new Map<number, Set<KeepAliveWatched>>();
+  readonly #origin = Date.now() - ORIGIN_BEFORE_MS;
   /** The first slot not checked yet. */
-  #next = Math.floor(Date.now() / TICK_MS);
+  #next = this.#slotAt(Date.now());
   #timer: NodeJS.Timeout | undefined;
 
   /** Checks `watched` at `deadline` (Date.now() time), instead of any deadline it had. */
   add(watched: KeepAliveWatched, deadline: number): void {
     this.remove(watched);
     // after a time without any: the slots of that time were empty
-    if (this.#timer === undefined)
-      this.#next = Math.max(this.#next, Math.floor(Date.now() / TICK_MS));
-    const slot = Math.max(Math.ceil(deadline / TICK_MS), this.#next);
+    if (this.#timer === undefined) this.#next = Math.max(this.#next, this.#slotAt(Date.now()));
+    // rounded up: the first slot checked at the deadline or after it
+    const slot = Math.max(Math.ceil((deadline - this.#origin) / TICK_MS), this.#next);
     let members = this.#slots.get(slot);
     if (!members) {
       members = new Set();
@@ -57,8 +65,13 @@ export class KeepAliveWheel {
     this.#slots.clear();
   }
 
+  /** The slot `time` (Date.now() time) falls in. */
+  #slotAt(time: number): number {
+    return Math.max(0, Math.floor((time - this.#origin) / TICK_MS));
+  }
+
   #tick(now: number): void {
-    const last = Math.floor(now / TICK_MS);
+    const last = this.#slotAt(now);
     while (this.#next <= last) {
       const members = this.#slots.get(this.#next);
       if (!members) {

@@ -90,6 +90,9 @@ interface Inflight {
  */
 const NONE = new Map<never, never>();
 
+/** The queue of a session with none waiting, shared (frozen) until the first. */
+const NO_DELIVERIES: Delivery[] = Object.freeze([]) as unknown as Delivery[];
+
 /** Where a session counts the messages it drops (one for all sessions: no closure each). */
 export interface DropCounter {
   dropped(reason: DropReason): void;
@@ -140,7 +143,7 @@ export class Session {
   #inflight: Map<number, Inflight> = NONE;
   /** In-flight entries not sent on the current connection. */
   #unsent = 0;
-  #queue: Delivery[] = [];
+  #queue: Delivery[] = NO_DELIVERIES;
   /**
    * Retained messages for new subscriptions, sent before anything queued after them; made at
    * the first retained messages a subscription matched.
@@ -334,7 +337,7 @@ export class Session {
     this.#inflight.clear();
     this.#unsent = 0;
     waiting.push(...this.#queue);
-    this.#queue = [];
+    this.#queue = NO_DELIVERIES;
     this.#room?.freed(this);
     for (const delivery of waiting) delivery.settle?.();
     this.#qos2Received = undefined;
@@ -410,6 +413,7 @@ export class Session {
       this.#drop(delivery, 'queue-full');
       return;
     }
+    if (this.#queue === NO_DELIVERIES) this.#queue = [];
     this.#queue.push(delivery);
     if (this.#link && this.#queue.length >= this.#maxQueued) this.#room?.filled(this);
   }
