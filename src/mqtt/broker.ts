@@ -37,7 +37,8 @@ import {
 } from './session-store.js';
 import { TopicTree, type Match, type SharedMatch } from './topic-tree.js';
 import { Traffic } from './traffic.js';
-import { isSysTopic, type SysFigures } from './sys-topics.js';
+import { isSysTopic } from '../rules/mqtt-topic-name.js';
+import type { SysFigures } from './sys-topics.js';
 import type { UplinkOutcome, UplinkSink } from './uplink-sink.js';
 import { settleAfter } from '../settle-after.js';
 

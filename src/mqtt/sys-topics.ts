@@ -2,12 +2,6 @@ import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { BridgeMetrics } from '../observability/metrics.js';
 import type { Traffic } from './traffic.js';
 
-/** Whether a topic is one of the `$SYS` tree, which only the bridge itself publishes to. */
-export function isSysTopic(topic: string): boolean {
-  // checked on every publish: most topics are out at the first character
-  return topic.charCodeAt(0) === 0x24 && (topic === '$SYS' || topic.startsWith('$SYS/'));
-}
-
 /** Counts of this bridge's own sessions and what they hold (see Broker.sysFigures). */
 export interface SysFigures {
   /** Clients connected. */

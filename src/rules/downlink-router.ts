@@ -11,7 +11,7 @@ import type {
 } from './downlink-types.js';
 import { PayloadError } from './errors.js';
 import { expiresAt } from './expiry.js';
-import { topicNameProblem } from './mqtt-topic-name.js';
+import { SYS_PROBLEM, isSysTopic, topicNameProblem } from './mqtt-topic-name.js';
 import { RecordValue, headerValues, lastHeader, utf8 } from './record-value.js';
 
 /** Turns Kafka records into MQTT messages according to the loaded `downlink` rules. */
@@ -149,8 +149,9 @@ function requester(replyFor: DownlinkTemplate, scope: DownlinkScope): Requester 
     : { clientId };
 }
 
-function topicName(topic: string, what: string): string {
-  const problem = topicNameProblem(topic);
+function topicName(topic: string, what: 'topic' | 'response topic'): string {
+  const problem =
+    topicNameProblem(topic) ?? (what === 'topic' && isSysTopic(topic) ? SYS_PROBLEM : undefined);
   if (problem === undefined) return topic;
   throw new PayloadError(`the MQTT ${what} ${JSON.stringify(topic)} ${problem}`);
 }

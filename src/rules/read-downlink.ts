@@ -6,7 +6,7 @@ import type { DownlinkRule, StartPosition } from './downlink-rule.js';
 import { compileDownlinkTemplate, parseRecordField } from './downlink-templates.js';
 import type { DownlinkTemplate } from './downlink-templates.js';
 import type { ExpirySpec } from './expiry.js';
-import { topicNameProblem } from './mqtt-topic-name.js';
+import { SYS_PROBLEM, isSysTopic, topicNameProblem } from './mqtt-topic-name.js';
 import { readFixedKafkaTopic } from './read-template.js';
 import {
   MISSING_SCHEMA,
@@ -143,12 +143,13 @@ function readTo(reader: NodeReader, field: Field): DownlinkRule['to'] | undefine
   if (map === undefined) return undefined;
   const before = reader.issueCount;
   const fields = reader.fields(map, TO_FIELDS, ['topic']);
-  const topic = fields.topic && readMqttTopic(reader, fields.topic);
+  const topic = fields.topic && readMqttTopic(reader, fields.topic, 'topic');
   const qos = fields.qos ? readQos(reader, fields.qos) : 1;
   const retain = fields.retain ? readBoolean(reader, fields.retain) : false;
   const expiry = fields.expiry && readExpiry(reader, fields.expiry);
   const contentType = fields.contentType && readDownlinkTemplate(reader, fields.contentType);
-  const responseTopic = fields.responseTopic && readMqttTopic(reader, fields.responseTopic);
+  const responseTopic =
+    fields.responseTopic && readMqttTopic(reader, fields.responseTopic, 'response topic');
   const correlationData = fields.correlationData && readHeaderName(reader, fields.correlationData);
   const userProperties = fields.userProperties
     ? readUserProperties(reader, fields.userProperties)
@@ -211,13 +212,27 @@ function readDownlinkTemplate(reader: NodeReader, value: Value): DownlinkTemplat
   return undefined;
 }
 
-/** An MQTT topic template whose fixed text is a valid topic name. */
-function readMqttTopic(reader: NodeReader, value: Value): DownlinkTemplate | undefined {
+/**
+ * An MQTT topic template whose fixed text is a valid topic name; a message's topic may not start
+ * in `$SYS/` (a variable that renders one is refused per record).
+ */
+function readMqttTopic(
+  reader: NodeReader,
+  value: Value,
+  what: 'topic' | 'response topic',
+): DownlinkTemplate | undefined {
   const topic = readDownlinkTemplate(reader, value);
   if (topic === undefined) return undefined;
   const literal = topic.parts.map((part) => ('text' in part ? part.text : '')).join('');
+  const first = topic.parts[0];
+  const inSys =
+    topic.constant === undefined
+      ? first !== undefined && 'text' in first && first.text.startsWith('$SYS/')
+      : isSysTopic(topic.constant);
   // An empty literal is fine when variables fill the topic in.
-  const problem = topicNameProblem(topic.constant ?? (literal === '' ? 'x' : literal));
+  const problem =
+    topicNameProblem(topic.constant ?? (literal === '' ? 'x' : literal)) ??
+    (what === 'topic' && inSys ? SYS_PROBLEM : undefined);
   if (problem === undefined) return topic;
   reader.report(reader.at(value), `an MQTT topic name ${problem}`);
   return undefined;

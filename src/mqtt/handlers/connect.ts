@@ -10,7 +10,7 @@ import { ConnackReturnCode, ReasonCode } from '../reason-codes.js';
 import { NEVER_EXPIRES } from '../session.js';
 import { topicNameProblem } from '../topic-name.js';
 import { topicOverLimit } from '../topic-limits.js';
-import { isSysTopic } from '../sys-topics.js';
+import { isSysTopic } from '../../rules/mqtt-topic-name.js';
 import { startEnhancedAuthentication } from './auth.js';
 import { authenticationRefusal, refuse, type Refusal } from './connack-refusal.js';
 

@@ -10,7 +10,7 @@ import { parseDelayedTopic } from '../delayed.js';
 import { ReasonCode, publishAckReasonCode } from '../reason-codes.js';
 import { topicNameProblem } from '../topic-name.js';
 import { topicOverLimit } from '../topic-limits.js';
-import { isSysTopic } from '../sys-topics.js';
+import { isSysTopic } from '../../rules/mqtt-topic-name.js';
 import type { UplinkOutcome } from '../uplink-sink.js';
 
 /**

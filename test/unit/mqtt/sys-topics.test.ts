@@ -2,11 +2,11 @@ import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 
 import {
   LoadAverage,
   SysTopics,
-  isSysTopic,
   type SysFigures,
   type SysSource,
 } from '../../../src/mqtt/sys-topics.js';
 import { Traffic } from '../../../src/mqtt/traffic.js';
+import { isSysTopic } from '../../../src/rules/mqtt-topic-name.js';
 import { BridgeMetrics } from '../../../src/observability/metrics.js';
 
 /** A broker stand-in: its traffic and figures set by the test, what it is given to publish kept. */

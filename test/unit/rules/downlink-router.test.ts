@@ -80,6 +80,11 @@ describe('DownlinkRouter.route: topics from templates', () => {
     ['d/{value.id}', { value: null }, 'the record has no value (tombstone)'],
     ['{header.t}', { headers: { t: '' } }, 'the MQTT topic "" is empty'],
     ['d/{header.t}', { headers: { t: 'a/#' } }, 'the MQTT topic "d/a/#" contains a wildcard'],
+    [
+      '{header.t}',
+      { headers: { t: '$SYS/broker/uptime' } },
+      'the MQTT topic "$SYS/broker/uptime" is in $SYS/, where only the bridge itself publishes',
+    ],
   ])('makes %s with %o invalid: %s', (topic, overrides, error) => {
     const results = one(`{ topic: "${topic}" }`).route(kafkaRecord(overrides));
     expect(errorOf(results)).toContain(error);

@@ -112,6 +112,14 @@ describe('downlink rules: targets', () => {
     ['    to: { topic: "d/+/{key}" }', '4:18: an MQTT topic name contains a wildcard ("+" or "#")'],
     ['    to: { topic: "" }', '4:18: an MQTT topic name is empty'],
     [
+      '    to: { topic: "$SYS/broker/{key}" }',
+      '4:18: an MQTT topic name is in $SYS/, where only the bridge itself publishes',
+    ],
+    [
+      '    to: { topic: $SYS }',
+      '4:18: an MQTT topic name is in $SYS/, where only the bridge itself publishes',
+    ],
+    [
       '    to: { topic: x, responseTopic: "r/#" }',
       '4:36: an MQTT topic name contains a wildcard ("+" or "#")',
     ],
