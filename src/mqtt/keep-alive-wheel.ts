@@ -22,7 +22,7 @@ const ORIGIN_BEFORE_MS = 365 * 24 * 3_600_000;
  * A deadline is rounded up to its slot's end, so a client is never closed early.
  */
 export class KeepAliveWheel {
-  /** Connections by the slot (deadline ÷ TICK_MS, rounded up) their deadline falls in. */
+  /** Connections by the slot (TICK_MS from #origin, rounded up) their deadline falls in. */
   readonly #slots = new Map<number, Set<KeepAliveWatched>>();
   readonly #origin = Date.now() - ORIGIN_BEFORE_MS;
   /** The first slot not checked yet. */
