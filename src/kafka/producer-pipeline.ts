@@ -27,7 +27,11 @@ import { partitionOutcomesKnown, storedWith } from './stored-partitions.js';
 export type { OutgoingRecord, Settle } from './outgoing-record.js';
 
 export interface PipelineOptions {
-  /** Wait this long to fill a batch when nothing is in flight; 0 sends on the next tick. */
+  /**
+   * After a produce response, the next request waits this long from it to fill its batches
+   * (under load: fewer, larger requests); records that find no response that recent go on the
+   * next tick. 0: always on the next tick.
+   */
   lingerMs: number;
   batchMaxRecords: number;
   batchMaxBytes: number;
@@ -103,6 +107,8 @@ export class ProducerPipeline {
   /** Lanes with records to send and no request in flight: the next request takes them all. */
   readonly #ready = new Set<Lane>();
   #flushScheduled = false;
+  /** When the last produce request ended (performance.now()): the linger counts from it. */
+  #lastResponseAt = Number.NEGATIVE_INFINITY;
   /** Requests in flight. */
   #inFlight = 0;
   /** The producer's connect in progress, shared by all who wait for it. */
@@ -303,7 +309,8 @@ export class ProducerPipeline {
       this.#flushScheduled = false;
       this.#flush();
     };
-    if (this.#options.lingerMs > 0) setTimeout(run, this.#options.lingerMs);
+    const linger = this.#options.lingerMs - (performance.now() - this.#lastResponseAt);
+    if (linger > 0) setTimeout(run, linger);
     else setImmediate(run);
   }
 
@@ -350,6 +357,7 @@ export class ProducerPipeline {
     } finally {
       for (const { lane } of request) lane.inFlight = false;
       this.#inFlight--;
+      this.#lastResponseAt = performance.now();
     }
     // a request of these lanes or another may have asked for a new producer meanwhile
     if (this.#renewalAsked()) {

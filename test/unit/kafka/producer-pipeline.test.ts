@@ -445,12 +445,29 @@ describe('ProducerPipeline', () => {
     expect(Object.fromEntries(outcomes)).toEqual({ good1: 'ok', bad: '0x97', good2: 'ok' });
   });
 
-  it('waits for the linger time before sending when configured', async () => {
+  it('after a response, waits for the linger time to fill the next request', async () => {
     const { producer, subject } = pipeline({ lingerMs: 50 });
+    const nextTick = () => new Promise((resolve) => setImmediate(resolve));
     subject.enqueue([record('a')], undefined);
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(producer.calls).toHaveLength(0);
     await waitFor(() => producer.calls.length === 1);
+    // what comes while a request is in flight waits for its response, then for the linger
+    subject.enqueue([record('b')], undefined);
+    subject.enqueue([record('c')], undefined);
+    producer.release();
+    await nextTick();
+    await nextTick();
+    expect(producer.calls).toHaveLength(1);
+    await waitFor(() => producer.calls.length === 2);
+    expect(values(producer.calls.at(-1))).toEqual(['b', 'c']);
+    producer.release();
+  });
+
+  it('sends at once what finds no recent response, whatever the linger time', async () => {
+    const { producer, subject } = pipeline({ lingerMs: 600_000 });
+    subject.enqueue([record('a')], undefined);
+    await waitFor(() => producer.calls.length === 1);
+    producer.release();
+    await subject.idle();
   });
 
   it('holds records while Kafka is unreachable and sends them, in order, once it is back', async () => {
