@@ -135,7 +135,7 @@ function clock(): number {
  * The largest packet MQTT can encode (a Remaining Length of 268,435,455 after five bytes of fixed
  * header): a client that states no Maximum Packet Size takes any.
  */
-const LARGEST_PACKET = 268_435_460;
+export const LARGEST_PACKET = 268_435_460;
 
 /*
  * A connection's yes-or-no state, as bits of one number (Connection.#flags): a boolean field

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
-import type { Connection, ProtocolVersion } from '../connection.js';
+import { LARGEST_PACKET, type Connection, type ProtocolVersion } from '../connection.js';
 import type { AdmissionLimit } from '../connection-admission.js';
 import { anonymousAllowed } from '../../auth/anonymous-access.js';
 import type { Principal } from '../../auth/authenticator.js';
@@ -40,7 +40,7 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
     properties.receiveMaximum ?? 65_535,
     connection.options.maxInflight,
   );
-  connection.maximumPacketSize = properties.maximumPacketSize ?? Number.POSITIVE_INFINITY;
+  connection.maximumPacketSize = properties.maximumPacketSize ?? LARGEST_PACKET;
   connection.topicAliasMaximum = properties.topicAliasMaximum ?? 0;
   connection.problemInformation = properties.requestProblemInformation ?? true;
   const assigned = packet.clientId === '' ? `auto-${randomBytes(8).toString('hex')}` : undefined;
