@@ -171,27 +171,30 @@ export class KafkaSessionStore implements SessionStore {
     fresh: FreshSession,
     attempts = CLAIM_ATTEMPTS,
   ): Promise<SessionState | undefined> {
-    const previous = this.#sessionLog.sessions().get(clientId);
-    const state: SessionState = previous
-      ? { ...previous.state, online: true, disconnectedAt: undefined }
+    // written from what this bridge has read of the session so far; what it takes over is what
+    // the log held just before the claim (records of the other bridge not read yet included)
+    const known = this.#sessionLog.sessions().get(clientId);
+    const state: SessionState = known
+      ? { ...known.state, online: true, disconnectedAt: undefined }
       : { ...emptyState(), ...fresh };
     const claimed = this.#sessionLog.claim(clientId, state).catch((error: unknown) => {
       // another claim of the same epoch came first: this one goes again, with the next epoch
       if (error instanceof ClaimConflict && attempts > 1) return undefined;
       throw error;
     });
-    return claimed.then((epoch) => {
-      if (epoch === undefined) return this.claim(clientId, fresh, attempts - 1);
+    return claimed.then((won) => {
+      if (won === undefined) return this.claim(clientId, fresh, attempts - 1);
+      const { epoch, replaced } = won;
       this.#epochs.set(clientId, epoch);
-      if (previous === undefined || previous.owner === this.#options.instanceId) return undefined;
+      if (replaced === undefined || replaced.owner === this.#options.instanceId) return undefined;
       // a session of a bridge that is gone comes as it was when that bridge was last alive
-      if (previous.state.online && !this.#liveness.alive(previous.owner, Date.now())) {
-        const goneAt = this.#liveness.lastAlive(previous.owner) ?? Date.now();
-        previous.state.disconnectedAt = goneAt;
+      if (replaced.state.online && !this.#liveness.alive(replaced.owner, Date.now())) {
+        const goneAt = this.#liveness.lastAlive(replaced.owner) ?? Date.now();
+        replaced.state.disconnectedAt = goneAt;
       }
       // the session moves here: its messages from where the other bridge left them
-      if (previous.state.mailbox) this.#positions.set(clientId, previous.state.mailbox);
-      return previous.state;
+      if (replaced.state.mailbox) this.#positions.set(clientId, replaced.state.mailbox);
+      return replaced.state;
     });
   }
 
@@ -358,7 +361,7 @@ export class KafkaSessionStore implements SessionStore {
         : state;
       this.#adopting.add(clientId);
       this.#sessionLog.claim(clientId, adopted).then(
-        (epoch) => {
+        ({ epoch }) => {
           this.#adopting.delete(clientId);
           this.#epochs.set(clientId, epoch);
           if (adopted.mailbox) this.#positions.set(clientId, adopted.mailbox);

@@ -32,6 +32,21 @@ export interface LoggedSession extends Ownership {
   state: SessionState;
 }
 
+/** A claim read back as the winner. */
+export interface WonClaim {
+  epoch: number;
+  /**
+   * The session the claim took over: the last one applied before the claim's own record (not
+   * the one the claim was written from, which may have been older).
+   */
+  replaced: LoggedSession | undefined;
+}
+
+interface PendingClaim {
+  epoch: number;
+  settle: (won: boolean, replaced: LoggedSession | undefined) => void;
+}
+
 /** What the sessions topic tells its reader as records apply. */
 export interface SessionLogListener {
   /** A session record (of any owner) applied. */
@@ -67,7 +82,7 @@ export class SessionLog {
   readonly #fencing = new SessionFencing();
   readonly #sessions = new Map<string, LoggedSession>();
   /** Claims waiting to be read back, by client id. */
-  readonly #claims = new Map<string, { epoch: number; settle: (won: boolean) => void }>();
+  readonly #claims = new Map<string, PendingClaim>();
   readonly #failures: RateLimitedLog;
   #tail: TopicTail | undefined;
   #caughtUp = false;
@@ -150,19 +165,19 @@ export class SessionLog {
   }
 
   /**
-   * Makes this bridge the owner of the session with a new epoch: resolves with the epoch once
-   * the claim is read back as the winner; rejects when it cannot be written, or (ClaimConflict)
-   * another claim of the same epoch came first or a newer claim here replaced it.
+   * Makes this bridge the owner of the session with a new epoch: resolves once the claim is read
+   * back as the winner, with the session it took over; rejects when it cannot be written, or
+   * (ClaimConflict) another claim of the same epoch came first or a newer claim here replaced it.
    */
-  claim(clientId: string, state: SessionState): Promise<number> {
+  claim(clientId: string, state: SessionState): Promise<WonClaim> {
     if (this.#closed) return Promise.reject(new Error('sessions topic closed'));
     const epoch = this.#fencing.nextEpoch(clientId);
-    return new Promise<number>((resolve, reject) => {
-      this.#claims.get(clientId)?.settle(false);
+    return new Promise<WonClaim>((resolve, reject) => {
+      this.#claims.get(clientId)?.settle(false, undefined);
       this.#claims.set(clientId, {
         epoch,
-        settle: (won) => {
-          if (won) resolve(epoch);
+        settle: (won, replaced) => {
+          if (won) resolve({ epoch, replaced });
           else reject(new ClaimConflict(`session ${clientId} claimed by another at the same time`));
         },
       });
@@ -213,7 +228,7 @@ export class SessionLog {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#forgetTimer);
-    for (const claim of this.#claims.values()) claim.settle(false);
+    for (const claim of this.#claims.values()) claim.settle(false, undefined);
     this.#claims.clear();
     await this.#tail?.close();
   }
@@ -250,7 +265,7 @@ export class SessionLog {
       // a tombstone without ownership (an operator's) ends whatever is there
       const end = ownership ?? this.#fencing.latest(clientId) ?? { owner: '', epoch: 0 };
       if (this.#fencing.apply(clientId, end, true)) this.#ended(clientId, end);
-      this.#settleClaim(clientId);
+      this.#settleClaim(clientId, undefined);
       return;
     }
     if (ownership === undefined) {
@@ -264,12 +279,13 @@ export class SessionLog {
       this.#skip(message.offset, (error as Error).message);
       return;
     }
+    const replaced = this.#sessions.get(clientId);
     if (this.#fencing.apply(clientId, ownership, false)) {
       const session = { ...ownership, state };
       this.#sessions.set(clientId, session);
       this.#listener.applied(clientId, session);
     }
-    this.#settleClaim(clientId);
+    this.#settleClaim(clientId, replaced);
   }
 
   #ended(clientId: string, ownership: Ownership): void {
@@ -277,14 +293,20 @@ export class SessionLog {
     this.#listener.ended(clientId, ownership);
   }
 
-  /** A claim waiting for this client id is decided by what the log holds now. */
-  #settleClaim(clientId: string): void {
+  /**
+   * A claim waiting for this client id is decided by what the log holds now; `replaced`: the
+   * session before the record just read (what a claim won by that record took over).
+   */
+  #settleClaim(clientId: string, replaced: LoggedSession | undefined): void {
     const claim = this.#claims.get(clientId);
     if (claim === undefined) return;
     const latest = this.#fencing.latest(clientId);
     if (latest === undefined || latest.epoch < claim.epoch) return; // not read back yet
     this.#claims.delete(clientId);
-    claim.settle(latest.epoch === claim.epoch && latest.owner === this.#options.instanceId);
+    claim.settle(
+      latest.epoch === claim.epoch && latest.owner === this.#options.instanceId,
+      replaced,
+    );
   }
 
   #skip(offset: string, reason: string): void {

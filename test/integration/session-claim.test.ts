@@ -1,0 +1,148 @@
+/**
+ * A claim of a session (sessions.store kafka) takes over what the log held just before the
+ * claim's record: a record of the other bridge that this bridge had not read when it wrote its
+ * claim (a QoS 2 packet id saved as its client got PUBREC) is not lost.
+ */
+import '../../src/kafka/kafkajs-patches.js';
+import { CompressionTypes, type ProducerBatch } from 'kafkajs';
+import { pino } from 'pino';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { KafkaSessionStore } from '../../src/cluster/kafka-session-store.js';
+import {
+  encodeSessionState,
+  ownershipHeaders,
+  sessionKey,
+  type SessionState,
+} from '../../src/cluster/session-record.js';
+import { chosenPartitioner } from '../../src/kafka/partition-choice.js';
+import { PartitionCounts } from '../../src/kafka/partition-counts.js';
+import { ProducerPipeline } from '../../src/kafka/producer-pipeline.js';
+import { BridgeMetrics } from '../../src/observability/metrics.js';
+import { connectedProducer, kafkaClient, uniqueId } from '../support/kafka-helpers.js';
+import { waitFor } from '../support/wait-for.js';
+
+const log = pino({ level: 'silent' });
+
+/** A session of another bridge, as that bridge writes it. */
+function sessionOf(qos2Received: number[]): SessionState {
+  return {
+    online: true,
+    disconnectedAt: undefined,
+    identity: { username: undefined, proof: 'none' },
+    assignedId: false,
+    expiryInterval: 3600,
+    subscriptions: new Map(),
+    will: undefined,
+    willAt: undefined,
+    qos2Received,
+    mailbox: undefined,
+  };
+}
+
+/** Whether a batch holds a record of the client id's session. */
+function writesSession(batch: ProducerBatch, clientId: string): boolean {
+  const key = sessionKey(clientId);
+  return (batch.topicMessages ?? []).some(({ messages }) =>
+    messages.some((message) => message.key?.toString() === key),
+  );
+}
+
+describe('session claims', () => {
+  it('a claim takes over the record the other bridge wrote just before it, unread when the claim was written', async () => {
+    const id = uniqueId();
+    const clientId = `moving-${id}`;
+    const sessionsTopic = `sessions-claim-${id}`;
+    const kafka = kafkaClient();
+    const other = await connectedProducer();
+    const record = (state: SessionState) => ({
+      topic: sessionsTopic,
+      messages: [
+        {
+          key: sessionKey(clientId),
+          value: encodeSessionState(state),
+          headers: ownershipHeaders({ owner: 'bridge-a', epoch: 1 }),
+        },
+      ],
+    });
+    // before the claim goes out, the other bridge's next record lands (this bridge has not
+    // read it yet: it is written on the way to Kafka of the claim that was computed without it)
+    let interpose: (() => Promise<unknown>) | undefined;
+    const real = kafka.producer({ idempotent: true, createPartitioner: chosenPartitioner });
+    await real.connect();
+    onTestFinished(() => real.disconnect());
+    const producer = new Proxy(real, {
+      get(target, property, receiver) {
+        if (property === 'sendBatch') {
+          return async (batch: ProducerBatch) => {
+            const before = interpose;
+            if (before && writesSession(batch, clientId)) {
+              interpose = undefined;
+              await before();
+            }
+            return target.sendBatch(batch);
+          };
+        }
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value.bind(target) as unknown) : value;
+      },
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    onTestFinished(() => admin.disconnect());
+    const pipeline = new ProducerPipeline(
+      producer,
+      () => producer,
+      new PartitionCounts(admin),
+      {
+        lingerMs: 0,
+        batchMaxRecords: 1000,
+        batchMaxBytes: 1_000_000,
+        maxPendingBytes: 10_000_000,
+        maxPendingRecords: 10_000,
+        ackTimeoutMs: 0,
+        compression: CompressionTypes.None,
+      },
+      log,
+      new BridgeMetrics(),
+    );
+    onTestFinished(() => {
+      pipeline.close();
+    });
+    const store = await KafkaSessionStore.open(
+      kafka,
+      pipeline,
+      {
+        instanceId: 'bridge-b',
+        clientId: 'session-claim-test',
+        sessionsTopic,
+        messagesTopic: `session-messages-claim-${id}`,
+        partitions: 1,
+        replicationFactor: 1,
+        messagesRetentionMs: 3_600_000,
+        timeoutMs: 30_000,
+        instanceTimeoutMs: 30_000,
+      },
+      log,
+    );
+    onTestFinished(() => store.close());
+    const remote: SessionState[] = [];
+    store.listen({
+      lostSession: () => undefined,
+      remoteSession: (_, state) => remote.push(state),
+      remoteEnded: () => undefined,
+      adopted: () => undefined,
+    });
+    // the other bridge's session, read here: its client has no QoS 2 packet id yet
+    await other.send(record(sessionOf([])));
+    await waitFor(() => remote.length === 1);
+    // its client got PUBREC for packet id 42 (saved first), then moves here
+    interpose = () => other.send(record(sessionOf([42])));
+    const taken = await store.claim(clientId, {
+      identity: { username: undefined, proof: 'none' },
+      assignedId: false,
+      expiryInterval: 3600,
+    });
+    expect(interpose).toBeUndefined();
+    expect(taken?.qos2Received).toEqual([42]);
+  });
+});
