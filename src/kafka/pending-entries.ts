@@ -29,8 +29,12 @@ export interface PendingLimits {
  * (the ack timeout).
  */
 export class PendingEntries {
-  /** Entries from `#head` on: not settled yet (and some settled ones), in enqueue order. */
-  #entries: Entry[] = [];
+  /**
+   * Entries from `#head` on: not settled yet (and some settled ones), in enqueue order; before
+   * it, places let go (undefined), so that a settled entry and what it holds (records,
+   * packet, callback) is garbage at once rather than when the array is next compacted.
+   */
+  #entries: Array<Entry | undefined> = [];
   #head = 0;
   #records = 0;
   #bytes = 0;
@@ -120,7 +124,7 @@ export class PendingEntries {
 
   /** The oldest entry not settled; settled ones at the front are let go on the way. */
   #oldest(): Entry | undefined {
-    while (this.#entries[this.#head]?.settled) this.#head++;
+    while (this.#entries[this.#head]?.settled) this.#entries[this.#head++] = undefined;
     if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
       this.#entries = this.#entries.slice(this.#head);
       this.#head = 0;
