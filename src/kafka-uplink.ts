@@ -201,7 +201,7 @@ export class KafkaUplink implements UplinkSink {
         return;
       case 'mapped': {
         const failures = this.#choosePartitions(routing.records);
-        if (failures.length > 0) {
+        if (failures !== undefined) {
           const deadLetter = router.deadLetter(publish, failures);
           if (deadLetter.kind === 'invalid') {
             this.#invalid(publish, deadLetter.failures, deadLetter.records, onSettled);
@@ -213,9 +213,12 @@ export class KafkaUplink implements UplinkSink {
     }
   }
 
-  /** Round-robin partitions, and checks of explicit ones; returns the records that cannot go. */
-  #choosePartitions(records: RoutedRecord[]): RuleFailure[] {
-    const failures: RuleFailure[] = [];
+  /**
+   * Round-robin partitions, and checks of explicit ones; returns the records that cannot go
+   * (undefined: none, the usual case, with nothing allocated).
+   */
+  #choosePartitions(records: RoutedRecord[]): RuleFailure[] | undefined {
+    let failures: RuleFailure[] | undefined;
     for (const { rule, partitioner, record } of records) {
       if (partitioner === 'hash') continue;
       const count = this.#partitions.cached(record.topic);
@@ -223,6 +226,7 @@ export class KafkaUplink implements UplinkSink {
         // Unknown count: an explicit partition goes as it is, and Kafka judges it.
         if (partitioner === 'round-robin') {
           const why = this.#partitions.error(record.topic) ?? 'unknown';
+          failures ??= [];
           failures.push({ rule, error: `partition count of "${record.topic}" unknown: ${why}` });
         }
       } else if (partitioner === 'round-robin') {
@@ -236,6 +240,7 @@ export class KafkaUplink implements UplinkSink {
           if (oldest !== undefined) this.#roundRobin.delete(oldest);
         }
       } else if (record.partition !== undefined && record.partition >= count) {
+        failures ??= [];
         failures.push({ rule, error: outOfRange(record.partition, record.topic, count) });
       }
     }

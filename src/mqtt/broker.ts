@@ -516,10 +516,15 @@ export class Broker implements FleetEvents {
       // "no matching subscribers" only when neither a rule nor a subscriber took it
       const result: UplinkOutcome =
         outcome.kind === 'unmatched' && delivered > 0 ? { kind: 'stored' } : outcome;
-      // a retained QoS 1/2 publish is acknowledged once its retained state is kept too
-      this.#whenPersisted(message, () => {
+      // a retained QoS 1/2 publish is acknowledged once its retained state is kept too (no
+      // closure for the others: this runs for every publish)
+      if (this.#persists(message)) {
+        this.#whenPersisted(message, () => {
+          onSettled(result, delivered);
+        });
+      } else {
         onSettled(result, delivered);
-      });
+      }
     });
     return 0;
   }
@@ -650,9 +655,13 @@ export class Broker implements FleetEvents {
 
   /** Runs `done` once a retained message's change is persisted; at once for other messages. */
   #whenPersisted(message: BrokerMessage, done: () => void): void {
-    if (message.retain && this.#options.persistRetained)
-      this.#options.persistRetained(message, done);
+    if (this.#persists(message)) this.#options.persistRetained?.(message, done);
     else done();
+  }
+
+  /** Whether the message changes retained state that is kept (retained.store kafka). */
+  #persists(message: BrokerMessage): boolean {
+    return message.retain && this.#options.persistRetained !== undefined;
   }
 
   /**

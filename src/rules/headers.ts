@@ -57,8 +57,18 @@ export interface HeaderSpec {
   headers: ReadonlyArray<readonly [name: string, value: Template]>;
 }
 
+/**
+ * A record's headers: no prototype chain to reach (a user property named `__proto__` or
+ * `toString` is a header like any other), yet fast properties, unlike Object.create(null)'s
+ * dictionary (a fifth of the bytes a publish allocates).
+ */
+const Headers = function (this: Record<string, HeaderValue>) {
+  // properties are added by buildHeaders
+} as unknown as new () => Record<string, HeaderValue>;
+Headers.prototype = Object.freeze(Object.create(null) as object);
+
 export function buildHeaders(spec: HeaderSpec, scope: TemplateScope): Record<string, HeaderValue> {
-  const headers = Object.create(null) as Record<string, HeaderValue>;
+  const headers = new Headers();
   for (const source of spec.mqttHeaders) {
     const fixed = FIXED_HEADERS.get(source);
     if (fixed === undefined) {

@@ -93,27 +93,43 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
   // one publish in 8 is timed for bridge_mqtt_puback_seconds (-1: not this one)
   const readAt = (++pubackSample & 7) === 0 ? performance.now() : -1;
   connection.broker.publish(message, (outcome) => {
-    const answer = (): void => {
-      connection.acks.settle(ticket, reply(connection, qos, id, outcome));
-      if (readAt >= 0) {
-        connection.broker.metrics.mqttPubackSeconds.observe((performance.now() - readAt) / 1000);
-      }
-      if (qos === 2) {
-        const waiting = session.qos2Waiting.get(id) ?? [];
-        session.qos2Waiting.delete(id);
-        for (const answerWaiting of waiting) answerWaiting(outcome);
-      }
-    };
     if (qos === 2 && outcome.kind !== 'failed') {
       // the id is kept with the session before PUBREC: a retransmission after a restart is
       // then known not to be new [MQTT-4.3.3-10]
       session.qos2Received.set(id, 'stored');
-      connection.broker.sessionChanged(session, answer);
+      connection.broker.sessionChanged(session, () => {
+        answer(connection, session, ticket, qos, id, outcome, readAt);
+      });
     } else {
-      answer();
+      answer(connection, session, ticket, qos, id, outcome, readAt);
     }
   });
   connection.throttleIfBusy();
+}
+
+/**
+ * A QoS 1/2 publish's PUBACK/PUBREC goes out in its place; a QoS 2 retransmission waiting for
+ * the first copy's outcome is answered with it. `readAt`: when the publish was read, for the
+ * PUBACK latency histogram (-1: not timed). A function of its own, not a closure per publish.
+ */
+function answer(
+  connection: Connection,
+  session: Connection['session'],
+  ticket: number,
+  qos: 1 | 2,
+  id: number,
+  outcome: UplinkOutcome,
+  readAt: number,
+): void {
+  connection.acks.settle(ticket, reply(connection, qos, id, outcome));
+  if (readAt >= 0) {
+    connection.broker.metrics.mqttPubackSeconds.observe((performance.now() - readAt) / 1000);
+  }
+  if (qos === 2) {
+    const waiting = session.qos2Waiting.get(id) ?? [];
+    session.qos2Waiting.delete(id);
+    for (const answerWaiting of waiting) answerWaiting(outcome);
+  }
 }
 
 /** Counts QoS 1/2 publishes, to time one in 8. */
