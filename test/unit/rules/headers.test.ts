@@ -83,6 +83,21 @@ describe('buildHeaders', () => {
     const result = headers(['userProperties'], publish({ userProperties: [['__proto__', 'x']] }));
     expect(Object.keys(result)).toEqual(['__proto__']);
     expect(result['__proto__']).toBe('x');
+    // names of Object.prototype's members are headers like any other (not lists with a method)
+    const named = headers(
+      ['userProperties'],
+      publish({
+        userProperties: [
+          ['toString', 'a'],
+          ['constructor', 'b'],
+          ['toString', 'c'],
+        ],
+      }),
+    );
+    expect(Object.entries(named)).toEqual([
+      ['toString', ['a', 'c']],
+      ['constructor', 'b'],
+    ]);
   });
 
   it('writes nothing for an empty list', () => {
