@@ -65,6 +65,12 @@ export class KafkaSessionStore implements SessionStore {
   readonly #liveness: FleetLiveness;
   /** Sessions of gone bridges being claimed here. */
   readonly #adopting = new Set<string>();
+  /**
+   * Sessions claimed from a state older than the one they took over (a record of the other
+   * bridge read only after the claim was written): their next save goes at once, so that the
+   * log soon holds what this bridge has, not the claim's older copy.
+   */
+  readonly #claimedStale = new Set<string>();
   #heartbeatTimer: NodeJS.Timeout | undefined;
 
   private constructor(options: KafkaSessionStoreOptions, log: Logger) {
@@ -186,6 +192,7 @@ export class KafkaSessionStore implements SessionStore {
       if (won === undefined) return this.claim(clientId, fresh, attempts - 1);
       const { epoch, replaced } = won;
       this.#epochs.set(clientId, epoch);
+      if (replaced !== known) this.#claimedStale.add(clientId);
       if (replaced === undefined || replaced.owner === this.#options.instanceId) return undefined;
       // a session of a bridge that is gone comes as it was when that bridge was last alive
       if (replaced.state.online && !this.#liveness.alive(replaced.owner, Date.now())) {
@@ -206,8 +213,8 @@ export class KafkaSessionStore implements SessionStore {
       this.#dirty.set(clientId, dirty);
     }
     if (done) dirty.waiting.push(done);
-    if (done) {
-      // a guarantee waits for it: no gathering delay
+    if (done || this.#claimedStale.delete(clientId)) {
+      // a guarantee waits for it, or the log holds an older copy: no gathering delay
       clearTimeout(this.#saveTimer);
       this.#saveTimer = undefined;
       setImmediate(() => {
@@ -231,6 +238,7 @@ export class KafkaSessionStore implements SessionStore {
       this.#dirty.delete(clientId);
       for (const done of dirty.waiting) done();
     }
+    this.#claimedStale.delete(clientId);
     const epoch = this.#epochs.get(clientId);
     if (epoch === undefined) return;
     this.#epochs.delete(clientId);
@@ -354,19 +362,27 @@ export class KafkaSessionStore implements SessionStore {
       if (logged.owner === this.#options.instanceId || this.#adopting.has(clientId)) continue;
       if (!this.#liveness.adopts(logged.owner, now)) continue;
       const goneAt = this.#liveness.lastAlive(logged.owner) ?? now;
-      const { state } = logged;
-      const delay = (state.will?.properties?.willDelayInterval ?? 0) * 1000;
-      const adopted: SessionState = state.online
-        ? { ...state, online: false, disconnectedAt: goneAt, willAt: goneAt + delay }
-        : state;
+      const adopted = adoptedState(logged.state, goneAt);
       this.#adopting.add(clientId);
       this.#sessionLog.claim(clientId, adopted).then(
-        ({ epoch }) => {
+        ({ epoch, replaced }) => {
           this.#adopting.delete(clientId);
+          const ownership = { owner: this.#options.instanceId, epoch };
+          if (replaced === undefined) {
+            // the gone bridge ended it last (read only after the claim was written): ended here too
+            this.#sessionLog.write(clientId, ownership, undefined);
+            return;
+          }
           this.#epochs.set(clientId, epoch);
-          if (adopted.mailbox) this.#positions.set(clientId, adopted.mailbox);
+          // the gone bridge's last save, read only after the claim was written, is what is taken
+          let taken = adopted;
+          if (replaced !== logged && replaced.owner === logged.owner) {
+            taken = adoptedState(replaced.state, goneAt);
+            this.#sessionLog.write(clientId, ownership, taken);
+          }
+          if (taken.mailbox) this.#positions.set(clientId, taken.mailbox);
           this.#log.info({ clientId, from: logged.owner }, 'session of a gone bridge adopted');
-          this.#events?.adopted(clientId, adopted);
+          this.#events?.adopted(clientId, taken);
         },
         () => {
           // its client came back elsewhere first, or Kafka refused: tried again next round
@@ -383,11 +399,19 @@ export class KafkaSessionStore implements SessionStore {
   }
 
   #lost(clientId: string): void {
+    this.#claimedStale.delete(clientId);
     if (!this.#epochs.delete(clientId)) return;
     this.#positions.delete(clientId);
     this.#log.debug({ clientId }, 'session owned by another bridge now');
     this.#events?.lostSession(clientId);
   }
+}
+
+/** A gone bridge's session as this bridge adopts it: offline since its bridge was last alive. */
+function adoptedState(state: SessionState, goneAt: number): SessionState {
+  if (!state.online) return state;
+  const delay = (state.will?.properties?.willDelayInterval ?? 0) * 1000;
+  return { ...state, online: false, disconnectedAt: goneAt, willAt: goneAt + delay };
 }
 
 function emptyState(): SessionState {

@@ -47,102 +47,134 @@ function writesSession(batch: ProducerBatch, clientId: string): boolean {
   );
 }
 
+/**
+ * A session store of bridge-b whose writes of the client id's session are preceded, once, by
+ * what `interpose` writes (as another bridge's record landing just before), and a producer of
+ * another bridge, bridge-a, writing that client's session records (value undefined: its end).
+ */
+async function claimRace() {
+  const id = uniqueId();
+  const clientId = `moving-${id}`;
+  const sessionsTopic = `sessions-claim-${id}`;
+  const kafka = kafkaClient();
+  const other = await connectedProducer();
+  const record = (state: SessionState | undefined) => ({
+    topic: sessionsTopic,
+    messages: [
+      {
+        key: sessionKey(clientId),
+        value: state === undefined ? null : encodeSessionState(state),
+        headers: ownershipHeaders({ owner: 'bridge-a', epoch: 1 }),
+      },
+    ],
+  });
+  // before the claim goes out, the other bridge's next record lands (this bridge has not
+  // read it yet: it is written on the way to Kafka of the claim that was computed without it)
+  let interpose: (() => Promise<unknown>) | undefined;
+  const interposed = () => interpose === undefined;
+  const real = kafka.producer({ idempotent: true, createPartitioner: chosenPartitioner });
+  await real.connect();
+  onTestFinished(() => real.disconnect());
+  const producer = new Proxy(real, {
+    get(target, property, receiver) {
+      if (property === 'sendBatch') {
+        return async (batch: ProducerBatch) => {
+          const before = interpose;
+          if (before && writesSession(batch, clientId)) {
+            interpose = undefined;
+            await before();
+          }
+          return target.sendBatch(batch);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? (value.bind(target) as unknown) : value;
+    },
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  onTestFinished(() => admin.disconnect());
+  const pipeline = new ProducerPipeline(
+    producer,
+    () => producer,
+    new PartitionCounts(admin),
+    {
+      lingerMs: 0,
+      batchMaxRecords: 1000,
+      batchMaxBytes: 1_000_000,
+      maxPendingBytes: 10_000_000,
+      maxPendingRecords: 10_000,
+      ackTimeoutMs: 0,
+      compression: CompressionTypes.None,
+    },
+    log,
+    new BridgeMetrics(),
+  );
+  onTestFinished(() => {
+    pipeline.close();
+  });
+  const store = await KafkaSessionStore.open(
+    kafka,
+    pipeline,
+    {
+      instanceId: 'bridge-b',
+      clientId: 'session-claim-test',
+      sessionsTopic,
+      messagesTopic: `session-messages-claim-${id}`,
+      partitions: 1,
+      replicationFactor: 1,
+      messagesRetentionMs: 3_600_000,
+      timeoutMs: 30_000,
+      instanceTimeoutMs: 30_000,
+    },
+    log,
+  );
+  onTestFinished(() => store.close());
+  const remote: SessionState[] = [];
+  store.listen({
+    lostSession: () => undefined,
+    remoteSession: (_, state) => remote.push(state),
+    remoteEnded: () => undefined,
+    adopted: () => undefined,
+  });
+  return {
+    clientId,
+    store,
+    remote,
+    written: (state: SessionState | undefined) => other.send(record(state)),
+    interposeOnce: (state: SessionState | undefined) => {
+      interpose = () => other.send(record(state));
+    },
+    interposed,
+  };
+}
+
+const fresh = {
+  identity: { username: undefined, proof: 'none' as const },
+  assignedId: false,
+  expiryInterval: 3600,
+};
+
 describe('session claims', () => {
   it('a claim takes over the record the other bridge wrote just before it, unread when the claim was written', async () => {
-    const id = uniqueId();
-    const clientId = `moving-${id}`;
-    const sessionsTopic = `sessions-claim-${id}`;
-    const kafka = kafkaClient();
-    const other = await connectedProducer();
-    const record = (state: SessionState) => ({
-      topic: sessionsTopic,
-      messages: [
-        {
-          key: sessionKey(clientId),
-          value: encodeSessionState(state),
-          headers: ownershipHeaders({ owner: 'bridge-a', epoch: 1 }),
-        },
-      ],
-    });
-    // before the claim goes out, the other bridge's next record lands (this bridge has not
-    // read it yet: it is written on the way to Kafka of the claim that was computed without it)
-    let interpose: (() => Promise<unknown>) | undefined;
-    const real = kafka.producer({ idempotent: true, createPartitioner: chosenPartitioner });
-    await real.connect();
-    onTestFinished(() => real.disconnect());
-    const producer = new Proxy(real, {
-      get(target, property, receiver) {
-        if (property === 'sendBatch') {
-          return async (batch: ProducerBatch) => {
-            const before = interpose;
-            if (before && writesSession(batch, clientId)) {
-              interpose = undefined;
-              await before();
-            }
-            return target.sendBatch(batch);
-          };
-        }
-        const value: unknown = Reflect.get(target, property, receiver);
-        return typeof value === 'function' ? (value.bind(target) as unknown) : value;
-      },
-    });
-    const admin = kafka.admin();
-    await admin.connect();
-    onTestFinished(() => admin.disconnect());
-    const pipeline = new ProducerPipeline(
-      producer,
-      () => producer,
-      new PartitionCounts(admin),
-      {
-        lingerMs: 0,
-        batchMaxRecords: 1000,
-        batchMaxBytes: 1_000_000,
-        maxPendingBytes: 10_000_000,
-        maxPendingRecords: 10_000,
-        ackTimeoutMs: 0,
-        compression: CompressionTypes.None,
-      },
-      log,
-      new BridgeMetrics(),
-    );
-    onTestFinished(() => {
-      pipeline.close();
-    });
-    const store = await KafkaSessionStore.open(
-      kafka,
-      pipeline,
-      {
-        instanceId: 'bridge-b',
-        clientId: 'session-claim-test',
-        sessionsTopic,
-        messagesTopic: `session-messages-claim-${id}`,
-        partitions: 1,
-        replicationFactor: 1,
-        messagesRetentionMs: 3_600_000,
-        timeoutMs: 30_000,
-        instanceTimeoutMs: 30_000,
-      },
-      log,
-    );
-    onTestFinished(() => store.close());
-    const remote: SessionState[] = [];
-    store.listen({
-      lostSession: () => undefined,
-      remoteSession: (_, state) => remote.push(state),
-      remoteEnded: () => undefined,
-      adopted: () => undefined,
-    });
+    const race = await claimRace();
     // the other bridge's session, read here: its client has no QoS 2 packet id yet
-    await other.send(record(sessionOf([])));
-    await waitFor(() => remote.length === 1);
+    await race.written(sessionOf([]));
+    await waitFor(() => race.remote.length === 1);
     // its client got PUBREC for packet id 42 (saved first), then moves here
-    interpose = () => other.send(record(sessionOf([42])));
-    const taken = await store.claim(clientId, {
-      identity: { username: undefined, proof: 'none' },
-      assignedId: false,
-      expiryInterval: 3600,
-    });
-    expect(interpose).toBeUndefined();
+    race.interposeOnce(sessionOf([42]));
+    const taken = await race.store.claim(race.clientId, fresh);
+    expect(race.interposed()).toBe(true);
     expect(taken?.qos2Received).toEqual([42]);
+  });
+
+  it('a session the other bridge ended just before the claim is not taken over: the client starts afresh', async () => {
+    const race = await claimRace();
+    await race.written(sessionOf([7]));
+    await waitFor(() => race.remote.length === 1);
+    race.interposeOnce(undefined);
+    const taken = await race.store.claim(race.clientId, fresh);
+    expect(race.interposed()).toBe(true);
+    expect(taken).toBeUndefined();
   });
 });
