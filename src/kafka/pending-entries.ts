@@ -3,9 +3,12 @@ import type { BridgeMetrics } from '../observability/metrics.js';
 import type { ProduceFailure } from './produce-failure.js';
 import type { OutgoingRecord, Settle } from './outgoing-record.js';
 
+/** The records of a settled entry: let go. */
+const NO_RECORDS: readonly OutgoingRecord[] = Object.freeze([]);
+
 /** One enqueued group of records (a publish's records), settled once. */
 export interface Entry {
-  records: OutgoingRecord[];
+  records: readonly OutgoingRecord[];
   /** Bytes of the records' values. */
   bytes: number;
   settle: Settle | undefined;
@@ -31,8 +34,8 @@ export interface PendingLimits {
 export class PendingEntries {
   /**
    * Entries from `#head` on: not settled yet (and some settled ones), in enqueue order; before
-   * it, places let go (undefined), so that a settled entry and what it holds (records,
-   * packet, callback) is garbage at once rather than when the array is next compacted.
+   * it, places let go (undefined). A settled entry lets go of its records and callback (and so
+   * of the publish they hold) at once: it is not kept until the array is next compacted.
    */
   #entries: Array<Entry | undefined> = [];
   #head = 0;
@@ -74,8 +77,11 @@ export class PendingEntries {
     entry.settled = true;
     this.#track(-entry.records.length, -entry.bytes);
     if (this.#entries[this.#head] === entry) this.#oldest();
+    const { settle } = entry;
+    entry.settle = undefined;
+    entry.records = NO_RECORDS;
     try {
-      entry.settle?.(failure);
+      settle?.(failure);
     } catch (error) {
       // a bug in one publish's callback fails that publish only: the others settle on
       this.#metrics.unhandledErrors.inc({ kind: 'callback' });
