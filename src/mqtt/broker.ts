@@ -590,7 +590,7 @@ export class Broker implements FleetEvents {
    * Returns the number of sessions it went to.
    */
   publishDownlink(message: BrokerMessage, settle: () => void): number {
-    if (!message.retain || !this.#options.persistRetained) return this.#accept(message, settle);
+    if (!this.#persists(message)) return this.#accept(message, settle);
     // the record is settled (its offset committed) once its retained state is kept too
     const settleBoth = settleAfter(2, settle);
     const delivered = this.#accept(message, settleBoth);
@@ -655,7 +655,8 @@ export class Broker implements FleetEvents {
 
   /** Runs `done` once a retained message's change is persisted; at once for other messages. */
   #whenPersisted(message: BrokerMessage, done: () => void): void {
-    if (this.#persists(message)) this.#options.persistRetained?.(message, done);
+    const persist = this.#options.persistRetained;
+    if (message.retain && persist) persist(message, done);
     else done();
   }
 

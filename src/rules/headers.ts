@@ -62,13 +62,13 @@ export interface HeaderSpec {
  * `toString` is a header like any other), yet fast properties, unlike Object.create(null)'s
  * dictionary (a fifth of the bytes a publish allocates).
  */
-const Headers = function (this: Record<string, HeaderValue>) {
+const RecordHeaders = function (this: Record<string, HeaderValue>) {
   // properties are added by buildHeaders
 } as unknown as new () => Record<string, HeaderValue>;
-Headers.prototype = Object.freeze(Object.create(null) as object);
+RecordHeaders.prototype = Object.freeze(Object.create(null) as object);
 
 export function buildHeaders(spec: HeaderSpec, scope: TemplateScope): Record<string, HeaderValue> {
-  const headers = new Headers();
+  const headers = new RecordHeaders();
   for (const source of spec.mqttHeaders) {
     const fixed = FIXED_HEADERS.get(source);
     if (fixed === undefined) {
