@@ -114,7 +114,8 @@ async function atRate(
 /**
  * Where the tail comes from, from the bridge's histograms over the run: the share of PUBACKs
  * that took over 25 ms inside the bridge (PUBLISH read to PUBACK written; one in 8 sampled)
- * and of produce requests Kafka took over 10 and 50 ms to acknowledge; the event loop's delay
+ * and of produce requests Kafka took over 10 and 50 ms to acknowledge (counted per partition in
+ * them, as bridge_kafka_produce_seconds observes); the event loop's delay
  * over the run (prom-client resets it at each scrape).
  */
 function tailInBridge(before: string, after: string): Record<string, number> {
