@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// first: KafkaJS internals are replaced before KafkaJS loads them (see the module)
+// first: V8's heap settings, then KafkaJS internals replaced before KafkaJS loads them (see
+// the modules)
+import './v8-tuning.js';
 import './kafka/kafkajs-patches.js';
 import { readFileSync } from 'node:fs';
 import { Argument, Command, InvalidArgumentError } from 'commander';
