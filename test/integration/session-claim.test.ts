@@ -52,7 +52,7 @@ function writesSession(batch: ProducerBatch, clientId: string): boolean {
  * what `interpose` writes (as another bridge's record landing just before), and a producer of
  * another bridge, bridge-a, writing that client's session records (value undefined: its end).
  */
-async function claimRace() {
+async function claimRace(instanceTimeoutMs = 30_000) {
   const id = uniqueId();
   const clientId = `moving-${id}`;
   const sessionsTopic = `sessions-claim-${id}`;
@@ -125,22 +125,24 @@ async function claimRace() {
       replicationFactor: 1,
       messagesRetentionMs: 3_600_000,
       timeoutMs: 30_000,
-      instanceTimeoutMs: 30_000,
+      instanceTimeoutMs,
     },
     log,
   );
   onTestFinished(() => store.close());
   const remote: SessionState[] = [];
+  const adopted: SessionState[] = [];
   store.listen({
     lostSession: () => undefined,
     remoteSession: (_, state) => remote.push(state),
     remoteEnded: () => undefined,
-    adopted: () => undefined,
+    adopted: (_, state) => adopted.push(state),
   });
   return {
     clientId,
     store,
     remote,
+    adopted,
     written: (state: SessionState | undefined) => other.send(record(state)),
     interposeOnce: (state: SessionState | undefined) => {
       interpose = () => other.send(record(state));
@@ -166,6 +168,17 @@ describe('session claims', () => {
     const taken = await race.store.claim(race.clientId, fresh);
     expect(race.interposed()).toBe(true);
     expect(taken?.qos2Received).toEqual([42]);
+  });
+
+  it("a gone bridge's session is adopted as its last save left it, read only after the adoption was written", async () => {
+    // bridge-a never sends a heartbeat: gone, and its sessions are adopted on the next round
+    const race = await claimRace(1_000);
+    race.interposeOnce(sessionOf([42]));
+    await race.written(sessionOf([]));
+    await waitFor(() => race.adopted.length === 1);
+    expect(race.interposed()).toBe(true);
+    expect(race.adopted[0]?.qos2Received).toEqual([42]);
+    expect(race.adopted[0]?.online).toBe(false);
   });
 
   it('a session the other bridge ended just before the claim is not taken over: the client starts afresh', async () => {
