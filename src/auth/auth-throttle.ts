@@ -150,12 +150,17 @@ export class AuthThrottle {
   }
 }
 
+const IPV4_AND_PORT = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):\d+$/;
+
 /**
  * The key an address is throttled by, from a connection's `host:port` (or a bare host): an IPv4
  * address (also when mapped into IPv6), or the /64 network of an IPv6 address, since one
  * machine commonly has a whole /64.
  */
 export function addressKey(remote: string): string {
+  // the common case, IPv4 `host:port`, without the IPv6 grammar
+  const ipv4 = IPV4_AND_PORT.exec(remote);
+  if (ipv4?.[1] !== undefined) return ipv4[1];
   let host = remote;
   const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(remote);
   if (bracketed?.[1] !== undefined) host = bracketed[1];

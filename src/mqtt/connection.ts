@@ -603,6 +603,12 @@ export class Connection implements SessionLink {
       this.sendAck(packet.cmd as AckType, (packet as { messageId: number }).messageId);
       return;
     }
+    if (packet.cmd === 'connack' && this.protocolVersion !== 5) {
+      // MQTT 3.1 / 3.1.1: four fixed bytes, as mqtt-packet writes them, without its encoder
+      this.broker.traffic.packetsSent++;
+      this.#write(Buffer.from([0x20, 2, packet.sessionPresent ? 1 : 0, packet.returnCode ?? 0]));
+      return;
+    }
     let bytes = this.#encode(packet);
     if (bytes && bytes.length > this.maximumPacketSize && 'properties' in packet) {
       // [MQTT-3.1.2-24] too large for the client: reason string and user properties go first

@@ -3,11 +3,11 @@ import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { Broker } from '../broker.js';
 import { closeServer, listenOn } from '../../server-lifecycle.js';
 import { certificateName, type CertificateIdentity } from './certificate-identity.js';
-import { keepAliveOnAccept } from './keep-alive.js';
+import { acceptedSocketOptions } from './accepted-socket-options.js';
 
 /**
  * MQTT over TCP, or over TLS when `tls` is given: each socket becomes a broker connection, with
- * TCP keepalive on.
+ * TCP keepalive and TCP_NODELAY on.
  */
 export class TcpListener {
   readonly #server: Server;
@@ -19,16 +19,16 @@ export class TcpListener {
       broker.accept(socket, remote, certificateName(socket, identity));
     };
     if (tls) {
-      const server = createTlsServer({ ...tls, noDelay: true }, accept);
+      const server = createTlsServer(tls, accept);
       // a failed handshake (bad certificate, plain MQTT on the TLS port) concerns that client only
       server.on('tlsClientError', (error) => {
         broker.log.debug({ err: error }, 'TLS handshake failed');
       });
       this.#server = server;
     } else {
-      this.#server = createServer({ noDelay: true }, accept);
+      this.#server = createServer(accept);
     }
-    keepAliveOnAccept(this.#server);
+    acceptedSocketOptions(this.#server, true);
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {

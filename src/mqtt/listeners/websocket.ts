@@ -7,7 +7,7 @@ import { certificateName, type CertificateIdentity } from './certificate-identit
 import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws';
 import type { Broker } from '../broker.js';
 import { closeServer, listenOn } from '../../server-lifecycle.js';
-import { keepAliveOnAccept } from './keep-alive.js';
+import { acceptedSocketOptions } from './accepted-socket-options.js';
 
 export interface WebSocketListenerOptions {
   /** The only URL path served, e.g. `/mqtt`. */
@@ -48,7 +48,8 @@ export class WebSocketListener {
     this.#server = options.tls
       ? createHttpsServer(options.tls, plainRequest)
       : createServer(plainRequest);
-    keepAliveOnAccept(this.#server);
+    // TCP_NODELAY: the HTTP server's own default, and ws sets it on upgraded sockets
+    acceptedSocketOptions(this.#server, false);
     this.#server.on('tlsClientError', (error: Error) => {
       broker.log.debug({ err: error }, 'TLS handshake failed');
     });
