@@ -79,7 +79,20 @@ export function publishParts(packet: Packet): { qos: number; id: number; payload
     : { qos, id: packet.data.readUInt16BE(afterTopic), payload: afterTopic + 2 };
 }
 
+/** MQTT 3.1.1 CONNECT, clean session; short ones written here, without an encoder object. */
 export function connectPacket(clientId: string, keepalive: number): Buffer {
+  const idLength = Buffer.byteLength(clientId);
+  // variable header (10 bytes) and the client id (2 + n): a one-byte remaining length
+  if (idLength <= 115) {
+    const packet = Buffer.allocUnsafe(14 + idLength);
+    packet[0] = 0x10;
+    packet[1] = 12 + idLength;
+    packet.write('\x00\x04MQTT\x04\x02', 2, 'latin1');
+    packet.writeUInt16BE(keepalive, 10);
+    packet.writeUInt16BE(idLength, 12);
+    packet.write(clientId, 14, 'utf8');
+    return packet;
+  }
   return mqttPacket.generate({
     cmd: 'connect',
     protocolId: 'MQTT',

@@ -57,8 +57,9 @@ export const idle: Scenario = {
       parameters:
         `${connections.toLocaleString('en-US')} MQTT 3.1.1 connections (clean session, keep alive 300 s) from ${procs} ` +
         `generator processes (at most ${perProcess.toLocaleString('en-US')} each: their open-files limit), ` +
-        `${CONCURRENCY} CONNECTs pending at once per process. Per second: connections accepted (CONNACK) ` +
-        'per second; CPU: µs per connect; KB/conn: growth of RSS once all are open, per connection; ' +
+        `${CONCURRENCY} CONNECTs pending at once per process, after a fifth as many were opened and closed ` +
+        '(connects/s, cold: their rate, the server just started). Per second: connections accepted (CONNACK) ' +
+        'per second; CPU: µs per connect; KB/conn: growth of RSS from before the first connection to all open, per connection; ' +
         'KB/conn, a fifth more: then a fifth more connections open, the growth of RSS per ' +
         'connection: what one more costs, without what grew once for the first ones.',
       rows,
@@ -75,6 +76,9 @@ async function measure(
 ): Promise<Row> {
   await sleep(1_000);
   const before = rssBytes(server.pids());
+  // a fifth as many first, opened then closed: their rate is the cold one (code not yet
+  // optimised, heap not yet grown; a restarted server's reconnecting fleet), the run's the warm
+  const cold = await openAndClose(server.port, procs, Math.max(100, Math.round(connections / 5)));
   // then a fifth more (within the open-files limit the server shares with this process): the
   // growth over those is what one more connection costs, without what grew once for the first
   // ones (the JavaScript heap's young generation, pools)
@@ -103,6 +107,7 @@ async function measure(
       loadCpuUs: round((outcome.cpuSeconds * 1e6) / connected, 1),
       rssMb: Math.round(after / 2 ** 20),
       extra: {
+        'connects/s, cold': cold,
         'KB/conn': round((after - before) / 1024 / connected, 2),
         'KB/conn, a fifth more': round((afterMore - after) / 1024 / Math.max(1, added), 2),
       },
@@ -112,6 +117,18 @@ async function measure(
       await generators.close();
       generators.kill();
     }
+  }
+}
+
+/** Opens `connections` and closes them: their connects per second. */
+async function openAndClose(port: number, procs: number, connections: number): Promise<number> {
+  const generators = new Generators(idleLoad(port, procs, connections, 'warm'));
+  try {
+    const outcome = await generators.run();
+    return Math.round(outcome.total('connected') / outcome.seconds);
+  } finally {
+    await generators.close();
+    generators.kill();
   }
 }
 
