@@ -54,6 +54,7 @@ const { values: options } = parseArgs({
     messages: { type: 'string', default: '0' },
     rate: { type: 'string', default: '0' },
     seconds: { type: 'string', default: '0' },
+    'warm-seconds': { type: 'string', default: '0' },
     spread: { type: 'string', default: '0' },
     'idle-seconds': { type: 'string', default: '5' },
     keepalive: { type: 'string', default: '300' },
@@ -184,10 +185,18 @@ async function publishQos0(connections: WireConnection[]): Promise<object> {
   return { sent };
 }
 
-/** QoS 1 at a fixed total rate, spread over the connections in turn. */
+/**
+ * QoS 1 at a fixed total rate, spread over the connections in turn: first --warm-seconds not
+ * measured (this process, its connections and the server reach their steady state), then
+ * --seconds whose publishes are measured, without a pause or a new connection between them.
+ */
 async function fixedRate(connections: WireConnection[]): Promise<object> {
   const rate = Number(options.rate);
   const latencies = new LatencyHistogram();
+  let warmAcked = 0;
+  const started = now();
+  const measureFrom = started + Number(options['warm-seconds']) * 1000;
+  const end = measureFrom + SECONDS * 1000;
   const states = connections.map((connection, index) => {
     const packets = Array.from({ length: FIXED_RATE_IDS }, (_, slot) =>
       publishPacket(topicOf(index, slot % WINDOW), payloadOf(index, slot % WINDOW), 1, slot + 1),
@@ -202,25 +211,29 @@ async function fixedRate(connections: WireConnection[]): Promise<object> {
     connection.onPacket = (packet) => {
       if (packet.type !== PacketType.puback) return;
       const id = packetId(packet);
-      latencies.record(now() - (state.sentAt[id] ?? 0));
+      const sentAt = state.sentAt[id] ?? 0;
+      if (sentAt >= measureFrom) latencies.record(now() - sentAt);
+      else warmAcked++;
       state.sentAt[id] = 0;
       state.inFlight--;
     };
     return state;
   });
-  const started = now();
-  const end = started + SECONDS * 1000;
   let sent = 0;
   /** Publishes not sent because every packet id of their connection was still in flight. */
   let skipped = 0;
+  let measuredSent = 0;
+  let measuredSkipped = 0;
   while (now() < end) {
     const due = Math.floor(((now() - started) / 1000) * rate);
+    const measuring = now() >= measureFrom;
     while (sent + skipped < due) {
       const state = states[(sent + skipped) % states.length];
       if (state === undefined) break;
       const id = (state.next % FIXED_RATE_IDS) + 1;
       if (state.sentAt[id] !== 0) {
         skipped++;
+        if (measuring) measuredSkipped++;
         continue;
       }
       state.next++;
@@ -228,6 +241,7 @@ async function fixedRate(connections: WireConnection[]): Promise<object> {
       state.inFlight++;
       state.connection.socket.write(state.packets[id - 1] as Buffer);
       sent++;
+      if (measuring) measuredSent++;
     }
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
@@ -236,10 +250,11 @@ async function fixedRate(connections: WireConnection[]): Promise<object> {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return {
-    sent,
-    skipped,
+    sent: measuredSent,
+    skipped: measuredSkipped,
     acked: latencies.count,
-    sendSeconds: (end - started) / 1000,
+    warmAcked,
+    sendSeconds: (end - measureFrom) / 1000,
     latency: latencies.toJSON(),
   };
 }

@@ -22,8 +22,10 @@ export interface Load {
   messages?: number;
   /** Publishes per second in all (fixed-rate). */
   rate?: number;
-  /** publish: no new publish after this long; fixed-rate: the length of the run. */
+  /** publish: no new publish after this long; fixed-rate: the length of the measured run. */
   seconds?: number;
+  /** fixed-rate: the same load first for this long, not measured. */
+  warmSeconds?: number;
   spread?: number;
   keepalive?: number;
 }
@@ -33,6 +35,8 @@ export interface GeneratorResult {
   seconds: number;
   cpuSeconds: number;
   acked?: number;
+  /** fixed-rate: publishes of the warm-up acknowledged. */
+  warmAcked?: number;
   sent?: number;
   skipped?: number;
   received?: number;
@@ -49,7 +53,7 @@ export interface LoadOutcome {
   /** CPU seconds of all generators (their own getrusage). */
   cpuSeconds: number;
   latency: LatencyHistogram;
-  total(field: 'acked' | 'sent' | 'skipped' | 'received' | 'connected'): number;
+  total(field: 'acked' | 'warmAcked' | 'sent' | 'skipped' | 'received' | 'connected'): number;
 }
 
 /** The share of `total` of item `index` out of `count`. */
@@ -83,6 +87,7 @@ export class Generators {
         messages,
         rate: load.rate === undefined ? undefined : (load.rate * connections) / load.connections,
         seconds: load.seconds,
+        'warm-seconds': load.warmSeconds,
         spread: load.spread,
         keepalive: load.keepalive,
       };
@@ -94,8 +99,9 @@ export class Generators {
   /** Waits until all are ready, then starts them together. */
   async run(beforeGo?: () => void): Promise<LoadOutcome> {
     const { results, seconds } = await runTogether(this.children, beforeGo);
-    const total = (field: 'acked' | 'sent' | 'skipped' | 'received' | 'connected'): number =>
-      results.reduce((sum, result) => sum + (result[field] ?? 0), 0);
+    const total = (
+      field: 'acked' | 'warmAcked' | 'sent' | 'skipped' | 'received' | 'connected',
+    ): number => results.reduce((sum, result) => sum + (result[field] ?? 0), 0);
     return {
       results,
       seconds,
