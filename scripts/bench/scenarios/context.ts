@@ -126,18 +126,23 @@ export function cpuFigures(
 
 /**
  * A QoS 1 publish load on a server: a short warm-up (connections, JIT, Kafka metadata), then
- * the load measured: acknowledged per second, PUBACK latency, CPU per message.
+ * the load measured: acknowledged per second, PUBACK latency, CPU per message. With `topic`
+ * (where the server writes), the records it gained over the run too: at least as many as were
+ * acknowledged, if acknowledgements come after Kafka has the records.
  */
 export async function measureQos1(
   context: Context,
   server: Server,
   load: Load,
   usesKafka: boolean,
+  topic?: string,
 ): Promise<Row> {
   await runLoad({ ...load, prefix: 'warm', messages: Math.min(20_000, load.messages ?? 0) });
   const meters = new Meters(server, context, usesKafka);
+  const before = topic === undefined ? 0 : await context.kafka.records(topic);
   const outcome = await runLoad(load);
   const acked = outcome.total('acked');
+  const stored = topic === undefined ? undefined : (await context.kafka.records(topic)) - before;
   return {
     peer: server.name,
     count: acked,
@@ -146,6 +151,7 @@ export async function measureQos1(
     p99Ms: outcome.latency.percentile(99),
     ...cpuFigures(meters, outcome, acked, usesKafka),
     rssMb: Math.round(rssBytes(server.pids()) / 2 ** 20),
+    ...(stored === undefined ? {} : { extra: { 'in Kafka': stored } }),
     ...(acked < (load.messages ?? 0)
       ? { note: `stopped after ${context.options.capSeconds} s (the cap)` }
       : {}),

@@ -36,12 +36,20 @@ export const uplinkQos1: Scenario = {
   async run(context) {
     const { messages, procs, capSeconds } = context.options;
     const { kafka } = context;
+    let glueTopic: string | undefined;
     const rows: Row[] = [
       await onServer(
         'bridge',
         async () =>
           startBridgeServer({ brokers: kafka.brokers, mappings: uplinkRule(kafka.topic) }),
-        (server) => measureQos1(context, server, durableLoad(context, server.port, messages), true),
+        (server) =>
+          measureQos1(
+            context,
+            server,
+            durableLoad(context, server.port, messages),
+            true,
+            kafka.topic,
+          ),
         context,
       ),
       await onServer(
@@ -53,8 +61,18 @@ export const uplinkQos1: Scenario = {
       ),
       await onServer(
         'aedes-glue',
-        async () => startAedesGlue(kafka.brokers, await kafka.newTopic()),
-        (server) => measureQos1(context, server, durableLoad(context, server.port, messages), true),
+        async () => {
+          glueTopic = await kafka.newTopic();
+          return startAedesGlue(kafka.brokers, glueTopic);
+        },
+        (server) =>
+          measureQos1(
+            context,
+            server,
+            durableLoad(context, server.port, messages),
+            true,
+            glueTopic,
+          ),
         context,
       ),
       ...(await bareProducers(context, messages)),
