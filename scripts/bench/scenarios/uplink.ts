@@ -37,42 +37,31 @@ export const uplinkQos1: Scenario = {
     const { messages, procs, capSeconds } = context.options;
     const { kafka } = context;
     let glueTopic: string | undefined;
+    /** The issue's load; `topic`: where the server writes (undefined: it keeps messages). */
+    const measure = (server: Server, topic?: string): Promise<Row> =>
+      measureQos1(
+        context,
+        server,
+        durableLoad(context, server.port, messages),
+        topic !== undefined,
+        topic,
+      );
     const rows: Row[] = [
       await onServer(
         'bridge',
         async () =>
           startBridgeServer({ brokers: kafka.brokers, mappings: uplinkRule(kafka.topic) }),
-        (server) =>
-          measureQos1(
-            context,
-            server,
-            durableLoad(context, server.port, messages),
-            true,
-            kafka.topic,
-          ),
+        (server) => measure(server, kafka.topic),
         context,
       ),
-      await onServer(
-        'mosquitto',
-        startMosquitto,
-        (server) =>
-          measureQos1(context, server, durableLoad(context, server.port, messages), false),
-        context,
-      ),
+      await onServer('mosquitto', startMosquitto, (server) => measure(server), context),
       await onServer(
         'aedes-glue',
         async () => {
           glueTopic = await kafka.newTopic();
           return startAedesGlue(kafka.brokers, glueTopic);
         },
-        (server) =>
-          measureQos1(
-            context,
-            server,
-            durableLoad(context, server.port, messages),
-            true,
-            glueTopic,
-          ),
+        (server) => measure(server, glueTopic),
         context,
       ),
       ...(await bareProducers(context, messages)),
