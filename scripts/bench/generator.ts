@@ -222,18 +222,17 @@ async function fixedRate(connections: WireConnection[]): Promise<object> {
   let sent = 0;
   /** Publishes not sent because every packet id of their connection was still in flight. */
   let skipped = 0;
-  let measuredSent = 0;
-  let measuredSkipped = 0;
+  /** The counts when the measured seconds began. */
+  let atMeasureFrom: { sent: number; skipped: number } | undefined;
   while (now() < end) {
+    if (atMeasureFrom === undefined && now() >= measureFrom) atMeasureFrom = { sent, skipped };
     const due = Math.floor(((now() - started) / 1000) * rate);
-    const measuring = now() >= measureFrom;
     while (sent + skipped < due) {
       const state = states[(sent + skipped) % states.length];
       if (state === undefined) break;
       const id = (state.next % FIXED_RATE_IDS) + 1;
       if (state.sentAt[id] !== 0) {
         skipped++;
-        if (measuring) measuredSkipped++;
         continue;
       }
       state.next++;
@@ -241,7 +240,6 @@ async function fixedRate(connections: WireConnection[]): Promise<object> {
       state.inFlight++;
       state.connection.socket.write(state.packets[id - 1] as Buffer);
       sent++;
-      if (measuring) measuredSent++;
     }
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
@@ -250,8 +248,8 @@ async function fixedRate(connections: WireConnection[]): Promise<object> {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return {
-    sent: measuredSent,
-    skipped: measuredSkipped,
+    sent: sent - (atMeasureFrom?.sent ?? sent),
+    skipped: skipped - (atMeasureFrom?.skipped ?? skipped),
     acked: latencies.count,
     warmAcked,
     sendSeconds: (end - measureFrom) / 1000,

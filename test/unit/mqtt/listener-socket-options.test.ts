@@ -182,6 +182,7 @@ describe('TCP keepalive on accepted sockets', () => {
         TCP_KEEPALIVE_DELAY_MS,
       ]);
       expect(setNoDelay.mock.contexts).toContain(socket);
+      expect(setNoDelay.mock.calls[setNoDelay.mock.contexts.indexOf(socket)]).toEqual([true]);
     } finally {
       setKeepAlive.mockRestore();
       setNoDelay.mockRestore();
