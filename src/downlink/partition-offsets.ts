@@ -5,41 +5,70 @@
  * that of the oldest record not settled yet: a record waiting for an offline
  * device holds back the commit (and is consumed again after a restart) but
  * not the records behind it, which are delivered meanwhile.
+ *
+ * Offsets stay the decimal strings KafkaJS gives (int64: beyond a number's
+ * precision); records come in offset order, so the ones handed over form a
+ * queue, settled in place and shed from its front when a commit looks.
  */
+interface Tracked {
+  readonly offset: string;
+  settled: boolean;
+}
+
+/** Entries shed from the queue's front before it is copied down. */
+const COMPACT_AFTER = 1024;
+
 export class PartitionOffsets {
-  /** Offsets handed over and not settled, oldest first (insertion order = offset order). */
-  readonly #pending = new Set<bigint>();
-  /** The offset after the newest record handed over. */
-  #next: bigint | undefined;
+  /** Handed over, in offset order; those before `#head` are settled and shed. */
+  #queue: Tracked[] = [];
+  #head = 0;
+  #pending = 0;
+  /** The newest offset handed over. */
+  #last: string | undefined;
   /** The last offset given to `committable`. */
-  #committed: bigint | undefined;
+  #committed: string | undefined;
 
   get pendingCount(): number {
-    return this.#pending.size;
+    return this.#pending;
   }
 
   /** Whether this record was handed over already (it comes again after a rebalance). */
   handedOver(offset: string): boolean {
-    return this.#next !== undefined && BigInt(offset) < this.#next;
+    return this.#last !== undefined && !isAfter(offset, this.#last);
   }
 
   /** A record was handed over; the returned function settles it (extra calls do nothing). */
   track(offset: string): () => void {
-    const value = BigInt(offset);
-    this.#pending.add(value);
-    this.#next = value + 1n;
+    const tracked: Tracked = { offset, settled: false };
+    this.#queue.push(tracked);
+    this.#last = offset;
+    this.#pending++;
     return () => {
-      this.#pending.delete(value);
+      if (tracked.settled) return;
+      tracked.settled = true;
+      this.#pending--;
     };
   }
 
   /** The offset to commit if it moved since the last call, else undefined. */
   committable(): string | undefined {
-    if (this.#next === undefined) return undefined;
-    const oldest: bigint | undefined = this.#pending.values().next().value;
-    const offset = oldest ?? this.#next;
+    if (this.#last === undefined) return undefined;
+    const queue = this.#queue;
+    let head = this.#head;
+    while (head < queue.length && (queue[head] as Tracked).settled) head++;
+    const offset = queue[head]?.offset ?? (BigInt(this.#last) + 1n).toString();
+    if (head >= COMPACT_AFTER || head === queue.length) {
+      this.#queue = queue.slice(head);
+      head = 0;
+    }
+    this.#head = head;
     if (offset === this.#committed) return undefined;
     this.#committed = offset;
-    return offset.toString();
+    return offset;
   }
+}
+
+/** Whether decimal offset `a` is greater than `b` (no signs, no leading zeros, as Kafka writes them). */
+function isAfter(a: string, b: string): boolean {
+  return a.length !== b.length ? a.length > b.length : a > b;
 }

@@ -8,6 +8,12 @@ import { LongTimer } from './long-timer.js';
 import { ALLOW_ALL, type Permissions } from '../auth/permissions.js';
 import type { Logger } from '../observability/logger.js';
 import { FrameScanner, type FrameProblem } from './frame-scanner.js';
+import {
+  isPlainPublish,
+  plainPublishSize,
+  writePlainPublish,
+  type PlainPublish,
+} from './publish-encoder.js';
 import { decodePlainPublish, frameEnd, frameSize } from './publish-fast-path.js';
 import { OrderedAcks } from './ordered-acks.js';
 import { PublishRate } from './publish-rate.js';
@@ -182,6 +188,15 @@ export type AckType = keyof typeof ACK_TYPES;
 const ACK_CHUNK = 1024;
 
 /**
+ * The chunk small publishes of a tick are gathered in: below half of Node's buffer pool
+ * (4 KiB), so that it is a slice of the pool, not a memory allocation of its own.
+ */
+const PUBLISH_CHUNK = 4095;
+
+/** The largest PUBLISH gathered with the other writes of its tick; larger ones are written alone. */
+const GATHERED_PUBLISH = 1024;
+
+/**
  * What waits in `Connection.acks`: an acknowledgement of success as a number (see `ackCode`), or
  * a function that answers otherwise.
  */
@@ -253,10 +268,14 @@ export class Connection implements SessionLink {
   #timer: NodeJS.Timeout | undefined;
   /** Ends the connection when its identity's token expires. */
   #identityExpiry: LongTimer | undefined;
-  /** Acknowledgements of this tick not written yet: `#ackChunk[#ackStart, #ackEnd)`. */
-  #ackChunk: Buffer | undefined;
-  #ackStart = 0;
-  #ackEnd = 0;
+  /**
+   * Packets of this tick not written yet (acknowledgements, small publishes):
+   * `#outChunk[#outStart, #outEnd)`. Bytes before `#outStart` were handed to the socket and are
+   * never written over: a full chunk is replaced, not reused.
+   */
+  #outChunk: Buffer | undefined;
+  #outStart = 0;
+  #outEnd = 0;
   /** Packets that arrived while a password was being checked; handled once CONNECT is accepted. */
   #held: Packet[] | undefined;
   /** Packets held while the uplink is congested (and all that follow them), in order. */
@@ -441,7 +460,8 @@ export class Connection implements SessionLink {
   }
 
   get writeCongested(): boolean {
-    return this.#socket.writableLength >= this.options.maxWriteBuffer;
+    const gathered = this.#outEnd - this.#outStart;
+    return this.#socket.writableLength + gathered >= this.options.maxWriteBuffer;
   }
 
   #handle(packet: Packet): void {
@@ -628,22 +648,30 @@ export class Connection implements SessionLink {
   sendAck(type: AckType, messageId: number): void {
     if (this.#status === 'closed' || this.#socket.writableEnded) return;
     if (this.maximumPacketSize < 4) return;
-    this.#cork();
-    let chunk = this.#ackChunk;
-    if (chunk === undefined || chunk.length - this.#ackEnd < 4) {
-      this.#flushAcks();
-      chunk = Buffer.allocUnsafe(ACK_CHUNK);
-      this.#ackChunk = chunk;
-      this.#ackStart = 0;
-      this.#ackEnd = 0;
-    }
-    const at = this.#ackEnd;
+    const chunk = this.#reserve(4, ACK_CHUNK);
+    const at = this.#outEnd;
     chunk[at] = ACK_TYPES[type];
     chunk[at + 1] = 2;
     chunk[at + 2] = messageId >>> 8;
     chunk[at + 3] = messageId & 0xff;
-    this.#ackEnd = at + 4;
+    this.#outEnd = at + 4;
     this.broker.traffic.packetsSent++;
+  }
+
+  /**
+   * The chunk to write the next `bytes` bytes of this tick at `#outEnd`: the current one while
+   * they fit, else (the gathered bytes written) a new one of `size` bytes.
+   */
+  #reserve(bytes: number, size: number): Buffer {
+    this.#cork();
+    const chunk = this.#outChunk;
+    if (chunk !== undefined && chunk.length - this.#outEnd >= bytes) return chunk;
+    this.#flushGathered();
+    const fresh = Buffer.allocUnsafe(size);
+    this.#outChunk = fresh;
+    this.#outStart = 0;
+    this.#outEnd = 0;
+    return fresh;
   }
 
   #sendAckCode(code: number): void {
@@ -668,12 +696,12 @@ export class Connection implements SessionLink {
     return (ack.reasonCode ?? 0) === 0 && ack.properties === undefined;
   }
 
-  /** The acknowledgements gathered leave now (before any other packet: order is kept). */
-  #flushAcks(): void {
-    const chunk = this.#ackChunk;
-    if (chunk === undefined || this.#ackEnd === this.#ackStart) return;
-    const bytes = chunk.subarray(this.#ackStart, this.#ackEnd);
-    this.#ackStart = this.#ackEnd;
+  /** The packets gathered leave now (before any other packet: order is kept). */
+  #flushGathered(): void {
+    const chunk = this.#outChunk;
+    if (chunk === undefined || this.#outEnd === this.#outStart) return;
+    const bytes = chunk.subarray(this.#outStart, this.#outEnd);
+    this.#outStart = this.#outEnd;
     if (this.#status === 'closed' || this.#socket.writableEnded) return;
     this.#writeNow(bytes);
   }
@@ -694,7 +722,7 @@ export class Connection implements SessionLink {
    * `writeCongested` sees only bytes the client has not taken.
    */
   #write(bytes: Buffer): void {
-    this.#flushAcks();
+    this.#flushGathered();
     this.#writeNow(bytes);
   }
 
@@ -721,7 +749,9 @@ export class Connection implements SessionLink {
   }
 
   #uncork(): void {
-    this.#flushAcks();
+    this.#flushGathered();
+    // a chunk publishes were gathered in is not kept past its tick: idle connections hold none
+    if ((this.#outChunk?.length ?? 0) > ACK_CHUNK) this.#outChunk = undefined;
     if (!this.#is(CORKED)) return;
     this.#set(CORKED, false);
     this.#socket.uncork();
@@ -747,6 +777,7 @@ export class Connection implements SessionLink {
    */
   sendPublish(packet: IPublishPacket): boolean {
     if (this.#status === 'closed' || this.#socket.writableEnded) return true;
+    if (this.topicAliasMaximum === 0 && isPlainPublish(packet)) return this.#sendPlain(packet);
     const { outgoing, newAlias } = this.#withTopicAlias(packet);
     const bytes = this.#encode(outgoing);
     if (!bytes || bytes.length > this.maximumPacketSize) return false;
@@ -756,6 +787,31 @@ export class Connection implements SessionLink {
     traffic.packetsSent++;
     traffic.publishesSent++;
     this.#write(bytes);
+    return true;
+  }
+
+  /** A PUBLISH without properties, encoded by hand into this tick's gathered writes when small. */
+  #sendPlain(packet: PlainPublish): boolean {
+    const v5 = this.protocolVersion === 5;
+    const size = plainPublishSize(packet, v5);
+    if (size.total > this.maximumPacketSize) return false;
+    const { traffic } = this.broker;
+    traffic.packetsSent++;
+    traffic.publishesSent++;
+    if (size.total > GATHERED_PUBLISH) {
+      const bytes = Buffer.allocUnsafe(size.total);
+      writePlainPublish(bytes, 0, packet, size, v5);
+      this.#write(bytes);
+      return true;
+    }
+    // no more than half the write buffer gathered: writeCongested sees the rest
+    const chunkSize = Math.max(
+      size.total,
+      Math.min(PUBLISH_CHUNK, this.options.maxWriteBuffer >> 1),
+    );
+    const chunk = this.#reserve(size.total, chunkSize);
+    this.#outEnd = writePlainPublish(chunk, this.#outEnd, packet, size, v5);
+    if (this.#outEnd === chunk.length) this.#flushGathered();
     return true;
   }
 
@@ -826,7 +882,7 @@ export class Connection implements SessionLink {
         },
       });
     }
-    this.#flushAcks();
+    this.#flushGathered();
     this.#socket.end();
     // Read on (and discard: the status is closing) so the client's FIN arrives even if it
     // was sending when reading stopped; otherwise the socket lingers until destroyed.

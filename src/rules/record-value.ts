@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import type { DownlinkRecord } from './downlink-types.js';
 import { PayloadError } from './errors.js';
 import { valueAt } from './payload-json.js';
@@ -8,6 +9,8 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 /** Bytes as UTF-8 text; throws a PayloadError naming `what` when they are not UTF-8. */
 export function utf8(bytes: Buffer | string, what: string): string {
   if (typeof bytes === 'string') return bytes;
+  // most keys are ASCII: one byte per character, no decoder (TextDecoder costs more per call)
+  if (isAscii(bytes)) return bytes.toString('latin1');
   try {
     return UTF8.decode(bytes);
   } catch {
