@@ -14,6 +14,7 @@
  * beyond 2^50 ms) is left to KafkaJS's own encoder.
  */
 import { createRequire } from 'node:module';
+import { REQUEST_HEADROOM, requestFramingInstalled, type EncodedBody } from './request-framing.js';
 
 const require = createRequire(import.meta.url);
 
@@ -39,11 +40,11 @@ interface LongStatic {
   fromInt(value: number): Long;
 }
 
-/** KafkaJS's Encoder, as far as this module uses it: a buffer and the bytes written. */
-interface Encoder {
-  buf: Buffer;
-  offset: number;
-}
+/**
+ * KafkaJS's Encoder, as far as this module uses it: a buffer and the bytes written (from
+ * `start`, the room left for the request framing, when there is one).
+ */
+type Encoder = EncodedBody;
 type EncoderClass = new (initialSize?: number) => Encoder;
 
 type Value = string | Buffer | null | undefined;
@@ -165,8 +166,10 @@ export function encodeProduceRequest(args: ProduceRequestArgs): Encoder | undefi
     topics.push({ topic, partitions: measuredPartitions });
   }
 
-  const buffer = Buffer.allocUnsafe(size);
-  let offset = writeString(buffer, 0, transactionalId);
+  // room for the request's header in front, where the framing writes it instead of copying
+  const headroom = requestFramingInstalled() ? REQUEST_HEADROOM : 0;
+  const buffer = Buffer.allocUnsafe(headroom + size);
+  let offset = writeString(buffer, headroom, transactionalId);
   offset = buffer.writeInt16BE(args.acks, offset);
   offset = buffer.writeInt32BE(args.timeout, offset);
   offset = buffer.writeInt32BE(topics.length, offset);
@@ -185,6 +188,7 @@ export function encodeProduceRequest(args: ProduceRequestArgs): Encoder | undefi
   const encoder = new Encoder(0);
   encoder.buf = buffer;
   encoder.offset = offset;
+  if (headroom > 0) encoder.start = headroom;
   return encoder;
 }
 

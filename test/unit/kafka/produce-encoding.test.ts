@@ -31,7 +31,7 @@ function originalFactory(): (args: ProduceRequestArgs) => ProduceRequest {
 
 async function bytesOf(request: ProduceRequest): Promise<Buffer> {
   const encoder = await request.encode();
-  return Buffer.from(encoder.buf.subarray(0, encoder.offset));
+  return Buffer.from(encoder.buf.subarray(encoder.start ?? 0, encoder.offset));
 }
 
 /** A seeded generator, so that a failure can be replayed. */
