@@ -369,11 +369,20 @@ function bytesSize(size: number): number {
   return size < 0 ? 1 : varIntSize(size) + size;
 }
 
+/**
+ * Strings up to this many characters that are ASCII (as many UTF-8 bytes as characters) are
+ * written a character at a time: header names and values, keys. Cheaper than a call into
+ * Buffer#write for a few bytes.
+ */
+const SHORT_ASCII = 48;
+
 function writeBytes(buffer: Buffer, start: number, value: Value, size: number): number {
   if (value === null || value === undefined) return writeVarInt(buffer, start, -1);
   const offset = writeVarInt(buffer, start, size);
-  if (typeof value === 'string') buffer.write(value, offset, size, 'utf8');
-  else value.copy(buffer, offset);
+  if (typeof value !== 'string') value.copy(buffer, offset);
+  else if (size === value.length && size <= SHORT_ASCII) {
+    for (let i = 0; i < size; i++) buffer[offset + i] = value.charCodeAt(i);
+  } else buffer.write(value, offset, size, 'utf8');
   return offset + size;
 }
 

@@ -43,7 +43,19 @@ function random(seed: number): () => number {
   };
 }
 
-const TEXTS = ['', 'a', 'device-17', 'häßlich', '𝄞 clef', 'x'.repeat(200), '数据/温度'];
+// ASCII up to 48 characters is written a character at a time, longer or other text by Buffer#write
+const TEXTS = [
+  '',
+  'a',
+  'device-17',
+  'häßlich',
+  '𝄞 clef',
+  'x'.repeat(200),
+  '数据/温度',
+  'y'.repeat(48),
+  'z'.repeat(49),
+  '\ud800x',
+];
 
 function generatedArgs(seed: number): ProduceRequestArgs {
   const next = random(seed);
