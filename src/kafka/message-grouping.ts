@@ -5,9 +5,7 @@
  * This is the same grouping in linear time, installed over KafkaJS's module before its producer
  * loads it.
  */
-import { createRequire } from 'node:module';
-
-const require = createRequire(import.meta.url);
+import { replaceKafkajsModule } from './kafkajs-module.js';
 
 const GROUPING = 'kafkajs/src/producer/groupMessagesPerPartition.js';
 /** The module that takes the grouping function when it loads. */
@@ -47,13 +45,6 @@ let installed: boolean | undefined;
 /** Puts the linear grouping in place (once); false when KafkaJS's producer was loaded already. */
 export function installLinearGrouping(): boolean {
   if (installed !== undefined) return installed;
-  installed = false;
-  if (require.cache[require.resolve(USER)]) return false;
-  const path = require.resolve(GROUPING);
-  require(path);
-  const cached = require.cache[path];
-  if (cached === undefined) return false;
-  cached.exports = groupMessagesPerPartition;
-  installed = true;
-  return true;
+  installed = replaceKafkajsModule(GROUPING, [USER], () => groupMessagesPerPartition);
+  return installed;
 }

@@ -14,6 +14,7 @@
  * beyond 2^50 ms) is left to KafkaJS's own encoder.
  */
 import { createRequire } from 'node:module';
+import { kafkajsVersion, replaceKafkajsModule } from './kafkajs-module.js';
 import { REQUEST_HEADROOM, requestFramingInstalled, type EncodedBody } from './request-framing.js';
 
 const require = createRequire(import.meta.url);
@@ -89,18 +90,13 @@ let installed: boolean | undefined;
  */
 export function installFastProduceEncoding(): boolean {
   if (installed !== undefined) return installed;
-  installed = false;
-  const version = (require('kafkajs/package.json') as { version: string }).version;
-  if (version !== KAFKAJS_VERSION) return false;
-  const laterLoaded = MODULES.later.some((path) => require.cache[require.resolve(path)]);
-  if (laterLoaded) return false;
-  const v3Path = require.resolve(MODULES.v3);
-  const original = require(v3Path) as RequestFactory;
-  const cached = require.cache[v3Path];
-  if (cached === undefined) return false;
-  cached.exports = fastProduceRequest(original);
-  installed = true;
-  return true;
+  // v4 to v7 take v3's factory when they load
+  installed =
+    kafkajsVersion() === KAFKAJS_VERSION &&
+    replaceKafkajsModule(MODULES.v3, MODULES.later, (original) =>
+      fastProduceRequest(original as RequestFactory),
+    );
+  return installed;
 }
 
 /** KafkaJS's Produce v3 request factory, with uncompressed requests encoded here. */

@@ -11,9 +11,7 @@
  * kafkajs-patches.ts); where it could not be, KafkaJS frames requests itself and the Produce
  * encoding leaves no room.
  */
-import { createRequire } from 'node:module';
-
-const require = createRequire(import.meta.url);
+import { kafkajsVersion, replaceKafkajsModule } from './kafkajs-module.js';
 
 const MODULES = {
   request: 'kafkajs/src/protocol/request.js',
@@ -46,17 +44,10 @@ export function requestFramingInstalled(): boolean {
 /** Replaces KafkaJS's framing (once); false when it cannot: another version, or loaded already. */
 export function installRequestFraming(): boolean {
   if (installed !== undefined) return installed;
-  installed = false;
-  const { version } = require('kafkajs/package.json') as { version: string };
-  if (version !== '2.2.4') return false;
-  if (require.cache[require.resolve(MODULES.connection)]) return false;
-  const path = require.resolve(MODULES.request);
-  require(path);
-  const cached = require.cache[path];
-  if (cached === undefined) return false;
-  cached.exports = frameRequest;
-  installed = true;
-  return true;
+  installed =
+    kafkajsVersion() === '2.2.4' &&
+    replaceKafkajsModule(MODULES.request, [MODULES.connection], () => frameRequest);
+  return installed;
 }
 
 /** The request as KafkaJS's connection writes it: `{ buffer }`, the whole frame. */

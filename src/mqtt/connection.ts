@@ -811,7 +811,6 @@ export class Connection implements SessionLink {
     );
     const chunk = this.#reserve(size.total, chunkSize);
     this.#outEnd = writePlainPublish(chunk, this.#outEnd, packet, size, v5);
-    if (this.#outEnd === chunk.length) this.#flushGathered();
     return true;
   }
 

@@ -8,6 +8,7 @@ import {
   type EncodedBody,
   type RequestToFrame,
 } from '../../../src/kafka/request-framing.js';
+import { encodeProduceRequest } from '../../../src/kafka/produce-encoding.js';
 
 const require = createRequire(import.meta.url);
 const requestPath = require.resolve('kafkajs/src/protocol/request.js');
@@ -83,5 +84,27 @@ describe('request framing', () => {
     expect(requestFramingInstalled()).toBe(true);
     expect(require(requestPath)).toBe(frameRequest);
     expect(installRequestFraming()).toBe(true); // once
+  });
+
+  it('frames a fast-encoded Produce request in place once installed', async () => {
+    expect(installRequestFraming()).toBe(true);
+    const encoded = encodeProduceRequest({
+      acks: -1,
+      timeout: 30_000,
+      topicData: [
+        {
+          topic: 'telemetry',
+          partitions: [{ partition: 0, messages: [{ key: 'd1', value: Buffer.alloc(256, 1) }] }],
+        },
+      ],
+    });
+    expect(encoded?.start).toBe(REQUEST_HEADROOM);
+    const produce = encoded as EncodedBody;
+    const framed = (await frame(frameRequest, produce, 'mqtt-kafka-bridge')).buffer;
+    expect(framed.buffer).toBe(produce.buf.buffer);
+    const bodyBytes = Buffer.from(produce.buf.subarray(REQUEST_HEADROOM, produce.offset));
+    const expected = (await frame(kafkajsFraming(), body(bodyBytes, 0), 'mqtt-kafka-bridge'))
+      .buffer;
+    expect(framed.equals(expected)).toBe(true);
   });
 });
