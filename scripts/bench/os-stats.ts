@@ -69,6 +69,32 @@ export class CpuMeter {
   }
 }
 
+/**
+ * The share of the machine's CPU time that was busy (every core; user, nice, system, interrupts,
+ * steal: all but idle and I/O wait, from /proc/stat) since it was made: how much of the host a
+ * run left for anything else. On two shared cores a latency measured near 100 % is queueing for
+ * the cores, whichever process is under test.
+ */
+export class HostCpuMeter {
+  readonly #start = hostCpuTicks();
+
+  busyPercent(): number {
+    const end = hostCpuTicks();
+    const total = end.total - this.#start.total;
+    return total > 0 ? ((end.busy - this.#start.busy) / total) * 100 : 0;
+  }
+}
+
+function hostCpuTicks(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+  // cpu user nice system idle iowait irq softirq steal (guest time is counted in user already)
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const at = (index: number): number => ticks[index] ?? 0;
+  const idle = at(3) + at(4);
+  const total = ticks.reduce((sum, one) => sum + one, 0);
+  return { busy: total - idle, total };
+}
+
 /** The process listening on a local TCP port (Kafka's JVM), if this user may see it. */
 export function listeningPid(port: number): number | undefined {
   try {

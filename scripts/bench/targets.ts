@@ -30,6 +30,7 @@ export function evaluateTargets(results: Results): Target[] {
   const heapGrowth = soak?.extra?.['heap floor growth %'];
   const heapSlope = soak?.extra?.['heap floor MB/min'];
   const heapError = soak?.extra?.['± MB/min'];
+  const hostBusy = latency?.extra?.['host CPU busy %'];
   return [
     target(
       'durable QoS 1 uplink ≥ 0.8 × Mosquitto QoS 1',
@@ -54,7 +55,8 @@ export function evaluateTargets(results: Results): Target[] {
       latency?.p99Ms === undefined
         ? undefined
         : () => [
-            `${fixed(latency.p99Ms ?? 0, 2)} ms at ${fixed(latency.rate ?? 0, 0)} msg/s`,
+            `${fixed(latency.p99Ms ?? 0, 2)} ms at ${fixed(latency.rate ?? 0, 0)} msg/s` +
+              (hostBusy === undefined ? '' : ` (host CPU ${fixed(hostBusy, 0)} % busy)`),
             (latency.p99Ms ?? 0) <= 25,
           ],
     ),
