@@ -58,8 +58,8 @@ export const latency: Scenario = {
         context,
       ),
     ];
-    // the same at a quarter: where the host has cores to spare, for the latency of a server
-    // rather than of the queue for the cores
+    // the same at a quarter, for the latency of a server rather than of the queue for the
+    // cores: whether the host had cores to spare there too is in the rows' host CPU busy %
     const atQuarter: Row[] = [
       await onServer('bridge', bridge, (server) => atRate(context, server, quarter, true), context),
       await onServer(
