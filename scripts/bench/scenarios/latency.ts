@@ -41,34 +41,38 @@ export const latency: Scenario = {
     const rate = Math.round((await bridgeMaximum(context)) / 2);
     const seconds = context.options.latencySeconds;
     const quarter = Math.round(rate / 2);
-    const bridge = (): Promise<Server> =>
-      startBridgeServer({ brokers: kafka.brokers, mappings: uplinkRule(kafka.topic) });
-    const atHalf: Row[] = [
-      await onServer('bridge', bridge, (server) => atRate(context, server, rate, true), context),
-      await onServer(
-        'mosquitto',
-        startMosquitto,
-        (server) => atRate(context, server, rate, false),
-        context,
-      ),
-      await onServer(
-        'aedes-glue',
-        async () => startAedesGlue(kafka.brokers, await kafka.newTopic()),
-        (server) => atRate(context, server, rate, true),
-        context,
-      ),
+    const servers = [
+      {
+        name: 'bridge',
+        start: () =>
+          startBridgeServer({ brokers: kafka.brokers, mappings: uplinkRule(kafka.topic) }),
+        usesKafka: true,
+      },
+      { name: 'mosquitto', start: startMosquitto, usesKafka: false },
+      {
+        name: 'aedes-glue',
+        start: async () => startAedesGlue(kafka.brokers, await kafka.newTopic()),
+        usesKafka: true,
+      },
     ];
-    // the same at a quarter, for the latency of a server rather than of the queue for the
-    // cores: whether the host had cores to spare there too is in the rows' host CPU busy %
-    const atQuarter: Row[] = [
-      await onServer('bridge', bridge, (server) => atRate(context, server, quarter, true), context),
-      await onServer(
-        'mosquitto',
-        startMosquitto,
-        (server) => atRate(context, server, quarter, false),
-        context,
-      ),
-    ];
+    const rowsAt = async (perSecond: number, which: typeof servers): Promise<Row[]> => {
+      const rows: Row[] = [];
+      for (const { name, start, usesKafka } of which) {
+        rows.push(
+          await onServer(
+            name,
+            start,
+            (server) => atRate(context, server, perSecond, usesKafka),
+            context,
+          ),
+        );
+      }
+      return rows;
+    };
+    const atHalf = await rowsAt(rate, servers);
+    // the bridge and Mosquitto at a quarter, for the latency of a server rather than of the queue
+    // for the cores: whether the host had cores to spare there too is in the rows' host CPU busy %
+    const atQuarter = await rowsAt(quarter, servers.slice(0, 2));
     return {
       name: this.name,
       title: 'PUBACK latency at half the maximum rate',
