@@ -14,6 +14,7 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/support/kafka-global-setup.ts'],
+          setupFiles: ['test/support/kafkajs-request-queue.ts'],
           testTimeout: 60_000,
           hookTimeout: 180_000,
         },

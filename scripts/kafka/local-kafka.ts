@@ -15,6 +15,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel, Partitioners, type KafkaConfig } from 'kafkajs';
+import { installRequestQueueTimeout } from '../../src/kafka/request-queue-timeout.js';
+
+// the readiness probe's KafkaJS client would print Node 23+'s TimeoutNegativeWarning otherwise
+installRequestQueueTimeout();
 
 /** Repository root (this file is scripts/kafka/local-kafka.ts). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
