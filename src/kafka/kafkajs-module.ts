@@ -7,9 +7,12 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 
-/** KafkaJS's version, for patches that reproduce its code of one version exactly. */
-export function kafkajsVersion(): string {
-  return (require('kafkajs/package.json') as { version: string }).version;
+/** The KafkaJS version whose code the patches reproduce (its last release). */
+const PATCHED_VERSION = '2.2.4';
+
+/** Whether the installed KafkaJS is the version the patches copy its code from. */
+export function isPatchedKafkajs(): boolean {
+  return (require('kafkajs/package.json') as { version: string }).version === PATCHED_VERSION;
 }
 
 /**

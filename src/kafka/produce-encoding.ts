@@ -14,13 +14,10 @@
  * beyond 2^50 ms) is left to KafkaJS's own encoder.
  */
 import { createRequire } from 'node:module';
-import { kafkajsVersion, replaceKafkajsModule } from './kafkajs-module.js';
+import { isPatchedKafkajs, replaceKafkajsModule } from './kafkajs-module.js';
 import { REQUEST_HEADROOM, requestFramingInstalled, type EncodedBody } from './request-framing.js';
 
 const require = createRequire(import.meta.url);
-
-/** The KafkaJS version whose wire encoding this module reproduces. */
-const KAFKAJS_VERSION = '2.2.4';
 
 const MODULES = {
   v3: 'kafkajs/src/protocol/requests/produce/v3/request.js',
@@ -92,7 +89,7 @@ export function installFastProduceEncoding(): boolean {
   if (installed !== undefined) return installed;
   // v4 to v7 take v3's factory when they load
   installed =
-    kafkajsVersion() === KAFKAJS_VERSION &&
+    isPatchedKafkajs() &&
     replaceKafkajsModule(MODULES.v3, MODULES.later, (original) =>
       fastProduceRequest(original as RequestFactory),
     );

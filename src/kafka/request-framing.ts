@@ -11,7 +11,7 @@
  * kafkajs-patches.ts); where it could not be, KafkaJS frames requests itself and the Produce
  * encoding leaves no room.
  */
-import { kafkajsVersion, replaceKafkajsModule } from './kafkajs-module.js';
+import { isPatchedKafkajs, replaceKafkajsModule } from './kafkajs-module.js';
 
 const MODULES = {
   request: 'kafkajs/src/protocol/request.js',
@@ -45,7 +45,7 @@ export function requestFramingInstalled(): boolean {
 export function installRequestFraming(): boolean {
   if (installed !== undefined) return installed;
   installed =
-    kafkajsVersion() === '2.2.4' &&
+    isPatchedKafkajs() &&
     replaceKafkajsModule(MODULES.request, [MODULES.connection], () => frameRequest);
   return installed;
 }

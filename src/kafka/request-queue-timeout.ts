@@ -5,7 +5,7 @@
  * same method with the delay clamped by the bridge: the same timing, no warning.
  */
 import { createRequire } from 'node:module';
-import { kafkajsVersion } from './kafkajs-module.js';
+import { isPatchedKafkajs } from './kafkajs-module.js';
 
 const require = createRequire(import.meta.url);
 
@@ -22,7 +22,7 @@ interface RequestQueue {
 
 /** Replaces the method; false when KafkaJS is not the version it copies (nothing changed). */
 export function installRequestQueueTimeout(): boolean {
-  if (kafkajsVersion() !== '2.2.4') return false;
+  if (!isPatchedKafkajs()) return false;
   const { prototype } = require('kafkajs/src/network/requestQueue/index.js') as {
     prototype: RequestQueue;
   };

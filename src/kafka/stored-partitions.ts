@@ -13,7 +13,7 @@
  * Installed on KafkaJS's Broker class (2.2.4 only), so it holds for brokers made before too.
  */
 import { createRequire } from 'node:module';
-import { kafkajsVersion } from './kafkajs-module.js';
+import { isPatchedKafkajs } from './kafkajs-module.js';
 
 const require = createRequire(import.meta.url);
 
@@ -34,7 +34,7 @@ let installed: boolean | undefined;
 export function installStoredPartitions(): boolean {
   if (installed !== undefined) return installed;
   installed = false;
-  if (kafkajsVersion() !== '2.2.4') return false;
+  if (!isPatchedKafkajs()) return false;
   const { prototype } = require('kafkajs/src/broker/index.js') as { prototype: Broker };
   const produce = prototype.produce;
   prototype.produce = async function (this: Broker, args: ProduceArgs): Promise<unknown> {
